@@ -1,0 +1,23 @@
+"""The local backend: every step runs in this process; state stays under ``.tesla/``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tesla.execution.registry import BackendSpec, Capabilities
+
+__all__ = ["SPEC", "LocalConfig"]
+
+
+@dataclass
+class LocalConfig:
+    name: str = "local"  # the backend
+
+
+SPEC = BackendSpec(
+    name="local",
+    config_class=LocalConfig,
+    implementation="tesla_backends.local._backend:LocalBackend",
+    capabilities=Capabilities(remote=False, deploy_targets=("local",), cancel=False, logs=True),
+    description="run steps in this process (embedded SQLite + local artifacts)",
+)

@@ -1,0 +1,1 @@
+"""Automated model selection: one adapter around FLAML plus Tesla's own learners."""

@@ -1,0 +1,373 @@
+"""The ``tesla`` command: parse arguments, call ``tesla.api``, render the result. Nothing else.
+
+Errors map to exits in one place (``main``): a ``TeslaError`` prints ``Error: ...`` and exits
+1; a usage error exits 2; a traceback only with ``TESLA_FULL_ERROR=1``. Heavy modules are
+imported inside commands so ``tesla --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+
+from tesla import __version__
+from tesla.errors import TeslaError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(name="tesla", help="Build and deploy ML models from Hydra configs: compile a plan, run it anywhere.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
+data_app = typer.Typer(help="Dataset versions: list, log, rollback, profile.", no_args_is_help=True)
+models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
+runs_app = typer.Typer(help="Runs of plans: list and show.", no_args_is_help=True)
+deployments_app = typer.Typer(help="Running model servers: list and stop.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
+app.add_typer(deployments_app, name="deployments")
+
+Overrides = Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, key=value (e.g. search.metric=log_loss).",
+                                                          show_default=False)]
+ModelOpt = Annotated[str, typer.Option("-m", "--model", help="Model name; NAME@N picks version N.")]
+ProjectOpt = Annotated[Path, typer.Option("--project", help="Project directory.", show_default=False)]
+
+
+def _overrides(values: list[str] | None) -> list[str]:
+    items = list(values or [])
+    for item in items:
+        if "=" not in item:
+            raise click.UsageError(f"'{item}' is not an override; overrides are KEY=VALUE (e.g. search.metric=log_loss)")
+    return items
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"tesla {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                                help="Show the version and exit.")] = False) -> None:
+    """Tesla: describe data, search, evaluation and deployment as configs; Tesla compiles and runs them."""
+
+
+# -- project and data ----------------------------------------------------------------------------------
+@app.command()
+def init(path: Annotated[Path, typer.Argument(help="Directory of the new project.")]) -> None:
+    """Scaffold a project: conf/, data/, .gitignore and a CI workflow."""
+    from tesla import api
+
+    root = api.init_project(path)
+    typer.echo(f"Created Tesla project in {root}/ (conf/, data/, .gitignore, .github/workflows/tesla.yml)")
+    typer.echo(f"Next: cd {root} && tesla load -d data.csv -o NAME --target COLUMN")
+
+
+@app.command()
+def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet or JSON-lines file.")],
+         output: Annotated[str, typer.Option("-o", "--output", help="Dataset name.")],
+         target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
+         message: Annotated[Optional[str], typer.Option("--message", help="Note for this version.")] = None,
+         project: ProjectOpt = Path(".")) -> None:
+    """Ingest a file as a new immutable version of a dataset."""
+    from tesla import api
+    from tesla.cli.render import err_console
+
+    result = api.load(data, output, target=target, message=message, project_dir=project,
+                      progress=lambda m: err_console.print(f"  • {m}"))
+    v = result.version
+    if result.created:
+        typer.echo(f"Loaded {v.name}@{v.version}: {v.rows} rows, {len(v.schema)} columns, sha256 {v.sha256[:12]}"
+                   + (f", target '{v.target}'" if v.target else ""))
+        kinds: dict[str, int] = {}
+        for col in v.schema.values():
+            kinds[col["type"]] = kinds.get(col["type"], 0) + 1
+        typer.echo("  columns: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    else:
+        typer.echo(f"Unchanged: {data} has the same content as {v.name}@{v.version}; no new version")
+
+
+@data_app.command("list")
+def data_list(project: ProjectOpt = Path(".")) -> None:
+    """Datasets and their current versions."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    store = api.open_store(project)
+    rows = []
+    for name in store.dataset_names():
+        v = store.dataset_version(name)
+        rows.append({"dataset": name, "current": v.version, "rows": v.rows, "columns": len(v.schema),
+                     "target": v.target, "sha256": v.sha256[:12], "source": v.source})
+    console.print(table(rows, ["dataset", "current", "rows", "columns", "target", "sha256", "source"]))
+
+
+@data_app.command("log")
+def data_log(name: Annotated[str, typer.Argument(help="Dataset name.")], project: ProjectOpt = Path(".")) -> None:
+    """Every version of a dataset, newest first."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    store = api.open_store(project)
+    current = store.dataset_version(name).version
+    rows = [{"version": f"{v.version}{' (current)' if v.version == current else ''}", "rows": v.rows,
+             "columns": len(v.schema), "sha256": v.sha256[:12], "source": v.source, "created": v.created_at,
+             "message": v.message} for v in store.dataset_log(name)]
+    console.print(table(rows, ["version", "rows", "columns", "sha256", "source", "created", "message"], title=name))
+
+
+@data_app.command("rollback")
+def data_rollback(name: Annotated[str, typer.Argument()], version: Annotated[int, typer.Argument()],
+                  project: ProjectOpt = Path(".")) -> None:
+    """Make an earlier version current again (nothing is deleted)."""
+    from tesla import api
+
+    v = api.open_store(project).set_current_dataset_version(name, version)
+    typer.echo(f"{name} now points at version {v.version} ({v.rows} rows, sha256 {v.sha256[:12]})")
+
+
+@data_app.command("profile")
+def data_profile(name: Annotated[str, typer.Argument()],
+                 version: Annotated[Optional[int], typer.Option("--version")] = None,
+                 project: ProjectOpt = Path(".")) -> None:
+    """Column types, null flags and distinct counts of a dataset version."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    v = api.open_store(project).dataset_version(name, version)
+    rows = [{"column": c, **{k: s.get(k) for k in ("type", "dtype", "nullable", "n_unique")}} for c, s in v.schema.items()]
+    console.print(table(rows, ["column", "type", "dtype", "nullable", "n_unique"], title=f"{name}@{v.version}"))
+
+
+# -- plan and train -----------------------------------------------------------------------------------------
+@app.command()
+def plan(overrides: Overrides = None,
+         model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model name.")] = None,
+         framework: Annotated[Optional[str], typer.Option("-f", "--framework")] = None,
+         trials: Annotated[Optional[int], typer.Option("-p", "--trials", help="Number of trials (search.max_iter).")] = None,
+         fmt: Annotated[str, typer.Option("--format", help="text | json | md")] = "text",
+         cfg: Annotated[bool, typer.Option("--cfg", help="Print the composed config instead.")] = False,
+         project: ProjectOpt = Path(".")) -> None:
+    """Show the compiled plan and what is cached. Runs nothing."""
+    from tesla import api
+
+    ov = _overrides(overrides)
+    if cfg:
+        return _print_cfg(ov, model, framework, trials, project)
+    if fmt not in {"text", "json", "md"}:
+        raise click.UsageError(f"--format must be text, json or md; got '{fmt}'")
+    compiled = api.compile_plan(model, framework=framework, max_iter=trials, overrides=ov, project_dir=project)
+    if fmt == "json":
+        sys.stdout.write(compiled.to_json())
+        return
+    from tesla.cli.render import console, plan_markdown, plan_text
+
+    status = api.plan_status(compiled, project_dir=project)
+    if fmt == "md":
+        sys.stdout.write(plan_markdown(compiled, status))
+    else:
+        console.print(plan_text(compiled, status))
+        todo = [s for s, v in status.items() if v != "cached"]
+        console.print(f"{len(status) - len(todo)} cached, {len(todo)} to run on backend "
+                      f"'{compiled.backend.get('name')}' (local: no charge)")
+
+
+def _print_cfg(ov: list[str], model: str | None, framework: str | None, trials: int | None, project: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from tesla import api
+
+    node, _ = api.compose_config(api._train_overrides(model, framework, trials, ov), project_dir=project)
+    sys.stdout.write(OmegaConf.to_yaml(node))
+
+
+@app.command()
+def train(overrides: Overrides = None,
+          model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model name to register.")] = None,
+          framework: Annotated[Optional[str], typer.Option("-f", "--framework",
+                                                           help="scikit-learn | pytorch | tensorflow | auto")] = None,
+          trials: Annotated[Optional[int], typer.Option("-p", "--trials", help="Number of trials (search.max_iter).")] = None,
+          force: Annotated[bool, typer.Option("--force", help="Re-run steps even when cached.")] = False,
+          multirun: Annotated[bool, typer.Option("--multirun", "-M", help="Sweep comma-separated override values.")] = False,
+          cfg: Annotated[bool, typer.Option("--cfg", help="Print the composed config and exit.")] = False,
+          project: ProjectOpt = Path(".")) -> None:
+    """Search models with FLAML, evaluate the best, register it as a new model version."""
+    from tesla import api
+    from tesla.cli.render import ProgressRenderer, console, table
+
+    ov = _overrides(overrides)
+    if cfg:
+        return _print_cfg(ov, model, framework, trials, project)
+    if multirun:
+        return _train_multirun(ov, model, framework, trials, force, project)
+    result = api.train(model, framework=framework, max_iter=trials, overrides=ov, force=force,
+                       project_dir=project, on_event=ProgressRenderer())
+    counts: dict[str, int] = {}
+    for trial in api.open_store(project).trials(result.run.run_id):
+        counts[trial["estimator"]] = counts.get(trial["estimator"], 0) + 1
+    rows = [{"estimator": e, "best loss": loss, "trials": counts.get(e, 0)}
+            for e, loss in sorted(result.leaderboard.items(), key=lambda kv: kv[1])]
+    console.print(table(rows, ["estimator", "best loss", "trials"],
+                        title=f"leaderboard ({result.search['metric']}, loss = lower is better)"))
+    mv = result.model
+    state = "registered" if result.created else "unchanged (the same bundle is already registered)"
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in mv.metrics.items())
+    typer.echo(f"{mv.ref} {state}: {result.search['best_estimator']}; held-out {metrics}")
+    typer.echo(f"run {result.run.run_id} · dataset {mv.dataset}@{mv.dataset_version}")
+
+
+def _train_multirun(ov: list[str], model: str | None, framework: str | None, trials: int | None, force: bool,
+                    project: Path) -> None:
+    raise click.UsageError("--multirun is not available yet")
+
+
+# -- evaluate, predict, deploy ---------------------------------------------------------------------------------
+@app.command()
+def evaluate(model: ModelOpt,
+             data: Annotated[Path, typer.Option("-d", "--data", help="Labelled CSV/Parquet file.")],
+             overrides: Overrides = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+             force: Annotated[bool, typer.Option("--force")] = False,
+             project: ProjectOpt = Path(".")) -> None:
+    """Score a registered model on labelled data, against a dummy baseline; writes an HTML report."""
+    from tesla import api
+    from tesla.cli.render import ProgressRenderer, console, table
+
+    result = api.evaluate(model, data, overrides=_overrides(overrides), force=force, project_dir=project,
+                          on_event=None if as_json else ProgressRenderer())
+    if as_json:
+        _print_json({"model": result.model.ref, "rows": result.rows, "metrics": result.metrics,
+                     "baseline": result.baseline, "report": str(result.report_path)})
+        return
+    rows = [{"metric": k, "model": v, "baseline": result.baseline.get(k)} for k, v in result.metrics.items()]
+    console.print(table(rows, ["metric", "model", "baseline"], title=f"{result.model.ref} on {data} ({result.rows} rows)"))
+    typer.echo(f"report: {result.report_path}")
+
+
+@app.command()
+def predict(model: ModelOpt,
+            data: Annotated[Path, typer.Option("-d", "--data", help="CSV/Parquet file of rows to score.")],
+            output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write predictions.")] = None,
+            project: ProjectOpt = Path(".")) -> None:
+    """Batch-score a file with a registered model."""
+    from tesla import api
+
+    frame, path = api.predict(model, data, output, project_dir=project)
+    if path is None:
+        sys.stdout.write(frame.to_csv(index=False))
+    else:
+        typer.echo(f"wrote {len(frame)} predictions to {path}")
+
+
+@app.command()
+def deploy(model: ModelOpt,
+           profile: Annotated[str, typer.Option("-p", "--profile", help="Deploy profile (conf/deploy/<profile>.yaml).")] = "production",
+           overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
+    """Serve a registered model with a deploy profile (idempotent)."""
+    from tesla import api
+
+    result = api.deploy(model, profile, overrides=_overrides(overrides), project_dir=project)
+    if not result.changed:
+        typer.echo(f"{result.model.ref} is already serving on '{result.profile}' at {result.url} (no change)")
+        return
+    typer.echo(f"{result.model.ref} serving on '{result.profile}' ({result.target}) at {result.url}")
+    typer.echo(f"  try: curl -s {result.url}/predict -H 'content-type: application/json' "
+               "-d '{\"records\": [{...}]}'   ·   schema: " + f"{result.url}/schema")
+
+
+@deployments_app.command("list")
+def deployments_list(all_: Annotated[bool, typer.Option("--all", help="Include stopped ones.")] = False,
+                     project: ProjectOpt = Path(".")) -> None:
+    """Deployments (running ones, or --all)."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    rows = api.deployments(project_dir=project, active_only=not all_)
+    console.print(table(rows, ["id", "model", "version", "profile", "target", "status", "url", "pid", "created_at"]))
+
+
+@deployments_app.command("stop")
+def deployments_stop(model: Annotated[str, typer.Argument(help="Model name.")],
+                     profile: Annotated[Optional[str], typer.Option("-p", "--profile")] = None,
+                     project: ProjectOpt = Path(".")) -> None:
+    """Stop the running deployments of a model."""
+    from tesla import api
+
+    for d in api.stop_deployment(model, profile=profile, project_dir=project):
+        typer.echo(f"stopped {d['model']}@{d['version']} on '{d['profile']}' ({d['url']})")
+
+
+# -- models and runs ----------------------------------------------------------------------------------------
+@models_app.command("list")
+def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project: ProjectOpt = Path(".")) -> None:
+    """Registered model versions with their metrics and lineage."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    rows = [{"model": m.ref, "framework": m.framework, "task": m.task, "estimator": m.config.get("best_estimator"),
+             "dataset": f"{m.dataset}@{m.dataset_version}", "stage": m.stage,
+             "metrics": ", ".join(f"{k}={v:.4f}" for k, v in list(m.metrics.items())[:3]), "created": m.created_at}
+            for m in api.open_store(project).model_versions(name)]
+    console.print(table(rows, ["model", "framework", "task", "estimator", "dataset", "stage", "metrics", "created"]))
+
+
+@runs_app.command("list")
+def runs_list(limit: Annotated[int, typer.Option("--limit")] = 20, project: ProjectOpt = Path(".")) -> None:
+    """Recent runs."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    rows = [{**r, "fingerprint": r["plan_fingerprint"][:12]} for r in api.open_store(project).runs(limit)]
+    console.print(table(rows, ["id", "plan_name", "backend", "status", "fingerprint", "started_at", "ended_at", "error"]))
+
+
+@runs_app.command("show")
+def runs_show(run_id: Annotated[str, typer.Argument()], project: ProjectOpt = Path(".")) -> None:
+    """Steps and trials of one run."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    store = api.open_store(project)
+    run = store.run(run_id)
+    console.print(f"run {run['id']} · {run['plan_name']} · {run['status']} · backend {run['backend']}")
+    steps = [{"step": s["step_id"], "kind": s["kind"], "status": s["status"], "seconds": s["seconds"],
+              "fingerprint": s["fingerprint"][:12]} for s in store.run_steps(run["id"])]
+    console.print(table(steps, ["step", "kind", "status", "seconds", "fingerprint"]))
+    trials = store.trials(run["id"])
+    if trials:
+        console.print(table(trials, ["n", "estimator", "loss", "best_loss", "wall_s"], title="trials"))
+
+
+# -- entry point -------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; the one place errors become exit codes."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="tesla", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("Aborted.\n")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TeslaError as exc:
+        if os.environ.get("TESLA_FULL_ERROR") == "1":
+            raise
+        sys.stderr.write(f"Error: {exc}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        sys.exit(130)

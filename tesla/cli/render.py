@@ -1,0 +1,144 @@
+"""Rendering for the CLI: plans, tables and live progress (rich on a terminal, plain lines otherwise)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tesla.execution import Event
+from tesla.plan import Plan
+
+__all__ = ["ProgressRenderer", "console", "err_console", "plan_markdown", "plan_text", "table"]
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # piped output is read by people and scripts alike: do not wrap tables at 80 columns
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _params_line(params: Mapping[str, Any]) -> str:
+    shown = [f"{k}={_short(v, 30)}" for k, v in sorted(params.items()) if v not in (None, [], {}, "")]
+    return " ".join(shown)
+
+
+def plan_text(plan: Plan, status: Mapping[str, str]) -> str:
+    """The plan as readable text (rich markup): one block per step with its inputs and params."""
+    meta = " · ".join(f"{k} {v}" for k, v in sorted(plan.meta.items()))
+    lines = [f"[bold]plan {plan.name}[/] · fingerprint {plan.fingerprint[:12]} · backend {plan.backend.get('name')}",
+             meta, ""]
+    for i, step in enumerate(plan.ordered(), 1):
+        state = status.get(step.id, "")
+        style = "green" if state == "cached" else "yellow"
+        inputs = ", ".join(f"{k} ← {r.step}.{r.output}" if r.step else f"{k} ← sha256:{r.sha256[:12]}"
+                           for k, r in sorted(step.inputs.items()))
+        where = " (control)" if step.placement == "control" else ""
+        lines.append(f"{i:>2}. [bold]{step.id:<9}[/] [{style}]{state:<9}[/] {step.fingerprint[:12]}  {inputs}{where}")
+        lines.append(f"      {escape(_params_line(step.params))}")
+    return "\n".join(lines)
+
+
+def plan_markdown(plan: Plan, status: Mapping[str, str]) -> str:
+    """The plan as a Markdown table, for pull-request comments and CI summaries."""
+    lines = [f"### Tesla plan `{plan.name}`", "",
+             f"fingerprint `{plan.fingerprint[:12]}` · backend `{plan.backend.get('name')}` · "
+             + " · ".join(f"{k} `{v}`" for k, v in sorted(plan.meta.items())), "",
+             "| # | step | kind | status | fingerprint | params |", "|---|---|---|---|---|---|"]
+    for i, step in enumerate(plan.ordered(), 1):
+        params = _params_line(step.params).replace("|", "\\|")
+        lines.append(f"| {i} | {step.id} | {step.kind} | {status.get(step.id, '')} | `{step.fingerprint[:12]}` | {params} |")
+    return "\n".join(lines) + "\n"
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None = None) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*[_cell(row.get(c)) for c in columns])
+    return t
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+class ProgressRenderer:
+    """Turns run events into output: a rich progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, stream_is_tty: bool | None = None) -> None:
+        self.tty = sys.stderr.isatty() if stream_is_tty is None else stream_is_tty
+        self._progress: Any = None
+        self._task: Any = None
+        self._last_plain = 0.0
+        self.started = time.monotonic()
+
+    def __call__(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler:
+            handler(event)
+
+    def _say(self, text: str) -> None:
+        err_console.print(text)
+
+    def _on_step_cached(self, e: Event) -> None:
+        self._say(f"  [green]✓[/] {e.step:<9} cached (fingerprint unchanged since run {e.data['from_run']})")
+
+    def _on_step_started(self, e: Event) -> None:
+        self._say(f"  • {e.step:<9} running ({e.data.get('reason', '')})")
+
+    def _on_step_progress(self, e: Event) -> None:
+        d = e.data
+        if "trials" not in d:
+            return
+        if self.tty and os.environ.get("TERM") != "dumb":
+            self._bar(d)
+        elif d["trials"] == d["total"] or time.monotonic() - self._last_plain > 2:
+            self._last_plain = time.monotonic()
+            self._say(f"    trial {d['trials']}/{d['total']}  best loss {d['best_loss']:.5f}  ({d['estimator']})")
+
+    def _bar(self, d: Mapping[str, Any]) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        if self._progress is None:
+            self._progress = Progress(TextColumn("    search"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("best loss {task.fields[best]}"), TimeRemainingColumn(),
+                                      console=err_console, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("search", total=d["total"], best="-")
+        self._progress.update(self._task, completed=d["trials"], best=f"{d['best_loss']:.5f}")
+
+    def _close_bar(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def _on_step_finished(self, e: Event) -> None:
+        self._close_bar()
+        self._say(f"  [green]✓[/] {e.step:<9} done in {e.data['seconds']:.1f} s")
+
+    def _on_step_failed(self, e: Event) -> None:
+        self._close_bar()
+        self._say(f"  [red]✗[/] {e.step:<9} failed")

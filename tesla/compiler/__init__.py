@@ -1,0 +1,104 @@
+"""Compile a resolved config into a ``Plan``: pure, deterministic, no I/O, no heavy imports.
+
+Everything a step needs is copied into its params, so step bodies never read config. Facts
+that need I/O (which dataset version is current, its content hash, the previous model's
+best config) are resolved by ``tesla.api`` beforehand and passed in as plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tesla.plan import ArtifactRef, Plan, Step
+
+__all__ = ["DatasetInput", "FileInput", "compile_evaluate", "compile_train"]
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """A resolved dataset version (content-addressed)."""
+
+    name: str
+    version: int
+    sha256: str
+    format: str
+    target: str | None
+
+
+@dataclass(frozen=True)
+class FileInput:
+    """A file already placed in the artifact store (e.g. a test set given on the command line)."""
+
+    sha256: str
+    format: str
+    label: str  # what the user called it (file name), shown in reports
+
+
+def _search_params(search: Mapping[str, Any], warm_start: Mapping[str, Any] | None) -> dict[str, Any]:
+    keys = ("framework", "estimators", "metric", "max_iter", "time_budget_s", "eval_method", "n_splits",
+            "ensemble", "seed", "n_jobs", "search_space")
+    params = {k: search[k] for k in keys}
+    params["starting_points"] = dict(warm_start or {})
+    return params
+
+
+def compile_train(cfg: Mapping[str, Any], dataset: DatasetInput, *, model_name: str,
+                  test_file: FileInput | None = None,
+                  warm_start: Mapping[str, Any] | None = None) -> Plan:
+    """The training plan: load -> split -> search -> evaluate -> register.
+
+    Args:
+        cfg: the resolved config as plain dicts.
+        dataset: the dataset version to train on.
+        model_name: the registered model name.
+        test_file: evaluate on this file instead of the held-out split.
+        warm_start: estimator -> best config of an earlier version (``search.starting_points=previous``).
+    """
+    data, search, evaluation = cfg["data"], cfg["search"], cfg["evaluation"]
+    steps: dict[str, Step] = {}
+
+    def add(step: Step) -> Step:
+        steps[step.id] = step
+        return step
+
+    add(Step.create("load", "load", {
+        "dataset": dataset.name, "version": dataset.version, "format": dataset.format,
+        "target": data["target"] or dataset.target, "task": data["task"],
+        "include": list(data["include"]), "exclude": list(data["exclude"]),
+    }, inputs={"source": ArtifactRef("source", sha256=dataset.sha256)}, outputs=("table", "schema")))
+    add(Step.create("split", "split", dict(data["split"]),
+                            inputs={"table": ArtifactRef("table", step="load"),
+                                    "schema": ArtifactRef("schema", step="load")},
+                            outputs=("train", "test"), upstream=steps))
+    search_step = add(Step.create("search", "search", _search_params(search, warm_start),
+                                  inputs={"train": ArtifactRef("train", step="split"),
+                                          "schema": ArtifactRef("schema", step="load")},
+                                  outputs=("model", "trials"), upstream=steps))
+    test_ref = (ArtifactRef("test", sha256=test_file.sha256) if test_file else ArtifactRef("test", step="split"))
+    add(Step.create("evaluate", "evaluate", {
+        "metrics": list(evaluation["metrics"]), "title": f"Evaluation of {model_name}",
+        "source": test_file.label if test_file else "held-out split",
+        "format": test_file.format if test_file else "parquet",
+    }, inputs={"model": ArtifactRef("model", step="search"), "test": test_ref},
+        outputs=("metrics", "report"), upstream=steps))
+    add(Step.create("register", "register", {
+        "model": model_name, "dataset": dataset.name, "dataset_version": dataset.version,
+        "dataset_sha256": dataset.sha256, "training_fingerprint": search_step.fingerprint,
+    }, inputs={"model": ArtifactRef("model", step="search"), "metrics": ArtifactRef("metrics", step="evaluate")},
+        outputs=("bundle",), upstream=steps, placement="control"))
+    meta = {"model": model_name, "dataset": f"{dataset.name}@{dataset.version}",
+            "framework": search["framework"], "max_iter": search["max_iter"]}
+    return Plan(name=f"train/{model_name}", steps=tuple(steps.values()), backend=dict(cfg["backend"]), meta=meta)
+
+
+def compile_evaluate(cfg: Mapping[str, Any], *, model_ref: str, bundle_sha: str, test_file: FileInput) -> Plan:
+    """The evaluation plan of a registered model on a labelled file: one ``evaluate`` step."""
+    step = Step.create("evaluate", "evaluate", {
+        "metrics": list(cfg["evaluation"]["metrics"]), "title": f"Evaluation of {model_ref}",
+        "source": test_file.label, "format": test_file.format,
+    }, inputs={"model": ArtifactRef("model", sha256=bundle_sha), "test": ArtifactRef("test", sha256=test_file.sha256)},
+        outputs=("metrics", "report"))
+    return Plan(name=f"evaluate/{model_ref.split('@')[0]}", steps=(step,), backend=dict(cfg["backend"]),
+                meta={"model": model_ref, "data": test_file.label})

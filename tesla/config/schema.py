@@ -1,0 +1,118 @@
+"""Structured-config schema: one dataclass per config group, stored in Hydra's ConfigStore.
+
+OmegaConf checks structure and types against these at compose time (unknown keys, wrong
+types, missing required values); ``tesla.config.checks`` then checks allowed values.
+Units are in the names (``time_budget_s``). Backend settings live with each backend
+(``tesla_backends.<name>.Config``) and are registered by ``tesla.config.compose``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+__all__ = [
+    "BatchingConfig",
+    "DataConfig",
+    "DeployConfig",
+    "EvaluationConfig",
+    "ModelConfig",
+    "MonitorConfig",
+    "SearchConfig",
+    "SplitConfig",
+    "TeslaConfig",
+]
+
+
+@dataclass
+class SplitConfig:
+    test_size: float = 0.2  # fraction of rows held out for evaluation, in (0, 1)
+    stratify: bool = True  # keep class proportions in both parts (classification only)
+    time_column: Optional[str] = None  # when set, the newest rows by this column are the test set
+    seed: int = 42  # random seed of the split
+
+
+@dataclass
+class DataConfig:
+    dataset: Optional[str] = None  # name given to `tesla load -o NAME`; null: the only dataset
+    source: Optional[str] = None  # a CSV/Parquet/JSON-lines file to load as a dataset version first
+    version: Optional[int] = None  # pin a dataset version; null: the current version
+    target: Optional[str] = None  # label column; null: the target recorded by `tesla load --target`
+    task: str = "auto"  # auto | binary | multiclass | regression
+    include: list[str] = field(default_factory=list)  # feature columns to use; empty: all
+    exclude: list[str] = field(default_factory=list)  # feature columns to drop (ids, leaks)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+
+@dataclass
+class SearchConfig:
+    framework: str = "scikit-learn"  # scikit-learn | pytorch | tensorflow | auto
+    estimators: list[str] = field(default_factory=list)  # empty: the framework's default list
+    max_iter: int = 20  # number of trials (the CLI's -p)
+    time_budget_s: Optional[float] = None  # wall-clock budget of the search, seconds; null: none
+    metric: str = "auto"  # optimisation metric; auto: log_loss (classification), r2 (regression)
+    eval_method: str = "auto"  # auto | holdout | cv
+    n_splits: int = 5  # folds when eval_method is cv
+    ensemble: bool = False  # stack the best learners of each estimator (FLAML ensembling)
+    starting_points: str = "none"  # none | previous: warm start from earlier versions' best configs
+    search_space: dict[str, Any] = field(default_factory=dict)  # estimator -> {hp: {domain...}}
+    seed: int = 0  # random seed of the search
+    n_jobs: int = 1  # threads per trial; 1 keeps runs reproducible on shared machines
+
+
+@dataclass
+class EvaluationConfig:
+    metrics: list[str] = field(default_factory=list)  # empty: the task's default metrics
+    data: Optional[str] = None  # a test file; null: the held-out split
+    gates: dict[str, Any] = field(default_factory=dict)  # metric -> {min|max: value}, checked by deploy
+    report: list[str] = field(default_factory=lambda: ["html", "json"])  # report formats
+
+
+@dataclass
+class BatchingConfig:
+    max_batch_size: int = 64  # most rows merged into one predict call
+    max_latency_ms: float = 2.0  # longest a request waits for others to join its batch
+
+
+@dataclass
+class DeployConfig:
+    profile: str = "production"  # name of this deployment profile (conf/deploy/<profile>.yaml)
+    target: str = "local"  # local | sagemaker | vertex
+    host: str = "127.0.0.1"  # bind address of the local server
+    port: int = 0  # port of the local server; 0: a free port
+    auth_token_env: Optional[str] = None  # env var holding the bearer token (required off loopback)
+    max_body_bytes: int = 10_000_000  # largest accepted request body
+    unseen_category: str = "error"  # error | unknown: what to do with a category not seen in training
+    data_capture: bool = True  # log every prediction for `tesla monitor`
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    instance_type: Optional[str] = None  # cloud targets: instance / machine type
+    instance_count: int = 1  # cloud targets: number of instances
+    serverless: bool = False  # SageMaker: serverless inference instead of instances
+    health_timeout_s: float = 60.0  # how long a new server may take to report healthy
+
+
+@dataclass
+class MonitorConfig:
+    psi_threshold: float = 0.2  # PSI above this is drift (large samples)
+    pvalue_threshold: float = 0.01  # KS / chi-squared p-value below this is drift (small samples)
+    large_sample_rows: int = 5000  # from this many rows on, effect-size tests replace p-values
+    min_rows: int = 30  # fewer live rows than this: no verdict
+    max_error_rate: float = 0.05  # share of failed requests that alerts
+    max_p99_latency_ms: float = 500.0  # p99 latency that alerts
+    retrain: bool = False  # an alert starts a retrain on the newest data version
+
+
+@dataclass
+class ModelConfig:
+    name: Optional[str] = None  # registered model name (the CLI's -m)
+
+
+@dataclass
+class TeslaConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    backend: Any = None  # one of the backend schemas, chosen by the `backend` group

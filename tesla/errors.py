@@ -1,0 +1,124 @@
+"""Tesla's one exception tree.
+
+Every error a user can cause is a ``TeslaError``; the CLI prints its message as one line
+(``Error: ...``) and exits 1, the REST server answers ``{"error": {"type", "message", "key"}}``.
+Each class also subclasses the matching built-in so callers that catch ``ValueError`` or
+``FileNotFoundError`` keep working::
+
+    TeslaError(Exception)
+    ├── ConfigError(ValueError)            bad config key, type or value (``key`` = dotted path)
+    ├── PlanError(ValueError)              a plan that cannot be compiled or read
+    ├── DataError(ValueError)              unreadable data, unknown column, bad schema
+    │   └── DataNotFoundError(FileNotFoundError)   missing file or dataset version
+    ├── ModelNotFoundError(LookupError)    unknown model name or version
+    ├── BundleError(ValueError)            a model bundle that cannot be loaded safely
+    ├── DependencyError(ImportError)       an optional extra is not installed (message has the pip command)
+    ├── BackendError(RuntimeError)         a backend could not run or reach its service
+    │   ├── NotSupportedError(NotImplementedError)  a capability the backend lacks
+    │   └── StepFailedError(RuntimeError)  a step body raised (``step`` = step id)
+    ├── DeployError(RuntimeError)          a deployment could not start, stop or be found
+    └── GateError(RuntimeError)            a quality gate refused a deploy
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BundleError",
+    "ConfigError",
+    "DataError",
+    "DataNotFoundError",
+    "DependencyError",
+    "DeployError",
+    "GateError",
+    "ModelNotFoundError",
+    "NotSupportedError",
+    "PlanError",
+    "StepFailedError",
+    "TeslaError",
+]
+
+
+class TeslaError(Exception):
+    """Base of every error Tesla raises on purpose.
+
+    Args:
+        message: one line saying what is wrong, where, and how to fix it.
+        key: the dotted config key, file or field the error is about, when there is one.
+        step: the plan step id the error happened in, when there is one.
+        run_id: the run the error happened in, when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        step: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.step = step
+        self.run_id = run_id
+
+    def __reduce__(self) -> tuple:
+        # keyword-only fields would be lost by the default pickling of exceptions
+        return (_rebuild, (type(self), self.message, self.key, self.step, self.run_id))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls: type[TeslaError], message: str, key: str | None, step: str | None,
+             run_id: str | None) -> TeslaError:
+    return cls(message, key=key, step=step, run_id=run_id)
+
+
+class ConfigError(TeslaError, ValueError):
+    """A config key is unknown, of the wrong type, missing or out of range."""
+
+
+class PlanError(TeslaError, ValueError):
+    """A plan cannot be compiled, has a cycle, or cannot be read back."""
+
+
+class DataError(TeslaError, ValueError):
+    """Data cannot be read or does not fit what the config asks of it."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A data file or dataset version does not exist."""
+
+
+class ModelNotFoundError(TeslaError, LookupError):
+    """No registered model has that name or version."""
+
+
+class BundleError(TeslaError, ValueError):
+    """A model bundle is malformed or holds a type that is not trusted."""
+
+
+class DependencyError(TeslaError, ImportError):
+    """An optional dependency is missing; the message names the pip command."""
+
+
+class BackendError(TeslaError, RuntimeError):
+    """A backend could not run a plan or reach its service."""
+
+
+class NotSupportedError(BackendError, NotImplementedError):
+    """The chosen backend does not support the requested capability."""
+
+
+class StepFailedError(BackendError):
+    """A step body raised; ``step`` names the step."""
+
+
+class DeployError(TeslaError, RuntimeError):
+    """A deployment could not be started, stopped or found."""
+
+
+class GateError(TeslaError, RuntimeError):
+    """A quality gate refused a deployment."""

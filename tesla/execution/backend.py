@@ -1,0 +1,314 @@
+"""The ``Backend`` base class: it owns checks, caching, recording and the one wait loop.
+
+A backend implements three hooks (``_start_step``, ``_poll_step``, ``_collect_step``) and
+optionally ``_cancel_step`` / ``_check``. ``run`` drives a plan step by step in dependency
+order: a step whose fingerprint already succeeded (and whose outputs still exist) is
+skipped; control steps (``placement == "control"``) always run here, in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tesla.errors import BackendError, NotSupportedError, StepFailedError, TeslaError
+from tesla.execution.registry import BackendSpec
+from tesla.plan import Plan, Step
+from tesla.steps import StepContext, run_step
+from tesla.store import Store
+
+__all__ = ["Backend", "Event", "RunResult", "StepHandle", "StepOutcome", "StepState"]
+
+EventSink = Callable[["Event"], None]
+
+
+class StepState(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def done(self) -> bool:
+        return self in {StepState.SUCCEEDED, StepState.FAILED, StepState.CANCELLED}
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a user may want to see while a plan runs (rendered by the CLI)."""
+
+    kind: str  # run_started | step_cached | step_started | step_progress | step_finished | step_failed | run_finished
+    step: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepHandle:
+    """A started step; ``data`` is private to the backend (job names, futures...)."""
+
+    step: Step
+    run_id: str
+    job_ref: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepOutcome:
+    """What a finished step produced: local paths of its outputs and its small JSON result."""
+
+    outputs: dict[str, Path]
+    result: dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    """The outcome of ``Backend.run``."""
+
+    run_id: str
+    plan: Plan
+    status: str
+    steps: dict[str, dict[str, Any]]  # step id -> {"status", "outputs" (name -> sha), "result"}
+
+    def output(self, step_id: str, name: str) -> str:
+        return self.steps[step_id]["outputs"][name]
+
+    def result(self, step_id: str) -> dict[str, Any]:
+        return self.steps[step_id]["result"]
+
+
+class Backend(ABC):
+    """Runs plans. Subclasses place steps; this class owns everything else.
+
+    Args:
+        settings: the plan's ``backend`` mapping (plain JSON).
+        store: the project's store (cache lookups, run and step records, artifacts).
+        clock: monotonic clock, injectable so tests of the wait loop need not sleep.
+        sleep: sleep function, injectable likewise.
+    """
+
+    spec: ClassVar[BackendSpec]
+    poll_initial_s: ClassVar[float] = 1.0
+    poll_max_s: ClassVar[float] = 30.0
+
+    def __init__(self, settings: Mapping[str, Any], store: Store, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = dict(settings)
+        self.store = store
+        self.clock = clock
+        self.sleep = sleep
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    # -- public API -----------------------------------------------------------
+    def check(self, plan: Plan) -> list[str]:
+        """Problems that would stop ``plan`` from running here (empty when it can run).
+
+        Args:
+            plan: the compiled plan.
+
+        Returns:
+            One message per problem, each naming the step or setting and the fix.
+        """
+        from tesla.steps import STEP_KINDS
+
+        problems = [f"step '{s.id}' has unknown kind '{s.kind}'; known: {', '.join(sorted(STEP_KINDS))}"
+                    for s in plan.steps if s.kind not in STEP_KINDS]
+        return problems + self._check(plan)
+
+    def run(self, plan: Plan, *, force: bool = False, on_event: EventSink | None = None,
+            parent_id: str | None = None, timeout_s: float | None = None) -> RunResult:
+        """Run ``plan`` to completion, skipping steps whose fingerprint already succeeded.
+
+        Args:
+            plan: the compiled plan.
+            force: run every step even when a cached result exists.
+            on_event: receives progress events.
+            parent_id: the sweep this run belongs to.
+            timeout_s: give up waiting for one step after this long.
+
+        Returns:
+            The run id, status and each step's outputs and result.
+
+        Raises:
+            BackendError: the plan cannot run on this backend.
+            StepFailedError: a step failed; ``step`` names it.
+        """
+        emit = on_event or (lambda _e: None)
+        problems = self.check(plan)
+        if problems:
+            raise BackendError(f"plan '{plan.name}' cannot run on the '{self.name}' backend: "
+                               + "; ".join(problems))
+        run_id = self.store.create_run(plan_name=plan.name, plan_fingerprint=plan.fingerprint,
+                                       backend=self.name, plan_json=plan.to_json(),
+                                       meta=plan.meta, parent_id=parent_id)
+        emit(Event("run_started", data={"run_id": run_id, "plan": plan.name}))
+        done: dict[str, dict[str, Any]] = {}
+        try:
+            for step in plan.ordered():
+                done[step.id] = self._run_one(plan, step, run_id, done, force, emit, timeout_s)
+        except BaseException as exc:
+            self.store.finish_run(run_id, "failed", error=str(exc))
+            emit(Event("run_finished", data={"run_id": run_id, "status": "failed"}))
+            raise
+        self.store.finish_run(run_id, "succeeded")
+        emit(Event("run_finished", data={"run_id": run_id, "status": "succeeded"}))
+        return RunResult(run_id=run_id, plan=plan, status="succeeded", steps=done)
+
+    def cancel(self, job_ref: str) -> None:
+        """Cancel a running provider job.
+
+        Args:
+            job_ref: the provider's job name (see ``tesla jobs list``).
+
+        Raises:
+            NotSupportedError: the backend cannot cancel jobs.
+        """
+        if not self.spec.capabilities.cancel:
+            raise NotSupportedError(f"cancelling jobs is not supported by the '{self.name}' backend")
+        self._cancel_job(job_ref)
+
+    # -- the run loop ---------------------------------------------------------
+    def _run_one(self, plan: Plan, step: Step, run_id: str, done: Mapping[str, dict[str, Any]],
+                 force: bool, emit: EventSink, timeout_s: float | None) -> dict[str, Any]:
+        cached = None if force else self.store.completed_step(step.fingerprint)
+        if cached is not None:
+            self.store.record_step(run_id, step, status="cached", outputs=cached["outputs"],
+                                   result=cached["result"], seconds=0.0)
+            emit(Event("step_cached", step.id, {"from_run": cached["run_id"]}))
+            return {"status": "cached", "outputs": cached["outputs"], "result": cached["result"]}
+        emit(Event("step_started", step.id, {"kind": step.kind, "reason": self._miss_reason(plan, step, force)}))
+        inputs = {name: (ref.sha256 if ref.step is None else done[ref.step]["outputs"][ref.output])
+                  for name, ref in step.inputs.items()}
+        started = self.clock()
+        self.store.record_step(run_id, step, status="running")
+        try:
+            outcome, job_ref = self._execute(plan, step, run_id, inputs, emit, timeout_s)
+            shas = {name: self.store.artifacts.put(path) for name, path in outcome.outputs.items()}
+        except BaseException as exc:
+            self.store.record_step(run_id, step, status="failed", error=str(exc),
+                                   seconds=self.clock() - started)
+            emit(Event("step_failed", step.id, {"error": str(exc)}))
+            if isinstance(exc, TeslaError | KeyboardInterrupt):
+                raise  # already says what is wrong and how to fix it
+            raise StepFailedError(f"step '{step.id}' ({step.kind}) failed: {exc}", step=step.id,
+                                  run_id=run_id) from exc
+        finally:
+            for path in getattr(self, "_scratch", []):
+                shutil.rmtree(path, ignore_errors=True)
+            self._scratch = []
+        seconds = self.clock() - started
+        self.store.record_step(run_id, step, status="succeeded", outputs=shas, result=outcome.result,
+                               seconds=seconds, job_ref=job_ref)
+        if "trials" in shas:
+            trials = json.loads(Path(self.store.artifacts.path(shas["trials"])).read_text())
+            self.store.add_trials(run_id, step.id, trials)
+        emit(Event("step_finished", step.id, {"seconds": seconds, "result": outcome.result}))
+        return {"status": "succeeded", "outputs": shas, "result": outcome.result}
+
+    def _execute(self, plan: Plan, step: Step, run_id: str, inputs: Mapping[str, str],
+                 emit: EventSink, timeout_s: float | None) -> tuple[StepOutcome, str | None]:
+        if step.placement == "control":
+            return self.run_in_process(step, inputs, emit), None
+        handle = self._start_step(plan, step, run_id, inputs, emit)
+        state, message = self.wait(handle, timeout_s=timeout_s)
+        if state is not StepState.SUCCEEDED:
+            raise StepFailedError(f"step '{step.id}' {state.value}"
+                                  + (f": {message}" if message else "")
+                                  + (f" (job {handle.job_ref})" if handle.job_ref else ""),
+                                  step=step.id, run_id=run_id)
+        return self._collect_step(handle), handle.job_ref
+
+    def wait(self, handle: StepHandle, *, timeout_s: float | None = None) -> tuple[StepState, str | None]:
+        """Poll a started step until it ends, with capped exponential backoff."""
+        deadline = None if timeout_s is None else self.clock() + timeout_s
+        delay = self.poll_initial_s
+        while True:
+            state, message = self._poll_step(handle)
+            if state.done:
+                return state, message
+            if deadline is not None and self.clock() >= deadline:
+                raise BackendError(f"step '{handle.step.id}' still {state.value} after {timeout_s:.0f} s "
+                                   f"(job {handle.job_ref}); see `tesla jobs status {handle.job_ref}`",
+                                   step=handle.step.id, run_id=handle.run_id)
+            self.sleep(delay)
+            delay = min(delay * 2, self.poll_max_s)
+
+    def run_in_process(self, step: Step, inputs: Mapping[str, str], emit: EventSink) -> StepOutcome:
+        """Run a step body here, reading inputs from the store; used by local and control steps."""
+        workdir = Path(tempfile.mkdtemp(prefix=f"tesla-{step.id}-", dir=self.store.state_dir))
+        self._scratch = [*getattr(self, "_scratch", []), workdir]
+        ctx = StepContext(step=step, inputs={k: self.store.artifacts.path(v) for k, v in inputs.items()},
+                          outdir=workdir,
+                          progress=lambda data: emit(Event("step_progress", step.id, data)))
+        result = run_step(ctx)
+        return StepOutcome(outputs={name: workdir / name for name in step.outputs}, result=result)
+
+    def _miss_reason(self, plan: Plan, step: Step, force: bool) -> str:
+        if force:
+            return "--force"
+        previous = self.store.previous_step_params(plan.name, step.id)
+        if previous is None:
+            return "never run"
+        changed = sorted(k for k in set(previous) | set(step.params)
+                         if previous.get(k) != step.params.get(k))
+        if changed:
+            parts = [f"{step.id}.{k}: {previous.get(k)!r} -> {step.params.get(k)!r}" for k in changed[:3]]
+            return "changed " + ", ".join(parts)
+        return "an upstream step or input changed"
+
+    # -- hooks for implementers -------------------------------------------------
+    def _check(self, plan: Plan) -> list[str]:
+        """Backend-specific problems with ``plan``; default none."""
+        return []
+
+    @abstractmethod
+    def _start_step(self, plan: Plan, step: Step, run_id: str, inputs: Mapping[str, str],
+                    emit: EventSink) -> StepHandle:
+        """Start ``step``; ``inputs`` maps input names to artifact shas in ``self.store``."""
+
+    @abstractmethod
+    def _poll_step(self, handle: StepHandle) -> tuple[StepState, str | None]:
+        """The step's state and, when it failed, the provider's reason."""
+
+    @abstractmethod
+    def _collect_step(self, handle: StepHandle) -> StepOutcome:
+        """Fetch a succeeded step's outputs to local paths."""
+
+    def _cancel_job(self, job_ref: str) -> None:
+        raise NotSupportedError(f"cancelling jobs is not supported by the '{self.name}' backend")
+
+    # -- optional: serving on the provider --------------------------------------
+    def deploy_model(self, bundle_dir: Path, *, model: str, version: int,
+                     settings: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+        """Serve a model bundle on the provider.
+
+        Args:
+            bundle_dir: the local model bundle directory.
+            model: registered model name.
+            version: registered model version.
+            settings: the ``deploy`` config (plain JSON).
+            tags: labels to put on every resource created.
+
+        Returns:
+            Plain-JSON facts about the deployment (``url``/``endpoint`` and resource names).
+
+        Raises:
+            NotSupportedError: the backend cannot serve models.
+        """
+        raise NotSupportedError(f"deploying models is not supported by the '{self.name}' backend")
+
+    def undeploy_model(self, info: Mapping[str, Any]) -> None:
+        """Delete what ``deploy_model`` created (``info`` is what it returned)."""
+        raise NotSupportedError(f"deploying models is not supported by the '{self.name}' backend")

@@ -1,0 +1,97 @@
+"""Weight formats: how each framework's fitted estimator is written and read safely.
+
+A format is a pair of functions ``save(estimator, directory) -> dict`` (facts for the
+manifest) and ``load(directory, facts) -> estimator``. None of them uses pickle: the
+scikit-learn family goes through skops with an explicit list of trusted types; PyTorch
+and TensorFlow formats (safetensors / ``.keras`` with safe mode) register here too.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tesla.errors import BundleError, DependencyError
+
+__all__ = ["SKOPS_TRUSTED", "WEIGHT_FORMATS", "load_weights", "save_weights"]
+
+# Types beyond skops' defaults that Tesla's scikit-learn-family estimators need. Anything
+# else found in a bundle is refused: loading it could execute code.
+SKOPS_TRUSTED = (
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
+    "sklearn.tree._tree.Tree",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+    "xgboost.sklearn.XGBRegressor",
+)
+
+_SKOPS_FILE = "model.skops"
+
+
+def _skops_save(estimator: Any, directory: Path) -> dict[str, Any]:
+    import skops.io as sio  # lazy: ~2 s of imports
+
+    path = directory / _SKOPS_FILE
+    sio.dump(estimator, path)
+    untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(SKOPS_TRUSTED))
+    if untrusted:
+        path.unlink()
+        raise BundleError(f"cannot save a {type(estimator).__name__}: it holds type(s) "
+                          f"{', '.join(untrusted)} that Tesla does not trust to load")
+    return {"file": _SKOPS_FILE}
+
+
+def _skops_load(directory: Path, facts: Mapping[str, Any]) -> Any:
+    import skops.io as sio
+
+    path = directory / facts.get("file", _SKOPS_FILE)
+    if not path.is_file():
+        raise BundleError(f"model bundle '{directory}' has no weights file '{path.name}'")
+    found = sio.get_untrusted_types(file=path)
+    refused = sorted(set(found) - set(SKOPS_TRUSTED))
+    if refused:
+        raise BundleError(f"refusing to load '{path}': it holds untrusted type(s) {', '.join(refused)}; "
+                          "only bundles written by Tesla's own learners load")
+    return sio.load(path, trusted=list(found))
+
+
+Saver = Callable[[Any, Path], dict[str, Any]]
+Loader = Callable[[Path, Mapping[str, Any]], Any]
+
+# framework -> (save, load) or "module" whose SAVE/LOAD functions implement the format
+WEIGHT_FORMATS: dict[str, tuple[Saver, Loader] | str] = {
+    "scikit-learn": (_skops_save, _skops_load),
+    "pytorch": "tesla.models.torch_format",
+    "tensorflow": "tesla.models.keras_format",
+}
+
+_EXTRA = {"pytorch": "pytorch", "tensorflow": "tensorflow"}
+
+
+def _resolve(framework: str) -> tuple[Saver, Loader]:
+    entry = WEIGHT_FORMATS.get(framework)
+    if entry is None:
+        raise BundleError(f"unknown model framework '{framework}'; known: {', '.join(WEIGHT_FORMATS)}")
+    if isinstance(entry, tuple):
+        return entry
+    try:
+        module = importlib.import_module(entry)
+    except ImportError as exc:
+        raise DependencyError(f"the {framework} framework is not installed ({exc.name}); run: "
+                              f"pip install 'tesla-ml[{_EXTRA.get(framework, framework)}]'") from exc
+    return module.save, module.load
+
+
+def save_weights(framework: str, estimator: Any, directory: Path) -> dict[str, Any]:
+    """Write ``estimator`` into ``directory``; returns facts for the manifest."""
+    return _resolve(framework)[0](estimator, directory)
+
+
+def load_weights(framework: str, directory: Path, facts: Mapping[str, Any]) -> Any:
+    """Read an estimator written by ``save_weights`` without executing untrusted code."""
+    return _resolve(framework)[1](directory, facts)

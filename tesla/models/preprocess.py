@@ -1,0 +1,138 @@
+"""Preprocessing that travels inside every model bundle, stored as plain JSON.
+
+Raw rows (as a user, a CSV or a REST request gives them) become an all-numeric frame:
+numerics are imputed with the training median, booleans become 0/1, categoricals are
+one-hot encoded (few categories) or ordinal-coded by training frequency (many), datetimes
+become calendar parts, text becomes its length and word count. Because the state is
+JSON, loading a bundle never executes code, and every framework shares the same
+transform, so ``predict``, ``evaluate`` and the server see identical features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tesla.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Preprocessor"]
+
+ONEHOT_MAX = 15  # categoricals with at most this many categories are one-hot encoded
+_TRUE = {"true", "1", "yes", "y", "t", "1.0"}
+_FALSE = {"false", "0", "no", "n", "f", "0.0"}
+_DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
+
+
+def _to_bool(series: pd.Series, fill: float) -> pd.Series:
+    text = series.astype("string").str.lower()
+    out = text.map(lambda v: 1.0 if v in _TRUE else (0.0 if v in _FALSE else None),
+                   na_action="ignore").astype("float64")
+    return out.fillna(fill)
+
+
+def _feature_state(name: str, col: pd.Series, kind: str) -> dict[str, Any]:
+    import pandas as pd
+
+    state: dict[str, Any] = {"name": name, "type": kind, "dtype": str(col.dtype),
+                             "nullable": bool(col.isna().any())}
+    if kind == "numeric":
+        median = pd.to_numeric(col, errors="coerce").median()
+        state["fill"] = 0.0 if pd.isna(median) else float(median)
+    elif kind == "boolean":
+        mode = _to_bool(col, float("nan")).mode()
+        state["fill"] = float(mode.iloc[0]) if len(mode) else 0.0
+        state["categories"] = sorted(col.dropna().astype(str).unique().tolist())
+    elif kind == "categorical":
+        counts = col.dropna().astype(str).value_counts()
+        # order by frequency, then name: deterministic codes for ordinal encoding
+        cats = sorted(counts.index.tolist(), key=lambda c: (-int(counts[c]), c))
+        state["categories"] = cats
+        state["encoding"] = "onehot" if len(cats) <= ONEHOT_MAX else "ordinal"
+    return state
+
+
+@dataclass
+class Preprocessor:
+    """Fitted, JSON-serialisable raw-row -> numeric-frame transform."""
+
+    features: list[dict[str, Any]]
+
+    @classmethod
+    def fit(cls, df: pd.DataFrame, schema: Mapping[str, Mapping[str, Any]]) -> Preprocessor:
+        """Learn fills and category lists from training rows ``df`` (features only)."""
+        return cls([_feature_state(name, df[name], schema[name]["type"]) for name in df.columns])
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [f["name"] for f in self.features]
+
+    @property
+    def output_columns(self) -> list[str]:
+        cols: list[str] = []
+        for f in self.features:
+            if f["type"] == "categorical" and f["encoding"] == "onehot":
+                cols += [f"{f['name']}={c}" for c in f["categories"]]
+            elif f["type"] == "datetime":
+                cols += [f"{f['name']}.{p}" for p in _DATE_PARTS]
+            elif f["type"] == "text":
+                cols += [f"{f['name']}.n_chars", f"{f['name']}.n_words"]
+            else:
+                cols.append(f["name"])
+        return cols
+
+    def transform(self, df: pd.DataFrame, *, unseen: str = "error") -> pd.DataFrame:
+        """Numeric frame for ``df``; ``unseen`` is ``error`` or ``unknown`` for new categories."""
+        import pandas as pd
+
+        missing = [c for c in self.input_columns if c not in df.columns]
+        if missing:
+            raise DataError(f"missing column(s) {', '.join(repr(c) for c in missing)}; the model was "
+                            f"trained on: {', '.join(self.input_columns)}", key=missing[0])
+        parts: dict[str, Any] = {}
+        for f in self.features:
+            parts.update(self._encode(f, df[f["name"]], unseen))
+        return pd.DataFrame(parts, index=df.index, columns=self.output_columns).astype("float64")
+
+    def _encode(self, f: Mapping[str, Any], col: pd.Series, unseen: str) -> dict[str, Any]:
+        import numpy as np
+        import pandas as pd
+
+        name, kind = f["name"], f["type"]
+        if kind == "numeric":
+            values = pd.to_numeric(col, errors="coerce")
+            bad = values.isna() & col.notna()
+            if bad.any():
+                raise DataError(f"column '{name}' must be numeric; got {col[bad].iloc[0]!r}", key=name)
+            return {name: values.astype("float64").fillna(f["fill"]).to_numpy()}
+        if kind == "boolean":
+            return {name: _to_bool(col, f["fill"]).to_numpy()}
+        if kind == "datetime":
+            when = pd.to_datetime(col, errors="coerce", format="mixed")
+            return {f"{name}.{p}": getattr(when.dt, p).astype("float64").fillna(-1).to_numpy()
+                    for p in _DATE_PARTS}
+        if kind == "text":
+            text = col.astype("string").fillna("")
+            return {f"{name}.n_chars": text.str.len().astype("float64").to_numpy(),
+                    f"{name}.n_words": text.str.split().str.len().fillna(0).astype("float64").to_numpy()}
+        cats = f["categories"]
+        text = col.astype("string")
+        unknown = text.notna() & ~text.isin(cats)
+        if unknown.any() and unseen == "error":
+            raise DataError(f"column '{name}' has category {text[unknown].iloc[0]!r} not seen in "
+                            f"training; expected one of {', '.join(map(repr, cats[:10]))}"
+                            + (" ..." if len(cats) > 10 else ""), key=name)
+        if f["encoding"] == "onehot":
+            return {f"{name}={c}": (text == c).fillna(False).astype("float64").to_numpy() for c in cats}
+        codes = {c: float(i) for i, c in enumerate(cats)}
+        return {name: np.array([codes.get(v, -1.0) if isinstance(v, str) else -1.0 for v in text.tolist()])}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": self.features}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocessor:
+        return cls(list(data["features"]))

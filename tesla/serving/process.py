@@ -1,0 +1,125 @@
+"""Local model servers as background processes: start, wait until healthy, stop by pid."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tesla.errors import DeployError
+
+__all__ = ["ServerProcess", "free_port", "is_alive", "start_server", "stop_server"]
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    pid: int
+    host: str
+    port: int
+    url: str
+    log_path: Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise DeployError(f"port {port} on {host} is in use; pick another with deploy.port=N "
+                                  "(0 picks a free one) or stop what is listening there", key="deploy.port") from exc
+            raise DeployError(f"cannot bind {host}:{port}: {exc.strerror}; check deploy.host", key="deploy.host") from exc
+
+
+def is_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as dead
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DeployError(f"the model server exited with status {proc.returncode}: {_tail(log_path)} "
+                              f"(log: {log_path})")
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop_server(proc.pid)
+    raise DeployError(f"the model server did not report healthy within {timeout_s:.0f} s (log: {log_path}); "
+                      "raise deploy.health_timeout_s if the model is large")
+
+
+def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_path: Path,
+                 unseen_category: str = "error", max_body_bytes: int = 10_000_000,
+                 auth_token_env: str | None = None, extra_args: list[str] | None = None,
+                 health_timeout_s: float = 60.0) -> ServerProcess:
+    """Start ``python -m tesla.serving`` detached, and return once ``/health`` answers 200."""
+    if port:
+        _check_port(host, port)
+    else:
+        port = free_port(host)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "tesla.serving", "--bundle", str(bundle_dir), "--host", host, "--port", str(port),
+            "--model-ref", model_ref, "--unseen-category", unseen_category, "--max-body-bytes", str(max_body_bytes)]
+    if auth_token_env:
+        args += ["--auth-token-env", auth_token_env]
+    args += extra_args or []
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # outlives the CLI that started it
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{url_host}:{port}"
+    _wait_healthy(proc, url, log_path, health_timeout_s)
+    return ServerProcess(pid=proc.pid, host=host, port=port, url=url, log_path=log_path)
+
+
+def stop_server(pid: int | None, timeout_s: float = 10.0) -> bool:
+    """Stop the server with this pid (TERM, then KILL); False when it was not running."""
+    if not is_alive(pid):
+        return False
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not is_alive(pid):
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,24 @@
+"""The ``evaluate`` step: score a bundle on held-out rows; write metrics JSON and an HTML report."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tesla.data import read_table
+from tesla.evaluation.evaluate import evaluate_bundle
+from tesla.models import load_bundle
+from tesla.steps import StepContext
+
+__all__ = ["evaluate"]
+
+
+def evaluate(ctx: StepContext) -> dict[str, Any]:
+    p = ctx.params
+    bundle = load_bundle(ctx.input_dir("model"))
+    df = read_table(ctx.input_file("test"), p.get("format", "parquet"))
+    result = evaluate_bundle(bundle, df, metrics=p["metrics"], title=p.get("title", "Evaluation"),
+                             source=p.get("source", "held-out split"))
+    ctx.output("metrics").write_text(json.dumps(result.to_dict(), sort_keys=True, indent=2))
+    ctx.output("report").write_text(result.report_html)
+    return result.to_dict()

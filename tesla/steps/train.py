@@ -1,0 +1,81 @@
+"""Training steps: ``search`` runs the AutoML search and writes a bundle; ``register`` stamps lineage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from tesla.automl.adapter import default_estimators, estimator_framework
+from tesla.automl.adapter import search as automl_search
+from tesla.models import Preprocessor, read_manifest, save_bundle, write_manifest
+from tesla.steps import StepContext
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["encode_target", "register", "search"]
+
+
+def _plain(value: Any) -> Any:
+    """Round-trip through JSON so numpy scalars in configs become plain numbers."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def encode_target(y: pd.Series, task: str) -> tuple[Any, list[Any] | None, dict[str, Any]]:
+    """Labels -> (encoded y, classes, baseline stats). Classes sort by their text."""
+    import numpy as np
+
+    if task == "regression":
+        values = y.astype("float64").to_numpy()
+        return values, None, {"mean": float(values.mean())}
+    classes = sorted(_plain(y.drop_duplicates().tolist()), key=str)
+    index = {str(c): i for i, c in enumerate(classes)}
+    codes = np.array([index[str(v)] for v in _plain(y.tolist())])
+    prior = np.bincount(codes, minlength=len(classes)) / len(codes)
+    return codes, classes, {"class_prior": prior.tolist()}
+
+
+def search(ctx: StepContext) -> dict[str, Any]:
+    """Fit the preprocessing, search the estimators with FLAML, save the winner as a bundle."""
+    import pandas as pd
+
+    p = ctx.params
+    meta = json.loads(ctx.input_file("schema").read_text())
+    df = pd.read_parquet(ctx.input_file("train"))
+    task, target, features = meta["task"], meta["target"], meta["features"]
+    pre = Preprocessor.fit(df[features], meta["schema"])
+    X = pre.transform(df[features], unseen="unknown")
+    y, classes, baseline = encode_target(df[target], task)
+    estimators = list(p["estimators"]) or default_estimators(p["framework"], task)
+    result = automl_search(
+        X, y, task=task, estimators=estimators, metric=p["metric"], max_iter=p["max_iter"],
+        time_budget_s=p["time_budget_s"], eval_method=p["eval_method"], n_splits=p["n_splits"],
+        ensemble=p["ensemble"], seed=p["seed"], n_jobs=p["n_jobs"], workdir=ctx.outdir,
+        search_space=p.get("search_space") or None, starting_points=p.get("starting_points") or None,
+        progress=ctx.progress)
+    best_config = _plain(result.best_config)
+    save_bundle(ctx.output("model"), estimator=result.model, framework=estimator_framework(result.best_estimator),
+                preprocessor=pre, task=task, classes=classes, estimator_name=result.best_estimator,
+                target=target, extra={"baseline": baseline, "best_config": best_config,
+                                      "best_loss": result.best_loss, "search_metric": result.metric,
+                                      "training_rows": len(df), "seed": p["seed"]})
+    ctx.output("trials").write_text(json.dumps(_plain(result.trials), indent=1))
+    return {"best_estimator": result.best_estimator, "best_loss": result.best_loss,
+            "best_config": best_config, "metric": result.metric, "trials": len(result.trials),
+            "leaderboard": result.best_loss_per_estimator, "search_s": round(result.wall_s, 3)}
+
+
+def register(ctx: StepContext) -> dict[str, Any]:
+    """Copy the bundle and stamp evaluation metrics and lineage into its manifest."""
+    p = ctx.params
+    out = ctx.output("bundle")
+    shutil.copytree(ctx.input_dir("model"), out)
+    manifest = read_manifest(out)
+    evaluation = json.loads(ctx.input_file("metrics").read_text())
+    manifest.update(metrics=evaluation["metrics"], baseline_metrics=evaluation["baseline"],
+                    lineage={k: p[k] for k in ("model", "dataset", "dataset_version", "dataset_sha256",
+                                               "training_fingerprint")})
+    write_manifest(out, manifest)
+    return {"framework": manifest["framework"], "task": manifest["task"],
+            "estimator": manifest["estimator"], "metrics": evaluation["metrics"]}

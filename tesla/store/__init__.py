@@ -1,0 +1,358 @@
+"""Tesla's state: metadata rows (SQLAlchemy) plus content-addressed artifacts (fsspec).
+
+``Store.open(project_dir)`` gives the embedded defaults: SQLite at ``.tesla/tesla.db`` and
+artifacts under ``.tesla/artifacts``. ``TESLA_DB_URL`` and ``TESLA_ARTIFACTS`` override both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tesla.errors import DataNotFoundError, ModelNotFoundError
+from tesla.store import metadata as t
+from tesla.store.artifacts import ArtifactStore, hash_path
+
+__all__ = ["ArtifactStore", "DatasetVersion", "ModelVersion", "Store", "hash_path"]
+
+STATE_DIR = ".tesla"
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version of a dataset."""
+
+    name: str
+    version: int
+    sha256: str
+    format: str
+    source: str
+    rows: int
+    schema: dict[str, Any]
+    target: str | None
+    message: str | None = None
+    created_at: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model, with its lineage."""
+
+    name: str
+    version: int
+    bundle_sha: str
+    framework: str
+    task: str
+    run_id: str | None
+    dataset: str | None
+    dataset_version: int | None
+    plan_fingerprint: str | None
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    stage: str | None
+    created_at: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def _row_to_dataset(row: Any, target: str | None) -> DatasetVersion:
+    return DatasetVersion(name=row.name, version=row.version, sha256=row.sha256, format=row.format,
+                          source=row.source, rows=row.rows, schema=json.loads(row.schema_json),
+                          target=target, message=row.message, created_at=str(row.created_at))
+
+
+def _row_to_model(row: Any) -> ModelVersion:
+    return ModelVersion(name=row.name, version=row.version, bundle_sha=row.bundle_sha,
+                        framework=row.framework, task=row.task, run_id=row.run_id,
+                        dataset=row.dataset, dataset_version=row.dataset_version,
+                        plan_fingerprint=row.plan_fingerprint,
+                        metrics=json.loads(row.metrics_json), config=json.loads(row.config_json),
+                        stage=row.stage, created_at=str(row.created_at))
+
+
+class Store:
+    """Metadata and artifacts of one project.
+
+    Args:
+        db_url: SQLAlchemy URL of the metadata database.
+        artifacts: the artifact store.
+        state_dir: the project's ``.tesla`` directory (logs, caches).
+    """
+
+    def __init__(self, db_url: str, artifacts: ArtifactStore, state_dir: Path) -> None:
+        self.db_url = db_url
+        self.engine = t.create_engine(db_url)
+        self.artifacts = artifacts
+        self.state_dir = state_dir
+
+    @classmethod
+    def open(cls, project_dir: str | os.PathLike[str] = ".") -> Store:
+        state = Path(project_dir).resolve() / STATE_DIR
+        state.mkdir(parents=True, exist_ok=True)
+        db_url = os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
+        root = os.environ.get("TESLA_ARTIFACTS") or str(state / "artifacts")
+        return cls(db_url, ArtifactStore(root, cache_dir=state / "cache"), state)
+
+    # -- datasets -----------------------------------------------------------
+    def find_dataset_version(self, name: str, sha256: str) -> DatasetVersion | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.dataset_versions).where(
+                t.dataset_versions.c.name == name, t.dataset_versions.c.sha256 == sha256)).first()
+            target = c.execute(sa.select(t.datasets.c.target).where(t.datasets.c.name == name)).scalar()
+        return _row_to_dataset(row, target) if row else None
+
+    def add_dataset_version(self, name: str, *, sha256: str, format: str, source: str, rows: int,
+                            schema: Mapping[str, Any], target: str | None,
+                            message: str | None = None) -> DatasetVersion:
+        """Record a new version (the artifact must already be stored) and make it current."""
+        with self.engine.begin() as c:
+            current = c.execute(sa.select(sa.func.max(t.dataset_versions.c.version))
+                                .where(t.dataset_versions.c.name == name)).scalar()
+            version = (current or 0) + 1
+            if current is None:
+                c.execute(t.datasets.insert().values(name=name, current_version=version, target=target))
+            else:
+                values: dict[str, Any] = {"current_version": version}
+                if target:
+                    values["target"] = target
+                c.execute(t.datasets.update().where(t.datasets.c.name == name).values(**values))
+            c.execute(t.dataset_versions.insert().values(
+                name=name, version=version, sha256=sha256, format=format, source=source, rows=rows,
+                schema_json=json.dumps(dict(schema), sort_keys=True), message=message))
+        return self.dataset_version(name, version)
+
+    def dataset_names(self) -> list[str]:
+        with self.engine.connect() as c:
+            return list(c.execute(sa.select(t.datasets.c.name).order_by(t.datasets.c.name)).scalars())
+
+    def dataset_version(self, name: str, version: int | None = None) -> DatasetVersion:
+        """A dataset version; ``None`` means the current one."""
+        with self.engine.connect() as c:
+            ds = c.execute(sa.select(t.datasets).where(t.datasets.c.name == name)).first()
+            if ds is None:
+                known = self.dataset_names()
+                hint = f"; datasets: {', '.join(known)}" if known else "; load one with `tesla load -d FILE -o NAME`"
+                raise DataNotFoundError(f"no dataset named '{name}'{hint}", key="data.dataset")
+            wanted = ds.current_version if version is None else version
+            row = c.execute(sa.select(t.dataset_versions).where(
+                t.dataset_versions.c.name == name, t.dataset_versions.c.version == wanted)).first()
+        if row is None:
+            raise DataNotFoundError(f"dataset '{name}' has no version {wanted}; see `tesla data log {name}`",
+                                    key="data.version")
+        return _row_to_dataset(row, ds.target)
+
+    def dataset_log(self, name: str) -> list[DatasetVersion]:
+        current = self.dataset_version(name)
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t.dataset_versions).where(t.dataset_versions.c.name == name)
+                             .order_by(t.dataset_versions.c.version.desc())).all()
+        return [_row_to_dataset(r, current.target) for r in rows]
+
+    def set_current_dataset_version(self, name: str, version: int) -> DatasetVersion:
+        self.dataset_version(name, version)  # raises when missing
+        with self.engine.begin() as c:
+            c.execute(t.datasets.update().where(t.datasets.c.name == name).values(current_version=version))
+        return self.dataset_version(name)
+
+    # -- runs and steps -----------------------------------------------------
+    def create_run(self, *, plan_name: str, plan_fingerprint: str, backend: str, plan_json: str,
+                   meta: Mapping[str, Any], parent_id: str | None = None) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        with self.engine.begin() as c:
+            c.execute(t.runs.insert().values(
+                id=run_id, plan_name=plan_name, plan_fingerprint=plan_fingerprint, backend=backend,
+                status="running", plan_json=plan_json, meta_json=json.dumps(dict(meta), sort_keys=True),
+                parent_id=parent_id))
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None,
+                   meta: Mapping[str, Any] | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "ended_at": sa.func.current_timestamp()}
+        if meta is not None:
+            values["meta_json"] = json.dumps(dict(meta), sort_keys=True)
+        with self.engine.begin() as c:
+            c.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.runs).where(t.runs.c.id.startswith(run_id))).first()
+        if row is None:
+            raise DataNotFoundError(f"no run '{run_id}'; see `tesla runs list`", key="run")
+        return dict(row._mapping)
+
+    def runs(self, limit: int = 50, parent_id: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.id).limit(limit)
+        if parent_id is not None:
+            q = q.where(t.runs.c.parent_id == parent_id)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    def record_step(self, run_id: str, step: Any, *, status: str, outputs: Mapping[str, str] | None = None,
+                    result: Mapping[str, Any] | None = None, seconds: float | None = None,
+                    error: str | None = None, job_ref: str | None = None) -> None:
+        """Insert or update the row of ``step`` (a ``tesla.plan.Step``) in ``run_id``."""
+        values = dict(kind=step.kind, fingerprint=step.fingerprint, status=status,
+                      params_json=json.dumps(dict(step.params), sort_keys=True),
+                      outputs_json=json.dumps(dict(outputs or {}), sort_keys=True),
+                      result_json=json.dumps(dict(result or {}), sort_keys=True, default=str),
+                      seconds=seconds, error=error, job_ref=job_ref)
+        with self.engine.begin() as c:
+            updated = c.execute(t.steps.update().where(
+                t.steps.c.run_id == run_id, t.steps.c.step_id == step.id).values(**values)).rowcount
+            if not updated:
+                c.execute(t.steps.insert().values(run_id=run_id, step_id=step.id, **values))
+
+    def completed_step(self, fingerprint: str) -> dict[str, Any] | None:
+        """The newest successful record of a step with this fingerprint whose outputs all exist."""
+        q = (sa.select(t.steps).where(t.steps.c.fingerprint == fingerprint,
+                                      t.steps.c.status == "succeeded")
+             .order_by(t.steps.c.started_at.desc()))
+        with self.engine.connect() as c:
+            for row in c.execute(q):
+                outputs = json.loads(row.outputs_json)
+                if all(self.artifacts.exists(sha) for sha in outputs.values()):
+                    return {**dict(row._mapping), "outputs": outputs, "result": json.loads(row.result_json)}
+        return None
+
+    def previous_step_params(self, plan_name: str, step_id: str) -> dict[str, Any] | None:
+        """Params of the last successful step ``step_id`` of a plan with this name (for cache-miss reasons)."""
+        q = (sa.select(t.steps.c.params_json).join(t.runs, t.runs.c.id == t.steps.c.run_id)
+             .where(t.runs.c.plan_name == plan_name, t.steps.c.step_id == step_id,
+                    t.steps.c.status == "succeeded")
+             .order_by(t.steps.c.started_at.desc()).limit(1))
+        with self.engine.connect() as c:
+            text = c.execute(q).scalar()
+        return json.loads(text) if text else None
+
+    def run_steps(self, run_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t.steps).where(t.steps.c.run_id == run_id)
+                             .order_by(t.steps.c.started_at)).all()
+        return [{**dict(r._mapping), "outputs": json.loads(r.outputs_json),
+                 "result": json.loads(r.result_json)} for r in rows]
+
+    def add_trials(self, run_id: str, step_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        payload = [dict(run_id=run_id, step_id=step_id, n=r["n"], estimator=r["estimator"],
+                        loss=r.get("loss"), best_loss=r.get("best_loss"),
+                        config_json=json.dumps(r.get("config", {}), sort_keys=True, default=str),
+                        wall_s=r.get("wall_s")) for r in rows]
+        if not payload:
+            return
+        with self.engine.begin() as c:
+            c.execute(t.trials.delete().where(t.trials.c.run_id == run_id, t.trials.c.step_id == step_id))
+            c.execute(t.trials.insert(), payload)
+
+    def trials(self, run_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t.trials).where(t.trials.c.run_id == run_id).order_by(t.trials.c.n)).all()
+        return [{**dict(r._mapping), "config": json.loads(r.config_json)} for r in rows]
+
+    # -- models -------------------------------------------------------------
+    def register_model(self, name: str, *, bundle_sha: str, framework: str, task: str, run_id: str | None,
+                       dataset: str | None, dataset_version: int | None, plan_fingerprint: str | None,
+                       metrics: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[ModelVersion, bool]:
+        """Register ``bundle_sha`` as the next version of ``name``; returns (version, created).
+
+        Registering the same bundle again returns the existing version (``created`` False).
+        """
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(t.models).where(t.models.c.name == name,
+                                                      t.models.c.bundle_sha == bundle_sha)).first()
+            if row is not None:
+                return _row_to_model(row), False
+            current = c.execute(sa.select(sa.func.max(t.models.c.version)).where(t.models.c.name == name)).scalar()
+            version = (current or 0) + 1
+            c.execute(t.models.insert().values(
+                name=name, version=version, bundle_sha=bundle_sha, framework=framework, task=task,
+                run_id=run_id, dataset=dataset, dataset_version=dataset_version,
+                plan_fingerprint=plan_fingerprint, metrics_json=json.dumps(dict(metrics), sort_keys=True),
+                config_json=json.dumps(dict(config), sort_keys=True, default=str)))
+        return self.model(name, version), True
+
+    def model_names(self) -> list[str]:
+        with self.engine.connect() as c:
+            return list(c.execute(sa.select(t.models.c.name).distinct().order_by(t.models.c.name)).scalars())
+
+    def model(self, name: str, version: int | None = None) -> ModelVersion:
+        """A model version; ``None`` means the newest."""
+        q = sa.select(t.models).where(t.models.c.name == name)
+        q = q.where(t.models.c.version == version) if version is not None else q.order_by(t.models.c.version.desc())
+        with self.engine.connect() as c:
+            row = c.execute(q.limit(1)).first()
+        if row is not None:
+            return _row_to_model(row)
+        names = self.model_names()
+        if name in names:
+            raise ModelNotFoundError(f"model '{name}' has no version {version}; see `tesla models list`", key=name)
+        import difflib
+
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else (
+            " Train one with `tesla train -m NAME`." if not names else f" Models: {', '.join(names)}.")
+        raise ModelNotFoundError(f"no model named '{name}'.{hint}", key=name)
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        q = sa.select(t.models).order_by(t.models.c.name, t.models.c.version)
+        if name:
+            q = q.where(t.models.c.name == name)
+        with self.engine.connect() as c:
+            return [_row_to_model(r) for r in c.execute(q)]
+
+    def set_model_stage(self, name: str, version: int, stage: str | None) -> None:
+        with self.engine.begin() as c:
+            if stage:
+                c.execute(t.models.update().where(t.models.c.name == name, t.models.c.stage == stage)
+                          .values(stage=None))
+            c.execute(t.models.update().where(t.models.c.name == name, t.models.c.version == version)
+                      .values(stage=stage))
+
+    # -- evaluations --------------------------------------------------------
+    def add_evaluation(self, model: str, version: int, data: str, metrics: Mapping[str, Any],
+                       report_sha: str | None) -> None:
+        with self.engine.begin() as c:
+            c.execute(t.evaluations.insert().values(model=model, version=version, data=data,
+                                                    metrics_json=json.dumps(dict(metrics), sort_keys=True),
+                                                    report_sha=report_sha))
+
+    def evaluations(self, model: str, version: int | None = None) -> list[dict[str, Any]]:
+        q = sa.select(t.evaluations).where(t.evaluations.c.model == model).order_by(t.evaluations.c.id.desc())
+        if version is not None:
+            q = q.where(t.evaluations.c.version == version)
+        with self.engine.connect() as c:
+            return [{**dict(r._mapping), "metrics": json.loads(r.metrics_json)} for r in c.execute(q)]
+
+    # -- deployments --------------------------------------------------------
+    def add_deployment(self, **values: Any) -> int:
+        info = values.pop("info", {})
+        with self.engine.begin() as c:
+            res = c.execute(t.deployments.insert().values(info_json=json.dumps(info, sort_keys=True), **values))
+            return int(res.inserted_primary_key[0])
+
+    def update_deployment(self, dep_id: int, **values: Any) -> None:
+        if "info" in values:
+            values["info_json"] = json.dumps(values.pop("info"), sort_keys=True)
+        if values.get("status") in {"stopped", "replaced", "failed"}:
+            values.setdefault("stopped_at", sa.func.current_timestamp())
+        with self.engine.begin() as c:
+            c.execute(t.deployments.update().where(t.deployments.c.id == dep_id).values(**values))
+
+    def deployments(self, *, model: str | None = None, profile: str | None = None,
+                    active_only: bool = False) -> list[dict[str, Any]]:
+        q = sa.select(t.deployments).order_by(t.deployments.c.id.desc())
+        if model:
+            q = q.where(t.deployments.c.model == model)
+        if profile:
+            q = q.where(t.deployments.c.profile == profile)
+        if active_only:
+            q = q.where(t.deployments.c.status == "running")
+        with self.engine.connect() as c:
+            return [{**dict(r._mapping), "info": json.loads(r.info_json)} for r in c.execute(q)]
