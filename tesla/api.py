@@ -340,15 +340,18 @@ def evaluate(model: str, data: PathLike, *, overrides: Sequence[str] = (), force
     _, plain = compose_config(overrides, project_dir=project_dir)
     store = open_store(project_dir)
     mv = resolve_model(model, project_dir=project_dir)
-    test = _stage_file(str(data), store, project_dir, "-d", put=True)
+    test = _stage_file(str(Path(data).resolve()), store, project_dir, "-d", put=True)
     assert test is not None
     plan = compile_evaluate(plain, model_ref=mv.ref, bundle_sha=mv.bundle_sha, test_file=test)
     run = _backend(plain, store).run(plan, force=force, on_event=on_event)
     result = run.result("evaluate")
     report_sha = run.output("evaluate", "report")
     store.add_evaluation(mv.name, mv.version, test.label, result["metrics"], report_sha)
+    report = store.state_dir / "reports" / f"{mv.name}-v{mv.version}-{Path(test.label).stem}.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(store.artifacts.path(report_sha), report)  # a readable name that opens in a browser
     return EvaluateResult(model=mv, metrics=result["metrics"], baseline=result["baseline"], rows=result["rows"],
-                          report_path=store.artifacts.path(report_sha), run=run)
+                          report_path=report, run=run)
 
 
 def predict(model: str, data: PathLike, output: PathLike | None = None, *,

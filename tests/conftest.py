@@ -1,0 +1,78 @@
+"""Shared fixtures. Every test is offline and hermetic: fake cloud credentials, metadata
+probes disabled, no colour, and Hydra's global state cleared after each test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# set before any SDK import: nothing may try to reach a non-loopback address
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", NO_GCE_CHECK="true",
+    NO_COLOR="1", TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", COLUMNS="200",
+)
+for var in ("TESLA_DB_URL", "TESLA_ARTIFACTS", "TESLA_FULL_ERROR", "GOOGLE_APPLICATION_CREDENTIALS"):
+    os.environ.pop(var, None)
+
+TESLA = str(Path(sys.executable).with_name("tesla"))
+
+
+@pytest.fixture(autouse=True)
+def _reset_hydra() -> Iterator[None]:
+    yield
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+
+
+def run_tesla(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real `tesla` executable; on an unexpected exit code, fail showing its output."""
+    proc = subprocess.run([TESLA, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        pytest.fail(f"tesla {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def datasets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CSV files of the offline datasets: bc (binary), iris (multiclass), diabetes (regression), churn (mixed)."""
+    from tesla.testing import datasets
+
+    root = tmp_path_factory.mktemp("datasets")
+    bc = datasets.breast_cancer()
+    bc.sample(frac=0.8, random_state=0).to_csv(root / "bc_train.csv", index=False)
+    bc.drop(bc.sample(frac=0.8, random_state=0).index).to_csv(root / "bc_test.csv", index=False)
+    bc.to_csv(root / "bc.csv", index=False)
+    datasets.iris().to_csv(root / "iris.csv", index=False)
+    datasets.diabetes().to_csv(root / "diabetes.csv", index=False)
+    churn = datasets.churn(800)
+    churn.to_csv(root / "churn.csv", index=False)
+    churn.head(200).to_csv(root / "churn_test.csv", index=False)
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A fresh project (tesla init) with nothing loaded."""
+    from tesla import api
+
+    return api.init_project(tmp_path / "proj")
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> Path:
+    """A project with bc loaded and model 'bc_model' trained (5 trials). Treat as read-only."""
+    from tesla import api
+
+    root = api.init_project(tmp_path_factory.mktemp("trained") / "proj")
+    api.load(datasets_dir / "bc_train.csv", "bc", target="target", project_dir=root)
+    api.train("bc_model", max_iter=5, project_dir=root)
+    return root
