@@ -289,6 +289,40 @@ class Backend(ABC):
     def _cancel_job(self, job_ref: str) -> None:
         raise NotSupportedError(f"cancelling jobs is not supported by the '{self.name}' backend")
 
+    # -- optional: dry runs and provider jobs ------------------------------------
+    def render_requests(self, plan: Plan) -> list[dict[str, Any]]:
+        """The exact provider requests running ``plan`` would send, without sending any.
+
+        Pure: no network, no credentials. Each item is ``{"step", "operation", "request"}``.
+        The local backend sends none, so the default is an empty list.
+        """
+        return []
+
+    def validate_requests(self, requests: list[dict[str, Any]]) -> list[str]:
+        """Strict validation problems of rendered requests (service model / proto rules)."""
+        return []
+
+    def estimate_cost(self, plan: Plan, prices: Mapping[str, float]) -> dict[str, Any]:
+        """Upper-bound cost of ``plan``: ``{"usd": float, "lines": [{"step", "instance", "hours", "usd"}]}``.
+
+        Args:
+            plan: the compiled plan.
+            prices: instance/machine type -> USD per hour (from ``conf/``; users may override).
+        """
+        return {"usd": 0.0, "lines": []}
+
+    def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Provider jobs started by Tesla: ``{"job", "step", "run_id", "state", "created"}``."""
+        raise NotSupportedError(f"listing jobs is not supported by the '{self.name}' backend")
+
+    def job_status(self, job_ref: str) -> dict[str, Any]:
+        """``{"job", "state" (a StepState value), "provider_state", "reason"}`` of one job."""
+        raise NotSupportedError(f"job status is not supported by the '{self.name}' backend")
+
+    def job_logs(self, job_ref: str) -> str:
+        """The job's log text."""
+        raise NotSupportedError(f"job logs are not supported by the '{self.name}' backend")
+
     # -- optional: serving on the provider --------------------------------------
     def deploy_model(self, bundle_dir: Path, *, model: str, version: int,
                      settings: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
