@@ -340,6 +340,7 @@ def evaluate(model: str, data: PathLike, *, overrides: Sequence[str] = (), force
     _, plain = compose_config(overrides, project_dir=project_dir)
     store = open_store(project_dir)
     mv = resolve_model(model, project_dir=project_dir)
+    _check_labelled(Path(data), mv, store)  # before anything is stored or a run is recorded
     test = _stage_file(str(Path(data).resolve()), store, project_dir, "-d", put=True)
     assert test is not None
     plan = compile_evaluate(plain, model_ref=mv.ref, bundle_sha=mv.bundle_sha, test_file=test)
@@ -352,6 +353,19 @@ def evaluate(model: str, data: PathLike, *, overrides: Sequence[str] = (), force
     shutil.copyfile(store.artifacts.path(report_sha), report)  # a readable name that opens in a browser
     return EvaluateResult(model=mv, metrics=result["metrics"], baseline=result["baseline"], rows=result["rows"],
                           report_path=report, run=run)
+
+
+def _check_labelled(path: Path, mv: ModelVersion, store: Store) -> None:
+    from tesla.data import read_table
+    from tesla.models import read_manifest
+
+    if not path.exists():
+        raise DataNotFoundError(f"-d file '{path}' does not exist; check the path", key="-d")
+    target = read_manifest(store.artifacts.path(mv.bundle_sha))["target"]
+    columns = list(read_table(path).columns)
+    if target not in columns:
+        raise DataError(f"evaluation data '{path}' has no target column '{target}' (columns: {', '.join(columns)}); "
+                        f"{mv.ref} needs labelled rows", key=target)
 
 
 def predict(model: str, data: PathLike, output: PathLike | None = None, *,

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tesla import __version__
+from tesla._version import __version__
 from tesla.errors import PlanError
 
 __all__ = ["PLAN_SCHEMA_VERSION", "ArtifactRef", "Plan", "Step", "canonical_json", "sha256_text"]
@@ -149,11 +149,14 @@ class Plan:
             if missing:
                 raise PlanError(f"step '{sid}' depends on unknown step(s): {', '.join(sorted(missing))}")
         try:
-            order = list(graphlib.TopologicalSorter(graph).static_order())
+            list(graphlib.TopologicalSorter(graph).static_order())
         except graphlib.CycleError as exc:
             raise PlanError(f"plan '{self.name}' has a cycle: {' -> '.join(exc.args[1])}") from exc
-        if ids != order and [s.id for s in self.ordered()] != ids:
-            raise PlanError(f"plan '{self.name}' steps are not in dependency order")
+        position = {sid: i for i, sid in enumerate(ids)}
+        late = [f"{sid} (needs {dep})" for sid, deps in graph.items() for dep in sorted(deps)
+                if position[dep] > position[sid]]
+        if late:
+            raise PlanError(f"plan '{self.name}' lists steps before their inputs: {', '.join(late)}")
 
     def ordered(self) -> list[Step]:
         """The steps in a stable topological order (ties broken by position)."""

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import click
 import typer
 
-from tesla import __version__
+from tesla._version import __version__
 from tesla.errors import TeslaError
 
 __all__ = ["app", "main"]

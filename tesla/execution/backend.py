@@ -200,8 +200,12 @@ class Backend(ABC):
             self.store.record_step(run_id, step, status="failed", error=str(exc),
                                    seconds=self.clock() - started)
             emit(Event("step_failed", step.id, {"error": str(exc)}))
-            if isinstance(exc, TeslaError | KeyboardInterrupt):
+            if isinstance(exc, TeslaError):
+                exc.step = exc.step or step.id
+                exc.run_id = exc.run_id or run_id
                 raise  # already says what is wrong and how to fix it
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             raise StepFailedError(f"step '{step.id}' ({step.kind}) failed: {exc}", step=step.id,
                                   run_id=run_id) from exc
         finally:

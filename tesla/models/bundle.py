@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tesla import __version__
+from tesla._version import __version__
 from tesla.errors import BundleError, DataError
 from tesla.models.formats import load_weights, save_weights
 from tesla.models.preprocess import Preprocessor

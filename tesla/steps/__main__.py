@@ -5,7 +5,8 @@
 
 Input ``name`` is read from ``--input name=PATH`` or else ``<inputs-dir>/<name>``. Outputs
 are written to ``<output-dir>/<name>`` and the step's JSON result to
-``<output-dir>/_result.json``. Exit status 0 on success, 1 with a one-line error otherwise.
+``<output-dir>/_result.json``. Exit status 0 on success, 1 with a one-line error otherwise; the error is also written to
+``/opt/ml/output/failure`` (or ``$TESLA_FAILURE_FILE``) so the provider reports it as the reason.
 Inside SageMaker the defaults follow its container layout (``SM_CHANNEL_*``, ``SM_MODEL_DIR``);
 on Vertex, ``AIP_MODEL_DIR`` (a local path or a mounted ``/gcs/...`` path) is honoured.
 """
@@ -53,13 +54,22 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run_step(StepContext(step=step, inputs=inputs, outdir=outdir, progress=report))
         (outdir / RESULT_FILE).write_text(json.dumps(result, sort_keys=True, default=str))
-    except TeslaError as exc:
+    except (TeslaError, OSError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        _write_failure(str(exc))
         return 1
     return 0
+
+
+def _write_failure(message: str) -> None:
+    """SageMaker reports /opt/ml/output/failure as the job's FailureReason; write it when present."""
+    target = os.environ.get("TESLA_FAILURE_FILE") or "/opt/ml/output/failure"
+    try:
+        Path(target).parent.mkdir(parents=True, exist_ok=True) if os.environ.get("TESLA_FAILURE_FILE") else None
+        if Path(target).parent.is_dir():
+            Path(target).write_text(message[:1024])
+    except OSError:
+        pass  # best effort: the message is on stderr too
 
 
 if __name__ == "__main__":
