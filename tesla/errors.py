@@ -22,8 +22,11 @@ Each class also subclasses the matching built-in so callers that catch ``ValueEr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "BackendError",
+    "did_you_mean",
     "BundleError",
     "ConfigError",
     "DataError",
@@ -122,3 +125,13 @@ class DeployError(TeslaError, RuntimeError):
 
 class GateError(TeslaError, RuntimeError):
     """A quality gate refused a deployment."""
+
+
+def did_you_mean(value: object, options: Iterable[object]) -> str:
+    """`` Did you mean 'x'?`` for the closest option (or one it is a prefix of), else ``""``."""
+    import difflib
+
+    names = [str(o) for o in options]
+    text = str(value)
+    close = difflib.get_close_matches(text, names, n=1) or [n for n in names if text and n.startswith(text)][:1]
+    return f" Did you mean '{close[0]}'?" if close else ""

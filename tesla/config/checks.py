@@ -6,12 +6,11 @@ resolved config (plain dicts) and raises ``ConfigError`` with the full dotted ke
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tesla.errors import ConfigError
+from tesla.errors import ConfigError, did_you_mean
 
 __all__ = ["ALLOWED", "RANGES", "check_config", "register_check"]
 
@@ -33,6 +32,7 @@ ALLOWED: dict[str, tuple[Any, ...]] = {
     "search.starting_points": ("none", "previous"),
     "deploy.target": ("local", "sagemaker", "vertex"),
     "deploy.unseen_category": ("error", "unknown"),
+    "monitor.pvalue_correction": ("bonferroni", "none"),
 }
 # dotted key -> (low, high, low inclusive, high inclusive)
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
@@ -47,6 +47,14 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "deploy.batching.max_latency_ms": (0.0, 10_000.0, True, True),
     "monitor.psi_threshold": (0.0, math.inf, False, True),
     "monitor.pvalue_threshold": (0.0, 1.0, False, False),
+    "monitor.wasserstein_threshold": (0.0, math.inf, False, True),
+    "monitor.js_threshold": (0.0, 1.0, False, True),
+    "monitor.large_sample_rows": (1, math.inf, True, True),
+    "monitor.min_rows": (1, math.inf, True, True),
+    "monitor.max_error_rate": (0.0, 1.0, True, True),
+    "monitor.max_p99_latency_ms": (0.0, math.inf, False, True),
+    "monitor.max_metric_drop": (0.0, math.inf, True, True),
+    "monitor.max_error_increase": (0.0, math.inf, True, True),
 }
 
 
@@ -64,8 +72,7 @@ def _get(cfg: Mapping[str, Any], dotted: str) -> Any:
 
 
 def _did_you_mean(value: Any, allowed: tuple[Any, ...]) -> str:
-    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    return did_you_mean(value, allowed)
 
 
 @register_check

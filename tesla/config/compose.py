@@ -15,12 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from tesla.config.schema import TeslaConfig
-from tesla.errors import ConfigError
+from tesla.errors import ConfigError, did_you_mean
 
 __all__ = ["DEFAULT_CONF_DIR", "compose", "config_groups"]
 
 DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 _LOCK = threading.Lock()  # Hydra's global state is not thread-safe (hydra issue #2010)
+# free-form mappings: their keys are the user's (metric names, estimators, tag names)
+FREE_FORM = ("evaluation.gates", "search.search_space", "backend.tags", "backend.labels")
+
+
+def _allow_free_form(override: str) -> str:
+    """Hydra refuses new keys under struct mode; inside free-form mappings new keys are the point."""
+    key = override.split("=", 1)[0]
+    if key[:1] in "+~" or not any(key == f or key.startswith(f"{f}.") for f in FREE_FORM):
+        return override
+    return f"++{override}"
 
 
 def _project_conf(project_dir: Path) -> Path | None:
@@ -67,8 +77,7 @@ def _translate(exc: Exception, overrides: Sequence[str], project_dir: Path) -> C
     group = re.search(r"Could not find '([^/']+)/([^']+)'", text)
     if group:
         options = config_groups(project_dir).get(group.group(1), [])
-        close = difflib.get_close_matches(group.group(2), options, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(group.group(2), options)
         return ConfigError(f"unknown option '{group.group(2)}' for config group '{group.group(1)}'. "
                            f"Available: {', '.join(options)}.{hint}", key=group.group(1))
     full_key = getattr(exc.__cause__, "full_key", None) or getattr(exc, "full_key", None)
@@ -132,7 +141,8 @@ def compose(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
         try:
             with initialize_config_dir(config_dir=str(primary or DEFAULT_CONF_DIR), version_base="1.3",
                                        job_name="tesla"):
-                cfg = hydra_compose(config_name="config", overrides=[*overrides, *extra])
+                cfg = hydra_compose(config_name="config",
+                                    overrides=[*map(_allow_free_form, overrides), *extra])
             missing = sorted(OmegaConf.missing_keys(cfg))
         except (HydraException, OmegaConfBaseException, ValueError) as exc:
             raise _translate(exc, overrides, project_dir) from None
