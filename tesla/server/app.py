@@ -1,0 +1,219 @@
+"""The REST shell (`tesla server`): five routers that call ``tesla.api`` and nothing else.
+
+Services: data ingestion (``/data``), training (``/training``), evaluation (``/evaluation``),
+deployment (``/deployments``), monitoring (``/monitoring``). Training runs in a background
+thread and is polled (``GET /training/jobs/{id}``), because searches outlast HTTP timeouts.
+Errors map in one place: ``{"error": {"type", "message", "key"}}`` with 4xx for mistakes.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from tesla import api
+from tesla.errors import (
+    ConfigError,
+    DataError,
+    DataNotFoundError,
+    DeployError,
+    GateError,
+    ModelNotFoundError,
+    TeslaError,
+)
+
+__all__ = ["create_app"]
+
+_STATUS = [(DataNotFoundError, 404), (ModelNotFoundError, 404), (GateError, 409), (DeployError, 409),
+           (ConfigError, 422), (DataError, 422)]
+
+
+def _status_of(exc: TeslaError) -> int:
+    return next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class LoadRequest(_Strict):
+    path: str = Field(description="CSV/Parquet/JSON-lines file readable by the server")
+    name: str
+    target: str | None = None
+    message: str | None = None
+
+
+class TrainRequest(_Strict):
+    model: str
+    framework: str | None = None
+    trials: int | None = None
+    overrides: list[str] = Field(default_factory=list)
+    force: bool = False
+
+
+class EvaluateRequest(_Strict):
+    model: str
+    data: str
+    overrides: list[str] = Field(default_factory=list)
+
+
+class DeployRequest(_Strict):
+    model: str
+    profile: str = "production"
+    overrides: list[str] = Field(default_factory=list)
+
+
+def _model_json(mv: Any) -> dict[str, Any]:
+    return {"model": mv.ref, "name": mv.name, "version": mv.version, "framework": mv.framework, "task": mv.task,
+            "metrics": mv.metrics, "dataset": f"{mv.dataset}@{mv.dataset_version}", "stage": mv.stage}
+
+
+def _data_router(project: Path) -> APIRouter:
+    r = APIRouter(prefix="/data", tags=["data"])
+
+    @r.post("/load")
+    def load(req: LoadRequest) -> dict[str, Any]:
+        res = api.load(req.path, req.name, target=req.target, message=req.message, project_dir=project)
+        v = res.version
+        return {"dataset": v.name, "version": v.version, "created": res.created, "rows": v.rows, "sha256": v.sha256}
+
+    @r.get("")
+    def datasets() -> list[dict[str, Any]]:
+        store = api.open_store(project)
+        return [{"dataset": n, "current": store.dataset_version(n).version} for n in store.dataset_names()]
+
+    @r.get("/{name}/versions")
+    def log(name: str) -> list[dict[str, Any]]:
+        return [{"version": v.version, "rows": v.rows, "sha256": v.sha256, "source": v.source, "schema": v.schema}
+                for v in api.open_store(project).dataset_log(name)]
+
+    return r
+
+
+class _Jobs:
+    """Background training jobs of this server process."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+
+    def start(self, fn: Any) -> str:
+        job_id = uuid.uuid4().hex[:12]
+        self.jobs[job_id] = {"id": job_id, "status": "running", "progress": {}}
+
+        def run() -> None:
+            try:
+                result = fn(lambda e: self.jobs[job_id]["progress"].update(e.data) if e.kind == "step_progress" else None)
+                self.jobs[job_id].update(status="succeeded", result=result)
+            except TeslaError as exc:
+                self.jobs[job_id].update(status="failed", error={"type": type(exc).__name__, "message": str(exc),
+                                                                 "key": exc.key})
+
+        threading.Thread(target=run, daemon=True, name=f"tesla-train-{job_id}").start()
+        return job_id
+
+
+def _training_router(project: Path, jobs: _Jobs) -> APIRouter:
+    r = APIRouter(prefix="/training", tags=["training"])
+
+    @r.post("/plan")
+    def plan(req: TrainRequest) -> dict[str, Any]:
+        compiled = api.compile_plan(req.model, framework=req.framework, max_iter=req.trials,
+                                    overrides=req.overrides, project_dir=project)
+        return {"plan": compiled.to_dict(), "status": api.plan_status(compiled, project_dir=project)}
+
+    @r.post("/jobs", status_code=202)
+    def train(req: TrainRequest) -> dict[str, Any]:
+        api.compile_plan(req.model, framework=req.framework, max_iter=req.trials, overrides=req.overrides,
+                         project_dir=project)  # config and data mistakes answer now, not in the job
+
+        def work(on_event: Any) -> dict[str, Any]:
+            res = api.train(req.model, framework=req.framework, max_iter=req.trials, overrides=req.overrides,
+                            force=req.force, project_dir=project, on_event=on_event)
+            return {**_model_json(res.model), "created": res.created, "run_id": res.run.run_id,
+                    "leaderboard": res.leaderboard, "best_estimator": res.search["best_estimator"]}
+
+        return {"job": jobs.start(work)}
+
+    @r.get("/jobs/{job_id}")
+    def job(job_id: str) -> dict[str, Any]:
+        if job_id not in jobs.jobs:
+            raise DataNotFoundError(f"no training job '{job_id}' in this server", key="job")
+        return jobs.jobs[job_id]
+
+    @r.get("/models")
+    def models() -> list[dict[str, Any]]:
+        return [_model_json(m) for m in api.open_store(project).model_versions()]
+
+    return r
+
+
+def _evaluation_router(project: Path) -> APIRouter:
+    r = APIRouter(prefix="/evaluation", tags=["evaluation"])
+
+    @r.post("")
+    def evaluate(req: EvaluateRequest) -> dict[str, Any]:
+        res = api.evaluate(req.model, req.data, overrides=req.overrides, project_dir=project)
+        return {"model": res.model.ref, "rows": res.rows, "metrics": res.metrics, "baseline": res.baseline,
+                "report": str(res.report_path)}
+
+    return r
+
+
+def _deployment_router(project: Path) -> APIRouter:
+    r = APIRouter(prefix="/deployments", tags=["deployment"])
+
+    @r.post("")
+    def deploy(req: DeployRequest) -> dict[str, Any]:
+        res = api.deploy(req.model, req.profile, overrides=req.overrides, project_dir=project)
+        return {"model": res.model.ref, "profile": res.profile, "target": res.target, "url": res.url,
+                "changed": res.changed}
+
+    @r.get("")
+    def deployments(all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - the query parameter's name
+        return [{k: d[k] for k in ("id", "model", "version", "profile", "target", "status", "url")}
+                for d in api.deployments(project_dir=project, active_only=not all)]
+
+    @r.delete("/{model}")
+    def stop(model: str, profile: str | None = None) -> dict[str, Any]:
+        stopped = api.stop_deployment(model, profile=profile, project_dir=project)
+        return {"stopped": [{"model": d["model"], "version": d["version"], "profile": d["profile"]} for d in stopped]}
+
+    return r
+
+
+def _monitoring_router(project: Path) -> APIRouter:
+    r = APIRouter(prefix="/monitoring", tags=["monitoring"])
+
+    @r.get("/{model}")
+    def monitor(model: str, profile: str = "production", since: str | None = None) -> dict[str, Any]:
+        return api.monitor(model, profile=profile, since=since, project_dir=project).to_dict()
+
+    return r
+
+
+def create_app(project_dir: str | Path = ".") -> FastAPI:
+    """The REST app for one project."""
+    project = Path(project_dir).resolve()
+    app = FastAPI(title="Tesla", description="Data, training, evaluation, deployment and monitoring services.")
+    jobs = _Jobs()
+    for router in (_data_router(project), _training_router(project, jobs), _evaluation_router(project),
+                   _deployment_router(project), _monitoring_router(project)):
+        app.include_router(router)
+
+    @app.exception_handler(TeslaError)
+    async def tesla_error(_request: Request, exc: TeslaError) -> JSONResponse:
+        return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc), "key": exc.key}},
+                            status_code=_status_of(exc))
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "project": project.name}
+
+    return app
