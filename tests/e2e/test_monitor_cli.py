@@ -1,0 +1,90 @@
+"""`tesla monitor` through the real executable: exit 0 when calm, exit 1 on an alert, `Error:` on a mistake."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tesla import api
+from tesla.models import load_bundle
+from tesla.monitor.captures import capture_dir
+from tesla.serving.capture import CaptureWriter
+from tests.conftest import run_tesla
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def proj(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(shutil.copytree(trained_project, tmp_path_factory.mktemp("monitor-cli") / "proj"))
+
+
+def _serve(proj: Path, rows: pd.DataFrame, profile: str, batch: int = 10) -> list[tuple[str, int]]:
+    """Capture ``rows`` as requests of ``batch`` rows; returns (request_id, row) per row."""
+    store = api.open_store(proj)
+    bundle = load_bundle(store.artifacts.path(store.model("bc_model", 1).bundle_sha))
+    writer = CaptureWriter(capture_dir(store.state_dir, "bc_model", profile), model_ref="bc_model@1")
+    keys = []
+    for start in range(0, len(rows), batch):
+        chunk = rows.iloc[start:start + batch]
+        writer.predictions(f"{profile}-{start}", chunk.to_dict("records"), bundle.predict_records(chunk), 4.0)
+        keys += [(f"{profile}-{start}", i) for i in range(len(chunk))]
+    writer.close()
+    return keys
+
+
+def test_no_traffic_exits_0(trained_project: Path, tmp_path: Path) -> None:
+    fresh = shutil.copytree(trained_project, tmp_path / "proj")
+    out = run_tesla("monitor", "-m", "bc_model", cwd=fresh)
+    assert out.stdout.splitlines()[-1] == "status: NO TRAFFIC (nothing to check; exit 0)"
+    assert "note: no traffic captured for bc_model on 'production'; nothing to check" in out.stdout
+
+
+def test_calm_traffic_exits_0_and_a_shift_exits_1(proj: Path, datasets_dir: Path, tmp_path: Path) -> None:
+    holdout = pd.read_csv(datasets_dir / "bc_test.csv")
+    features = holdout.drop(columns=["target"])
+    keys = _serve(proj, features, "production")
+    _serve(proj, features.assign(mean_radius=features["mean_radius"] * 1.5), "canary")
+
+    calm = run_tesla("monitor", "-m", "bc_model", "-p", "production", cwd=proj)
+    assert calm.stdout.splitlines()[-1] == "status: OK (no threshold crossed)"
+    assert "bc_model@1 on 'production' vs training data bc@1" in calm.stdout
+    assert "114 rows in 12 requests, 0 failed" in calm.stdout
+
+    alert = run_tesla("monitor", "-m", "bc_model", "-p", "canary", cwd=proj, check=False)
+    assert alert.returncode == 1 and "Error:" not in alert.stderr
+    assert "ALERT feature_drift: feature 'mean_radius' drifted: KS D=" in alert.stdout
+    assert "ALERT prediction_drift: predictions (P(malignant)) drifted: KS D=" in alert.stdout
+    assert alert.stdout.splitlines()[-1] == "status: ALERT (2 threshold(s) crossed; exit 1)"
+
+    report = tmp_path / "canary.html"
+    as_json = run_tesla("monitor", "-m", "bc_model", "-p", "canary", "--json", "--report", str(report), cwd=proj,
+                        check=False)
+    assert as_json.returncode == 1
+    data = json.loads(as_json.stdout)
+    assert data["status"] == "alert" and [a["subject"] for a in data["alerts"]] == ["mean_radius", "P(malignant)"]
+    assert data["report"] == str(report) and "<svg" in report.read_text()
+
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"request_id": [k[0] for k in keys], "row": [k[1] for k in keys],
+                  "label": holdout["target"]}).to_csv(labels, index=False)
+    fed = run_tesla("monitor", "feedback", "-m", "bc_model", "-p", "production", "-d", str(labels), cwd=proj)
+    assert fed.stdout.startswith("recorded 114 labels for bc_model@1 on 'production'; 114 match a captured prediction")
+
+
+@pytest.mark.parametrize(("args", "code", "stderr"), [
+    (["-m", "bc_modle"], 1, "Error: no model named 'bc_modle'. Did you mean 'bc_model'?"),
+    (["-m", "bc_model", "--since", "yesterday"], 1,
+     "Error: --since 'yesterday' is neither a duration (30m, 2h, 7d, 1w) nor an ISO-8601 time (2024-05-01T12:00:00Z)"),
+    (["-m", "bc_model", "--set", "monitor.js_threshold=2"], 1,
+     "Error: 'monitor.js_threshold' must be in the range (0.0, 1.0]; got 2"),
+    ([], 2, "Error: Missing option '-m' / '--model'."),
+], ids=["unknown-model", "bad-since", "bad-threshold", "no-model"])
+def test_mistakes_are_errors(proj: Path, args: list[str], code: int, stderr: str) -> None:
+    out = run_tesla("monitor", *args, cwd=proj, check=False)
+    assert out.returncode == code
+    assert stderr in out.stderr and "Traceback" not in out.stderr
