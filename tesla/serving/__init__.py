@@ -1,4 +1,9 @@
-"""Serving: one ASGI app for every target, request validation, and local server processes.
+"""Serving: one ASGI app for every target, request validation, micro-batching, prediction capture,
+and local server processes.
 
-Import ``tesla.serving.app`` for the app (it pulls in FastAPI); this package stays light.
+Modules: ``app`` (the FastAPI app; pulls in FastAPI), ``payload`` (request bodies -> rows),
+``validation`` (rows against the model signature), ``batching`` (adaptive micro-batching),
+``capture`` (the prediction log ``tesla monitor`` reads), ``metrics`` (Prometheus text),
+``handoff`` (zero-downtime replace on a fixed port), ``process`` (start/stop servers) and
+``__main__`` (``python -m tesla.serving``). This package itself stays light.
 """

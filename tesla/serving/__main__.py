@@ -1,17 +1,27 @@
-"""Serve a bundle: ``python -m tesla.serving --bundle DIR [--host H] [--port P]``.
+"""Serve a bundle: ``python -m tesla.serving --bundle DIR [--host H] [--port P] ...``.
 
 This is the command of the serving container on every target. Inside SageMaker the bundle
 is at ``/opt/ml/model`` and the port is 8080; on Vertex ``AIP_HTTP_PORT`` and
 ``AIP_STORAGE_URI`` (a mounted path) apply. The bearer token is read from the environment
 variable named by ``--auth-token-env`` and never logged.
+
+Zero-downtime replace on a fixed port (``tesla deploy`` with ``deploy.port=N``): each server
+offers its listening socket on a private Unix socket (``--handoff-at``); the next version takes
+it from there (``--handoff-from``) instead of binding the port, so old and new accept from the
+same socket until the old one stops. Nothing queued on it is lost: the socket stays open in the
+new process when the old one closes its copy (SO_REUSEPORT would reset those connections).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import ipaddress
 import os
+import signal
+import socket
 import sys
+from pathlib import Path
 
 from tesla.errors import TeslaError
 
@@ -25,37 +35,108 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m tesla.serving", description="Serve a Tesla model bundle over HTTP.")
     ap.add_argument("--bundle", default=os.environ.get("AIP_STORAGE_URI") or "/opt/ml/model")
     ap.add_argument("--host", default="0.0.0.0" if "AIP_HTTP_PORT" in os.environ else "127.0.0.1")
     ap.add_argument("--port", type=int, default=int(os.environ.get("AIP_HTTP_PORT", "8080")))
-    ap.add_argument("--model-ref", default="")
+    ap.add_argument("--model-ref", default="", help="name@version, reported by /health and every response")
     ap.add_argument("--unseen-category", default="error", choices=["error", "unknown"])
     ap.add_argument("--max-body-bytes", type=int, default=10_000_000)
-    ap.add_argument("--auth-token-env", default=None)
-    args = ap.parse_args(argv)
+    ap.add_argument("--auth-token-env", default=None, help="name of the environment variable holding the token")
+    ap.add_argument("--behind-provider", choices=["sagemaker", "vertex"], default=None,
+                    help="inside a SageMaker/Vertex serving container: the provider authenticates callers "
+                         "(SigV4 / IAM) and only its front end reaches the port, so no bearer token is needed")
+    ap.add_argument("--capture-dir", type=Path, default=None, help="log predictions, errors and feedback here")
+    ap.add_argument("--max-batch-size", type=int, default=64, help="most rows merged into one predict call")
+    ap.add_argument("--max-latency-ms", type=float, default=2.0, help="longest a request waits to join a batch")
+    ap.add_argument("--handoff-from", default=None, help="take the listening socket from the server offering it here")
+    ap.add_argument("--handoff-at", default=None, help="offer this server's listening socket here (Unix socket path)")
+    return ap
 
+
+def _token(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(token, error message)."""
     token = os.environ.get(args.auth_token_env) if args.auth_token_env else None
     if args.auth_token_env and not token:
-        print(f"Error: environment variable {args.auth_token_env} (deploy.auth_token_env) is empty", file=sys.stderr)
-        return 1
-    if not token and not _is_loopback(args.host):
-        print(f"Error: serving on {args.host} (not loopback) needs a bearer token: set deploy.auth_token_env "
-              "to the name of an environment variable holding it", file=sys.stderr)
+        return None, f"environment variable {args.auth_token_env} (deploy.auth_token_env) is empty"
+    if not token and not _is_loopback(args.host) and not args.behind_provider:
+        return None, (f"serving on {args.host} (not loopback) needs a bearer token: set deploy.auth_token_env "
+                      "to the name of an environment variable holding it")
+    return token, None
+
+
+def _socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the listening
+    # socket says so; without it keep-alive clients wait ~40 ms per response (Nagle + delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _listening_socket(args: argparse.Namespace) -> socket.socket:
+    from tesla.serving.handoff import take_socket
+
+    if args.handoff_from:
+        sock = take_socket(args.handoff_from, (args.host, args.port))
+        if sock is not None:
+            print(f"tesla.serving pid {os.getpid()}: took over the listening socket of {args.host}:{args.port}",
+                  file=sys.stderr, flush=True)
+            return sock
+    return _socket(args.host, args.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    token, problem = _token(args)
+    if problem:
+        print(f"Error: {problem}", file=sys.stderr)
         return 1
     try:
         import uvicorn
 
         from tesla.serving.app import ServingSettings, create_app
 
-        app = create_app(args.bundle, ServingSettings(model_ref=args.model_ref, unseen_category=args.unseen_category,
-                                                      max_body_bytes=args.max_body_bytes, auth_token=token))
+        app = create_app(args.bundle, ServingSettings(
+            model_ref=args.model_ref, unseen_category=args.unseen_category, max_body_bytes=args.max_body_bytes,
+            auth_token=token, capture_dir=args.capture_dir, max_batch_size=args.max_batch_size,
+            max_latency_ms=args.max_latency_ms))
+        sock = _listening_socket(args)
     except TeslaError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    except OSError as exc:
+        print(f"Error: cannot bind {args.host}:{args.port}: {exc.strerror}; pick another port", file=sys.stderr)
+        return 1
+    # access_log off: request lines would hold client data; the token is never printed anywhere
+    config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048, timeout_graceful_shutdown=30)
+    print(f"tesla.serving pid {os.getpid()}: {args.model_ref or args.bundle} on {args.host}:{args.port} "
+          f"(auth {'on' if token else 'off'}, batching {args.max_batch_size} rows / {args.max_latency_ms} ms, "
+          f"capture {args.capture_dir or 'off'})", file=sys.stderr, flush=True)
+    # everything loaded so far (pandas, sklearn, the model) lives as long as the server: keep it out of the
+    # garbage collector's full passes, which otherwise stall a busy server for tens of milliseconds
+    gc.collect()
+    gc.freeze()
+    if args.handoff_at:
+        from tesla.serving.handoff import offer_socket
+
+        offer_socket(args.handoff_at, sock)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT (requests finish, the lifespan flushes the
+    # capture), then re-raises the signal under the handler that was there before it: make that a
+    # clean exit, so atexit hooks (the handoff socket's removal) still run
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        print(f"tesla.serving pid {os.getpid()}: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

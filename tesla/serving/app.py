@@ -1,209 +1,414 @@
 """One ASGI app that serves any bundle, locally, on SageMaker and on Vertex AI.
 
-Routes: ``POST /predict`` (JSON records, JSON columnar, CSV), ``GET /health``,
-``GET /schema``, ``GET /metrics``; SageMaker's ``GET /ping`` + ``POST /invocations`` (also
-MLflow-style ``dataframe_split`` / ``dataframe_records`` / ``instances`` payloads); Vertex's
-``AIP_HEALTH_ROUTE`` / ``AIP_PREDICT_ROUTE`` when those variables are set. Requests are
-validated against the model signature: a bad one gets 422 naming every bad field.
+Routes:
+
+- ``POST /predict``: JSON records, JSON columnar, CSV (and every shape ``/invocations`` takes);
+- ``POST /invocations`` + ``GET /ping``: SageMaker's container contract, with MLflow's
+  ``dataframe_split`` / ``dataframe_records`` / ``instances`` / ``inputs`` payloads;
+- ``AIP_PREDICT_ROUTE`` / ``AIP_HEALTH_ROUTE``: Vertex AI's routes, when those variables are set;
+- ``/v2/health/ready|live``, ``/v2/models/{name}[/versions/{v}]/infer``: Open Inference Protocol v2;
+- ``GET /health``, ``GET /schema`` (JSON Schema of a request), ``GET /metrics`` (Prometheus);
+- ``POST /feedback``: ground-truth labels for earlier request ids.
+
+Every request gets a request id (an incoming ``X-Request-ID`` is kept), returned in the body
+and the ``X-Request-ID`` header. Requests are validated against the model signature (422 naming
+every bad field, nothing reaches the model), micro-batched (``tesla.serving.batching``) and
+captured for monitoring (``tesla.serving.capture``). Errors are
+``{"error": {"type", "message", "key"|"fields"}, "request_id"}``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import hmac
+import logging
 import os
+import re
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+import orjson
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
+from tesla import __version__
+from tesla.errors import TeslaError
 from tesla.models import Bundle, load_bundle
-from tesla.serving.validation import json_schema, validate_records
+from tesla.serving.batching import MicroBatcher
+from tesla.serving.capture import CaptureWriter
+from tesla.serving.metrics import ServingMetrics
+from tesla.serving.payload import PayloadError, loads, parse_payload, rows_from_v2, rows_to_frame
+from tesla.serving.validation import FieldError, json_schema, validate_records
 
 __all__ = ["ServingSettings", "create_app", "parse_payload"]
+
+log = logging.getLogger("tesla.serving")
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+_REQUEST_ID = re.compile(r"^[\w.:@/+=-]{1,128}$")
+_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
+_V2_TYPES = {"numeric": "FP64", "boolean": "BOOL"}
+_RECENT_IDS = 100_000  # request ids remembered to check /feedback label counts
 
 
 @dataclass
 class ServingSettings:
-    model_ref: str = ""  # "name@version", reported by /health and in responses
-    unseen_category: str = "error"  # error | unknown
-    max_body_bytes: int = 10_000_000
-    auth_token: str | None = None  # when set, every route but health needs "Authorization: Bearer <token>"
+    """How one server serves its bundle (``python -m tesla.serving`` fills it from flags)."""
+
+    model_ref: str = ""  # "name@version", reported by /health, /metrics and every response
+    unseen_category: str = "error"  # error | unknown: a category not seen in training
+    max_body_bytes: int = 10_000_000  # larger request bodies get 413
+    auth_token: str | None = None  # when set, every route but the health checks needs "Bearer <token>"
+    capture_dir: Path | None = None  # where predictions, errors and feedback are logged; None: off
+    max_batch_size: int = 64  # most rows merged into one predict call
+    max_latency_ms: float = 2.0  # longest a request waits for others to join its batch
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class PayloadError(ValueError):
-    """The request body cannot be read as rows."""
+class _TooLarge(Exception):
+    pass
 
 
-def _rows_from_columns(columns: Any, data: Any) -> list[dict[str, Any]]:
-    if not isinstance(columns, list) or not isinstance(data, list):
-        raise PayloadError("'columns' must be a list of names and 'data' a list of rows")
-    rows = []
-    for i, values in enumerate(data):
-        if not isinstance(values, list) or len(values) != len(columns):
-            raise PayloadError(f"data[{i}] must be a list of {len(columns)} values, one per column")
-        rows.append(dict(zip(columns, values)))
-    return rows
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data, option=_JSON_OPTS, default=str), status_code=status,
+                    media_type="application/json", headers=headers)
 
 
-def _rows_from_csv(text: str, signature: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    numeric = {f["name"] for f in signature if f["type"] == "numeric"}
-    rows = []
-    for raw in csv.DictReader(io.StringIO(text)):
-        row: dict[str, Any] = {}
-        for key, value in raw.items():
-            if value in ("", None):
-                row[key] = None
-            elif key in numeric:
-                try:
-                    row[key] = float(value)
-                except ValueError:
-                    row[key] = value  # validation names it
+class _Server:
+    """State and handlers of one app: the model, its batcher, capture writer and metrics."""
+
+    def __init__(self, model: Bundle, cfg: ServingSettings) -> None:
+        self.model, self.cfg = model, cfg
+        self.name = cfg.model_ref.partition("@")[0] or "model"
+        self.version = cfg.model_ref.partition("@")[2] or "1"
+        self.started = time.time()
+        self.metrics = ServingMetrics(cfg.model_ref or self.name)
+        self.batcher = MicroBatcher(self._predict_rows, max_batch_size=cfg.max_batch_size,
+                                    max_latency_ms=cfg.max_latency_ms, on_batch=self.metrics.observe_batch)
+        self.capture = CaptureWriter(cfg.capture_dir, model_ref=cfg.model_ref or self.name) if cfg.capture_dir else None
+        if self.capture is not None:
+            capture = self.capture
+            self.metrics.gauges.update({
+                "tesla_capture_dropped_total": ("Captured rows dropped because the writer queue was full.",
+                                                lambda: capture.dropped),
+                "tesla_capture_rows_total": ("Prediction rows written to the capture files.",
+                                             lambda: capture.written),
+                "tesla_capture_queue_depth": ("Requests waiting for the capture writer.", lambda: capture.queued)})
+        self.aip_predict = os.environ.get("AIP_PREDICT_ROUTE")
+        self.aip_health = os.environ.get("AIP_HEALTH_ROUTE")
+        self.open_paths = {"/health", "/ping", "/v2/health/ready", "/v2/health/live", self.aip_health}
+        self.predict_routes = {"/predict", "/invocations", "/v2/models/{name}/infer", self.aip_predict}
+        self.recent: dict[str, int] = {}  # request id -> rows, for /feedback
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _predict_rows(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """Runs in the batcher's worker thread."""
+        frame = rows_to_frame(rows, self.model.signature)
+        return self.model.predict_records(frame, unseen=self.cfg.unseen_category)
+
+    def route_label(self, path: str) -> str:
+        """A bounded set of route names for metrics (no per-model or per-scan label values)."""
+        if path in ("/predict", "/invocations", "/health", "/ping", "/schema", "/metrics", "/feedback", "/v2",
+                    "/v2/health/ready", "/v2/health/live", self.aip_predict, self.aip_health):
+            return path
+        if path.startswith("/v2/models/"):
+            return "/v2/models/{name}/infer" if path.endswith("/infer") else "/v2/models/{name}"
+        return "other"
+
+    def error(self, status: int, type_: str, message: str, request_id: str, route: str, **extra: Any) -> Response:
+        """The one shape of every error response; failed predictions are also captured."""
+        self.metrics.observe_error(type_)
+        if self.capture is not None and route in self.predict_routes:
+            self.capture.error(request_id, status, type_)
+        return _json({"error": {"type": type_, "message": message, **extra}, "request_id": request_id}, status)
+
+    async def body(self, request: Request) -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.cfg.max_body_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def remember(self, request_id: str, rows: int) -> None:
+        if len(self.recent) >= _RECENT_IDS:
+            del self.recent[next(iter(self.recent))]
+        self.recent[request_id] = rows
+
+    # -- prediction --------------------------------------------------------------------------------
+    async def predict(self, request: Request) -> Response:
+        """POST /predict, /invocations and Vertex's predict route."""
+        rid, route = request.state.request_id, self.route_label(request.url.path)
+        content_type = request.headers.get("content-type", "")
+        done = await self._serve(request, rid, route, lambda body: parse_payload(body, content_type,
+                                                                                  self.model.signature))
+        if isinstance(done, Response):
+            return done
+        return _json({"predictions": done[1], "model": self.cfg.model_ref, "request_id": rid})
+
+    async def v2_infer(self, request: Request) -> Response:
+        """POST /v2/models/{name}[/versions/{version}]/infer (Open Inference Protocol v2)."""
+        rid, route = request.state.request_id, "/v2/models/{name}/infer"
+        name = request.path_params["name"]
+        if name != self.name:
+            return self.error(404, "ModelNotFound", f"this server serves model '{self.name}', not '{name}'; "
+                              f"POST /v2/models/{self.name}/infer", rid, route, key=name)
+        payload: dict[str, Any] = {}
+
+        def read(body: bytes) -> list[Any]:
+            payload.update(loads(body) if body else {})
+            return rows_from_v2(payload, self.model.signature)
+
+        done = await self._serve(request, rid, route, read)
+        if isinstance(done, Response):
+            return done
+        return _json({"model_name": self.name, "model_version": self.version,
+                      "id": str(payload.get("id") or rid), "outputs": self._v2_outputs(done[1])})
+
+    async def _serve(self, request: Request, rid: str, route: str,
+                     read: Callable[[bytes], list[Any]]) -> Response | tuple[list[Any], list[Any]]:
+        """Read, validate, predict (batched) and capture one request: (rows, results) or an error response."""
+        self.batcher.expect()  # the batcher may wait for this request while it is being read
+        try:
+            rows = read(await self.body(request))
+            errors = validate_records(rows, self.model.signature, unseen=self.cfg.unseen_category)
+        except _TooLarge:
+            return self.error(413, "PayloadTooLarge", f"request body is over {self.cfg.max_body_bytes} bytes "
+                              "(deploy.max_body_bytes); send fewer rows per request", rid, route)
+        except PayloadError as exc:
+            return self.error(400, "PayloadError", str(exc), rid, route)
+        except Exception as exc:  # noqa: BLE001 - answered as a 500 with the request id, and logged
+            return self._predict_failed(exc, rid, route)
+        finally:
+            self.batcher.cancel_expect()  # from here it is either queued at once or never
+        if errors:
+            return self.error(422, "ValidationError", _summary(errors), rid, route, fields=errors)
+        started = time.perf_counter()
+        try:
+            results = await self.batcher.submit(rows)
+        except Exception as exc:  # noqa: BLE001 - one request's failure must not take the server down
+            return self._predict_failed(exc, rid, route)
+        if self.capture is not None:
+            self.capture.predictions(rid, rows, results, round((time.perf_counter() - started) * 1000.0, 3))
+            self.remember(rid, len(rows))
+        return rows, results
+
+    def _predict_failed(self, exc: Exception, rid: str, route: str) -> Response:
+        if isinstance(exc, TeslaError):  # e.g. a value the preprocessing refuses: the caller's fault
+            return self.error(422, type(exc).__name__, str(exc), rid, route, key=exc.key)
+        log.exception("prediction failed (request %s)", rid)
+        return self.error(500, "PredictError", f"the model failed on this request: {type(exc).__name__}: {exc}",
+                          rid, route)
+
+    def _v2_outputs(self, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        labels = [r["prediction"] for r in results]
+        kind = ("FP64" if all(isinstance(v, float) for v in labels) else
+                "INT64" if all(isinstance(v, int) and not isinstance(v, bool) for v in labels) else "BYTES")
+        outputs = [{"name": "predict", "shape": [len(labels)], "datatype": kind,
+                    "data": labels if kind != "BYTES" else [str(v) for v in labels]}]
+        if results and "probabilities" in results[0]:
+            classes = list(results[0]["probabilities"])
+            outputs.append({"name": "predict_proba", "shape": [len(results), len(classes)], "datatype": "FP64",
+                            "parameters": {"classes": classes},
+                            "data": [r["probabilities"][c] for r in results for c in classes]})
+        return outputs
+
+    # -- feedback ----------------------------------------------------------------------------------
+    async def feedback(self, request: Request) -> Response:
+        """POST /feedback: {"request_id", "label"} (row 0) or {"request_id", "labels": [...]} (per row)."""
+        rid, route = request.state.request_id, "/feedback"
+        if self.capture is None:
+            return self.error(409, "CaptureDisabled", "this server does not capture predictions "
+                              "(deploy.data_capture is false), so labels cannot be joined to them", rid, route)
+        try:
+            payload = loads(await self.body(request))
+        except (PayloadError, _TooLarge) as exc:
+            return self.error(400, "PayloadError", str(exc) or "request body too large", rid, route)
+        problems = _feedback_errors(payload, self.recent)
+        if problems:
+            return self.error(422, "ValidationError", _summary(problems), rid, route, fields=problems)
+        labels = payload["labels"] if "labels" in payload else [payload["label"]]
+        if not self.capture.feedback(payload["request_id"], labels):
+            return self.error(503, "CaptureBusy", "the capture writer is full; retry the feedback shortly",
+                              rid, route)
+        return _json({"accepted": len(labels), "request_id": payload["request_id"]}, 202)
+
+    # -- metadata ------------------------------------------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        """GET /health, /ping and Vertex's health route."""
+        return _json({"status": "ok", "model": self.cfg.model_ref, "task": self.model.task,
+                      "framework": self.model.manifest["framework"], "estimator": self.model.manifest["estimator"],
+                      "pid": os.getpid(), "uptime_s": round(time.time() - self.started, 3),
+                      "capture": str(self.cfg.capture_dir) if self.cfg.capture_dir else None})
+
+    async def schema(self, request: Request) -> Response:
+        """GET /schema: the signature and the JSON Schema of a ``{"records": [...]}`` request."""
+        return _json({"model": self.cfg.model_ref, "task": self.model.task, "classes": self.model.classes,
+                      "signature": self.model.signature, "unseen_category": self.cfg.unseen_category,
+                      "request": json_schema(self.model.signature, unseen=self.cfg.unseen_category)})
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def v2_ready(self, request: Request) -> Response:
+        return _json({"ready": True} if request.url.path.endswith("ready") else {"live": True})
+
+    async def v2_server(self, request: Request) -> Response:
+        return _json({"name": "tesla", "version": __version__, "extensions": []})
+
+    async def v2_model(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name != self.name:
+            return self.error(404, "ModelNotFound", f"this server serves model '{self.name}', not '{name}'",
+                              request.state.request_id, "/v2/models/{name}", key=name)
+        if request.url.path.endswith("/ready"):
+            return _json({"name": self.name, "ready": True})
+        inputs = [{"name": f["name"], "datatype": _V2_TYPES.get(f["type"], "BYTES"), "shape": [-1]}
+                  for f in self.model.signature]
+        outputs = [{"name": "predict", "datatype": "FP64" if self.model.task == "regression" else "BYTES",
+                    "shape": [-1]}]
+        if self.model.task != "regression":
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(self.model.classes or [])]})
+        return _json({"name": self.name, "versions": [self.version],
+                      "platform": f"tesla-{self.model.manifest['framework']}", "inputs": inputs, "outputs": outputs})
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """Start the capture writer; on shutdown finish batches, then flush every captured line."""
+        if self.capture is not None:
+            self.capture.start()
+        yield
+        await self.batcher.close()
+        if self.capture is not None:
+            await run_in_threadpool(self.capture.close)  # joins the writer: off the event loop
+
+
+def _summary(errors: list[FieldError]) -> str:
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more; see 'fields')" if len(errors) > 1 else ""
+    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}{more}"
+
+
+def _feedback_errors(payload: Any, recent: dict[str, int]) -> list[FieldError]:
+    if not isinstance(payload, dict):
+        return [{"loc": ["body"], "msg": 'must be {"request_id": ..., "label": ...} or {"request_id": ..., '
+                 '"labels": [...]}'}]
+    errors: list[FieldError] = []
+    rid = payload.get("request_id")
+    if not isinstance(rid, str) or not rid:
+        errors.append({"loc": ["request_id"], "msg": "required: the request_id a prediction response returned"})
+    if ("label" in payload) == ("labels" in payload):
+        errors.append({"loc": ["label"], "msg": "give exactly one of 'label' (row 0) or 'labels' (one per row)"})
+    elif "labels" in payload:
+        labels = payload["labels"]
+        if not isinstance(labels, list) or not labels:
+            errors.append({"loc": ["labels"], "msg": "must be a non-empty list, one label per predicted row"})
+        elif isinstance(rid, str) and rid in recent and len(labels) != recent[rid]:
+            errors.append({"loc": ["labels"], "msg": f"request {rid} predicted {recent[rid]} rows; "
+                           f"got {len(labels)} labels"})
+    unknown = sorted(set(payload) - {"request_id", "label", "labels"})
+    errors += [{"loc": [k], "msg": "unknown field; feedback takes request_id and label or labels"} for k in unknown]
+    return errors
+
+
+class _Gate:
+    """Outermost ASGI middleware: request ids, bearer auth, body limit, latency and status metrics."""
+
+    def __init__(self, app: ASGIApp, server: _Server) -> None:
+        self.app, self.server = app, server
+        token = server.cfg.auth_token
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid, auth, length = None, b"", b""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                rid = value.decode("latin-1")
+            elif key == b"authorization":
+                auth = value
+            elif key == b"content-length":
+                length = value
+        if rid is None or not _REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        status = [500]
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        server, route = self.server, self.server.route_label(scope["path"])
+        server.metrics.in_flight += 1
+        try:
+            refused = self._refuse(scope["path"], auth, length, rid, route)
+            if refused is not None:
+                await refused(scope, receive, send_with_id)
             else:
-                row[key] = value
-        rows.append(row)
-    return rows
+                await self.app(scope, receive, send_with_id)
+        finally:
+            server.metrics.in_flight -= 1
+            server.metrics.observe_request(route, status[0], time.perf_counter() - started)
 
-
-def parse_payload(body: bytes, content_type: str, signature: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows from any supported payload shape; PayloadError says what shape was expected."""
-    if "csv" in content_type:
-        return _rows_from_csv(body.decode("utf-8-sig"), signature)
-    try:
-        payload = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from exc
-    if isinstance(payload, list):
-        return payload
-    if not isinstance(payload, Mapping):
-        raise PayloadError('body must be {"records": [...]}, {"columns": [...], "data": [...]} or CSV')
-    if "records" in payload or "dataframe_records" in payload:
-        return payload.get("records", payload.get("dataframe_records"))
-    if "columns" in payload:
-        return _rows_from_columns(payload["columns"], payload.get("data"))
-    if "dataframe_split" in payload:
-        split = payload["dataframe_split"] or {}
-        return _rows_from_columns(split.get("columns"), split.get("data"))
-    if "instances" in payload:
-        names = [f["name"] for f in signature]
-        return [dict(zip(names, inst)) if isinstance(inst, list) else inst for inst in payload["instances"]]
-    raise PayloadError('body must hold "records", "columns"+"data", "dataframe_split", '
-                       '"dataframe_records" or "instances"')
-
-
-class _Metrics:
-    """Prometheus text-format counters and a latency histogram, kept in-process."""
-
-    BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"))
-
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, int], int] = {}
-        self.buckets = [0] * len(self.BUCKETS)
-        self.latency_sum = 0.0
-        self.rows = 0
-
-    def observe(self, route: str, status: int, seconds: float, rows: int) -> None:
-        self.requests[(route, status)] = self.requests.get((route, status), 0) + 1
-        self.latency_sum += seconds
-        self.rows += rows
-        for i, bound in enumerate(self.BUCKETS):
-            if seconds <= bound:
-                self.buckets[i] += 1
-
-    def render(self, model_ref: str) -> str:
-        lines = ["# TYPE tesla_requests_total counter"]
-        lines += [f'tesla_requests_total{{route="{r}",status="{s}"}} {n}' for (r, s), n in sorted(self.requests.items())]
-        lines.append("# TYPE tesla_request_seconds histogram")
-        for bound, count in zip(self.BUCKETS, self.buckets):
-            le = "+Inf" if bound == float("inf") else repr(bound)
-            lines.append(f'tesla_request_seconds_bucket{{le="{le}"}} {count}')
-        lines += [f"tesla_request_seconds_sum {self.latency_sum}",
-                  f"tesla_request_seconds_count {self.buckets[-1]}",
-                  "# TYPE tesla_rows_predicted_total counter", f"tesla_rows_predicted_total {self.rows}",
-                  "# TYPE tesla_model_info gauge", f'tesla_model_info{{model="{model_ref}"}} 1']
-        return "\n".join(lines) + "\n"
-
-
-def _error(status: int, type_: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"type": type_, "message": message, **extra}}, status_code=status)
+    def _refuse(self, path: str, auth: bytes, length: bytes, rid: str, route: str) -> Response | None:
+        server = self.server
+        # constant-time compare: the token must not leak through response timing
+        if self.expected is not None and path not in server.open_paths and not hmac.compare_digest(auth, self.expected):
+            return server.error(401, "AuthError", "missing or wrong bearer token; send 'Authorization: Bearer "
+                                "<token>' with the token from deploy.auth_token_env", rid, route)
+        if length.isdigit() and int(length) > server.cfg.max_body_bytes:
+            return server.error(413, "PayloadTooLarge", f"request body is over {server.cfg.max_body_bytes} bytes "
+                                "(deploy.max_body_bytes); send fewer rows per request", rid, route)
+        return None
 
 
 def create_app(bundle: Bundle | str | os.PathLike[str], settings: ServingSettings | None = None) -> FastAPI:
-    """The serving app for ``bundle`` (a loaded Bundle or a bundle directory)."""
+    """The serving app for ``bundle`` (a loaded Bundle or a bundle directory).
+
+    Args:
+        bundle: the model.
+        settings: how to serve it; default: no auth, no capture, batching 64 rows / 2 ms.
+
+    Returns:
+        A FastAPI app; run it with uvicorn (``python -m tesla.serving`` does).
+    """
     model = bundle if isinstance(bundle, Bundle) else load_bundle(Path(bundle))
-    cfg = settings or ServingSettings()
-    metrics = _Metrics()
-    app = FastAPI(title=f"Tesla model {cfg.model_ref or model.manifest.get('estimator')}",
-                  docs_url=None, redoc_url=None)
-    app.state.bundle, app.state.settings, app.state.metrics = model, cfg, metrics
-    open_routes = {"/health", "/ping", os.environ.get("AIP_HEALTH_ROUTE", "/health")}
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        if cfg.auth_token and request.url.path not in open_routes:
-            if request.headers.get("authorization", "") != f"Bearer {cfg.auth_token}":
-                return _error(401, "AuthError", "missing or wrong bearer token (Authorization: Bearer ...)")
-        size = request.headers.get("content-length")
-        if size and size.isdigit() and int(size) > cfg.max_body_bytes:
-            return _error(413, "PayloadTooLarge", f"request body is over {cfg.max_body_bytes} bytes")
-        return await call_next(request)
-
-    async def predict(request: Request) -> JSONResponse:
-        started = time.perf_counter()
-        route = request.url.path
-        body = await request.body()
-        if len(body) > cfg.max_body_bytes:
-            return _error(413, "PayloadTooLarge", f"request body is over {cfg.max_body_bytes} bytes")
-        try:
-            rows = parse_payload(body, request.headers.get("content-type", ""), model.signature)
-        except PayloadError as exc:
-            metrics.observe(route, 400, time.perf_counter() - started, 0)
-            return _error(400, "PayloadError", str(exc))
-        errors = validate_records(rows, model.signature, unseen=cfg.unseen_category)
-        if errors:
-            metrics.observe(route, 422, time.perf_counter() - started, 0)
-            first = errors[0]
-            return _error(422, "ValidationError", f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
-                          fields=errors)
-        predictions = await run_in_threadpool(_predict_rows, model, rows, cfg.unseen_category)
-        metrics.observe(route, 200, time.perf_counter() - started, len(rows))
-        return JSONResponse({"predictions": predictions, "model": cfg.model_ref})
-
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": cfg.model_ref, "task": model.task,
-                "framework": model.manifest["framework"], "estimator": model.manifest["estimator"]}
-
-    app.add_api_route("/predict", predict, methods=["POST"])
-    app.add_api_route("/invocations", predict, methods=["POST"])
-    app.add_api_route("/health", health, methods=["GET"])
-    app.add_api_route("/ping", health, methods=["GET"])
-    if os.environ.get("AIP_PREDICT_ROUTE"):
-        app.add_api_route(os.environ["AIP_PREDICT_ROUTE"], predict, methods=["POST"])
-    if os.environ.get("AIP_HEALTH_ROUTE"):
-        app.add_api_route(os.environ["AIP_HEALTH_ROUTE"], health, methods=["GET"])
-
-    @app.get("/schema")
-    async def schema() -> dict[str, Any]:
-        return {"model": cfg.model_ref, "task": model.task, "classes": model.classes,
-                "signature": model.signature, "request": json_schema(model.signature, unseen=cfg.unseen_category)}
-
-    @app.get("/metrics")
-    async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(cfg.model_ref), media_type="text/plain; version=0.0.4")
-
+    server = _Server(model, settings or ServingSettings())
+    app = FastAPI(title=f"Tesla model {server.cfg.model_ref or model.manifest.get('estimator')}",
+                  version=__version__, docs_url=None, redoc_url=None, openapi_url=None, lifespan=server.lifespan)
+    app.state.bundle, app.state.settings, app.state.metrics = model, server.cfg, server.metrics
+    app.state.server = server
+    # plain Starlette routes: the hot path skips FastAPI's dependency solving
+    routes: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
+        ("/predict", server.predict, ["POST"]), ("/invocations", server.predict, ["POST"]),
+        ("/feedback", server.feedback, ["POST"]),
+        ("/health", server.health, ["GET"]), ("/ping", server.health, ["GET"]),
+        ("/schema", server.schema, ["GET"]), ("/metrics", server.prometheus, ["GET"]),
+        ("/v2", server.v2_server, ["GET"]),
+        ("/v2/health/ready", server.v2_ready, ["GET"]), ("/v2/health/live", server.v2_ready, ["GET"]),
+        ("/v2/models/{name}", server.v2_model, ["GET"]), ("/v2/models/{name}/ready", server.v2_model, ["GET"]),
+        ("/v2/models/{name}/versions/{version}", server.v2_model, ["GET"]),
+        ("/v2/models/{name}/infer", server.v2_infer, ["POST"]),
+        ("/v2/models/{name}/versions/{version}/infer", server.v2_infer, ["POST"]),
+    ]
+    if server.aip_predict:
+        routes.append((server.aip_predict, server.predict, ["POST"]))
+    if server.aip_health:
+        routes.append((server.aip_health, server.health, ["GET"]))
+    for path, endpoint, methods in routes:
+        app.add_route(path, endpoint, methods=methods)
+    app.add_middleware(_Gate, server=server)
     return app
-
-
-def _predict_rows(model: Bundle, rows: list[dict[str, Any]], unseen: str) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    names = [f["name"] for f in model.signature]
-    frame = pd.DataFrame.from_records(rows, columns=names)
-    return model.predict_records(frame, unseen=unseen)

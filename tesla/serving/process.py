@@ -1,4 +1,9 @@
-"""Local model servers as background processes: start, wait until healthy, stop by pid."""
+"""Local model servers as background processes: start, wait until healthy, stop by pid.
+
+A new server counts as healthy only when ``/health`` answers from *its* pid: when it took over
+the old server's listening socket (``handoff_from``, see ``tesla.serving.handoff``) the old
+server answers on the same address until it is stopped, and must not be mistaken for the new one.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +46,8 @@ def _check_port(host: str, port: int) -> None:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 raise DeployError(f"port {port} on {host} is in use; pick another with deploy.port=N "
                                   "(0 picks a free one) or stop what is listening there", key="deploy.port") from exc
-            raise DeployError(f"cannot bind {host}:{port}: {exc.strerror}; check deploy.host", key="deploy.host") from exc
+            raise DeployError(f"cannot bind {host}:{port}: {exc.strerror}; check deploy.host",
+                              key="deploy.host") from exc
 
 
 def is_alive(pid: int | None) -> bool:
@@ -67,20 +73,26 @@ def _tail(path: Path, lines: int = 5) -> str:
         return ""
 
 
-def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+def _healthy(url: str, pid: int) -> bool:
     import httpx
 
+    try:
+        # a fresh connection per probe: on a handed-over socket each one may land on the old or the new server
+        response = httpx.get(f"{url}/health", timeout=1.0, headers={"connection": "close"})
+        return response.status_code == 200 and response.json().get("pid") == pid
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise DeployError(f"the model server exited with status {proc.returncode}: {_tail(log_path)} "
                               f"(log: {log_path})")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+        if _healthy(url, proc.pid):
+            return
+        time.sleep(0.1)
     stop_server(proc.pid)
     raise DeployError(f"the model server did not report healthy within {timeout_s:.0f} s (log: {log_path}); "
                       "raise deploy.health_timeout_s if the model is large")
@@ -88,18 +100,49 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: f
 
 def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_path: Path,
                  unseen_category: str = "error", max_body_bytes: int = 10_000_000,
-                 auth_token_env: str | None = None, extra_args: list[str] | None = None,
+                 auth_token_env: str | None = None, capture_dir: Path | None = None,
+                 max_batch_size: int = 64, max_latency_ms: float = 2.0, handoff_from: Path | None = None,
+                 handoff_at: Path | None = None, extra_args: list[str] | None = None,
                  health_timeout_s: float = 60.0) -> ServerProcess:
-    """Start ``python -m tesla.serving`` detached, and return once ``/health`` answers 200."""
-    if port:
+    """Start ``python -m tesla.serving`` detached, and return once it answers ``/health`` itself.
+
+    Args:
+        bundle_dir: the model bundle.
+        host: bind address; anything but loopback needs ``auth_token_env``.
+        port: fixed port, or 0 for a free one.
+        model_ref: ``name@version``.
+        log_path: the server's stdout and stderr (appended).
+        unseen_category: ``error`` or ``unknown``.
+        max_body_bytes: request body limit.
+        auth_token_env: name of the environment variable holding the bearer token (never its value).
+        capture_dir: where predictions are logged; None: no capture.
+        max_batch_size: micro-batching: most rows per predict call.
+        max_latency_ms: micro-batching: longest wait for a batch to fill.
+        handoff_from: take the listening socket offered there by the server this one replaces
+            (same host and port) instead of binding the port.
+        handoff_at: offer this server's listening socket there, for its successor.
+        extra_args: more ``python -m tesla.serving`` flags.
+        health_timeout_s: how long to wait for ``/health``.
+
+    Raises:
+        DeployError: the port is taken, or the server exited or never reported healthy.
+    """
+    if port and handoff_from is None:
         _check_port(host, port)
-    else:
+    elif not port:
         port = free_port(host)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "tesla.serving", "--bundle", str(bundle_dir), "--host", host, "--port", str(port),
-            "--model-ref", model_ref, "--unseen-category", unseen_category, "--max-body-bytes", str(max_body_bytes)]
+            "--model-ref", model_ref, "--unseen-category", unseen_category, "--max-body-bytes", str(max_body_bytes),
+            "--max-batch-size", str(max_batch_size), "--max-latency-ms", str(max_latency_ms)]
     if auth_token_env:
         args += ["--auth-token-env", auth_token_env]
+    if capture_dir is not None:
+        args += ["--capture-dir", str(capture_dir)]
+    if handoff_from is not None:
+        args += ["--handoff-from", str(handoff_from)]
+    if handoff_at is not None:
+        args += ["--handoff-at", str(handoff_at)]
     args += extra_args or []
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
