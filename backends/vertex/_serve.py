@@ -50,17 +50,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     try:
-        import uvicorn
-
-        from tesla.serving.app import ServingSettings, create_app
-
         bundle = fetch_bundle(uri, Path(tempfile.mkdtemp(prefix="tesla-bundle-")))
-        app = create_app(bundle, ServingSettings(model_ref=args.model_ref))
     except TeslaError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
-    return 0
+    from tesla.serving.__main__ import main as serve  # the one serving command, in Vertex's provider mode
+
+    return serve(["--bundle", str(bundle), "--host", args.host, "--port", str(args.port),
+                  "--model-ref", args.model_ref, "--behind-provider", "vertex"])
 
 
 if __name__ == "__main__":
