@@ -1,8 +1,14 @@
 """The one adapter around FLAML's ``AutoML.fit`` (57 parameters): only Tesla's knobs pass.
 
 Reproducibility: with ``time_budget_s`` unset the search is bounded by ``max_iter`` alone,
-runs single-threaded (``n_jobs=1``) and seeded, so the same data and seed give the same
-best estimator, config and loss.
+seeded, and no FLAML decision depends on wall-clock time (round-robin over the estimators,
+no sample-size schedule), so the same data, settings and seed give the same trials, best
+estimator, config and loss on any machine load. ``learner_selector=cost`` trades that
+guarantee for FLAML's own time-weighted choice of estimator (better models per trial).
+
+Ensembles: FLAML's stack holds FLAML's learner wrappers, which skops will not load; the
+adapter swaps each for the estimator it wraps, so an ensemble bundle is a plain
+scikit-learn ``StackingClassifier`` / ``StackingRegressor`` of trusted types.
 """
 
 from __future__ import annotations
@@ -10,17 +16,19 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tesla.errors import ConfigError, DependencyError
+from tesla.errors import BundleError, ConfigError, DependencyError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FRAMEWORKS", "CUSTOM_LEARNERS", "SearchResult", "default_estimators", "flaml_metric", "search"]
+__all__ = ["CUSTOM_LEARNERS", "DOMAIN_TYPES", "FRAMEWORKS", "SearchResult", "custom_hp", "default_estimators",
+           "flaml_metric", "search"]
 
 SKLEARN_CLASSIFIERS = ("lgbm", "xgboost", "rf", "extra_tree", "lrl1")
 SKLEARN_REGRESSORS = ("lgbm", "xgboost", "rf", "extra_tree")
@@ -58,7 +66,11 @@ def flaml_metric(metric: str, task: str) -> str:
 
 @dataclass
 class SearchResult:
-    """The outcome of a search: the winner (fitted on all training rows) and every trial."""
+    """The outcome of a search: the winner (fitted on all training rows) and every trial.
+
+    ``ensemble`` names the stacked learners when the winner is a stack (empty otherwise);
+    ``best_loss`` is then the best single learner's validation loss.
+    """
 
     best_estimator: str
     best_config: dict[str, Any]
@@ -67,6 +79,9 @@ class SearchResult:
     metric: str
     trials: list[dict[str, Any]] = field(default_factory=list)
     best_loss_per_estimator: dict[str, float] = field(default_factory=dict)
+    best_config_per_estimator: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval_method: str = "holdout"
+    ensemble: list[str] = field(default_factory=list)
     wall_s: float = 0.0
 
 
@@ -112,29 +127,198 @@ class _TrialWatcher(threading.Thread):
                          "estimator": last["estimator"]})
 
 
-def _register_learners(automl: Any, estimators: Sequence[str]) -> None:
+def _learner_class(name: str) -> Any:
+    """The FLAML learner class of a custom estimator, or a DependencyError naming the extra."""
     import importlib
 
+    target, framework, extra = CUSTOM_LEARNERS[name]
+    module, _, cls = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError as exc:
+        raise DependencyError(f"-f {framework} needs {exc.name}, which is not installed; run: "
+                              f"pip install 'tesla-ml[{extra}]'") from exc
+
+
+def _register_learners(automl: Any, estimators: Sequence[str]) -> None:
     for name in estimators:
-        if name not in CUSTOM_LEARNERS:
-            continue
-        target, framework, extra = CUSTOM_LEARNERS[name]
-        module, _, cls = target.partition(":")
-        try:
-            learner = getattr(importlib.import_module(module), cls)
-        except ImportError as exc:
-            raise DependencyError(f"-f {framework} needs {exc.name}, which is not installed; run: "
-                                  f"pip install 'tesla-ml[{extra}]'") from exc
-        automl.add_learner(learner_name=name, learner_class=learner)
+        if name in CUSTOM_LEARNERS:
+            automl.add_learner(learner_name=name, learner_class=_learner_class(name))
+
+
+# -- search_space (YAML) -> FLAML custom_hp --------------------------------------------------------
+# type -> (flaml.tune function, whether ``q`` is passed); Tesla's ``high`` is inclusive for every
+# type, so the integer domains whose flaml.tune upper bound is exclusive get ``high + 1``
+DOMAIN_TYPES: dict[str, tuple[str, bool]] = {
+    "uniform": ("uniform", False), "loguniform": ("loguniform", False),
+    "quniform": ("quniform", True), "qloguniform": ("qloguniform", True),
+    "randint": ("randint", False), "lograndint": ("lograndint", False), "qrandint": ("qrandint", True),
+    "choice": ("choice", False),
+}
+_EXCLUSIVE_HIGH = {"randint", "lograndint"}
+
+
+def _domain(spec: Any) -> dict[str, Any]:
+    """One hyperparameter of ``search.search_space`` as a FLAML custom_hp entry."""
+    from flaml import tune  # lazy: flaml
+
+    if isinstance(spec, list):
+        return {"domain": tune.choice(list(spec))}
+    if not isinstance(spec, Mapping):
+        return {"domain": spec}  # a fixed value
+    kind = spec["type"]
+    fn, quantized = DOMAIN_TYPES[kind]
+    if kind == "choice":
+        domain = tune.choice(list(spec["values"]))
+    else:
+        high = spec["high"] + 1 if kind in _EXCLUSIVE_HIGH else spec["high"]
+        domain = getattr(tune, fn)(spec["low"], high, *([spec["q"]] if quantized else []))
+    entry: dict[str, Any] = {"domain": domain}
+    if "init" in spec:
+        entry["init_value"] = spec["init"]
+    if "low_cost" in spec:
+        entry["low_cost_init_value"] = spec["low_cost"]
+    return entry
+
+
+def _hyperparameters(name: str, task: str, data_size: tuple[int, int]) -> tuple[list[str], set[str]]:
+    """(what FLAML searches for ``name``, that plus what its underlying estimator accepts)."""
+    from flaml.automl.task.factory import task_factory
+
+    flaml_task = task_factory(task)
+    cls = _learner_class(name) if name in CUSTOM_LEARNERS else flaml_task.estimator_class_from_str(name)
+    searched = sorted(cls.search_space(data_size=data_size, task=flaml_task))
+    try:
+        accepted = set(cls(task=flaml_task).estimator_class().get_params())
+    except Exception:  # noqa: BLE001  # no default-constructible estimator: FLAML's names only
+        accepted = set()
+    return searched, accepted | set(searched)
+
+
+def custom_hp(space: Mapping[str, Mapping[str, Any]], *, task: str,
+              data_size: tuple[int, int]) -> dict[str, dict[str, Any]]:
+    """``search.search_space`` (its shape checked at compose time) in FLAML's ``custom_hp`` format.
+
+    Args:
+        space: estimator -> hyperparameter -> a value, a list (choice) or ``{type, low, high, ...}``.
+        task: binary, multiclass or regression.
+        data_size: (rows, columns) of the training data; FLAML's spaces depend on it.
+
+    Raises:
+        ConfigError: a hyperparameter that neither FLAML nor the estimator knows.
+    """
+    import difflib
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, hps in space.items():
+        searched, accepted = _hyperparameters(name, task, data_size)
+        for hp in hps:
+            if hp not in accepted:
+                close = difflib.get_close_matches(hp, sorted(accepted), n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(f"search.search_space.{name}.{hp}: '{name}' has no hyperparameter '{hp}'.{hint} "
+                                  f"FLAML searches: {', '.join(searched)}", key=f"search.search_space.{name}.{hp}")
+        out[name] = {hp: _domain(spec) for hp, spec in hps.items()}
+    return out
+
+
+# -- the search ---------------------------------------------------------------------------------------
+def _starting_points(points: Mapping[str, Any] | None, estimators: Sequence[str]) -> dict[str, Any] | str:
+    """Warm-start configs for the searched estimators, without FLAML's sample-size bookkeeping."""
+    out = {name: {k: v for k, v in dict(cfg).items() if k != "FLAML_sample_size"}
+           for name, cfg in (points or {}).items() if name in estimators and cfg}
+    return out or "static"
+
+
+def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter: int,
+                  time_budget_s: float | None, eval_method: str, n_splits: int, ensemble: bool, seed: int,
+                  n_jobs: int, log_path: Path, hp: dict[str, Any] | None,
+                  starting_points: Mapping[str, Any] | None, learner_selector: str) -> dict[str, Any]:
+    settings = dict(
+        task="regression" if task == "regression" else "classification", metric=flaml_metric(metric, task),
+        estimator_list=list(estimators), max_iter=max_iter,
+        time_budget=-1 if time_budget_s is None else time_budget_s, eval_method=eval_method, n_splits=n_splits,
+        seed=seed, n_jobs=n_jobs, verbose=0, log_type="all", skip_transform=True,
+        # one trial is a plain refit (FLAML evaluates nothing), so there is no trial log to write
+        log_file_name=str(log_path) if max_iter > 1 else "",
+        retrain_full=True, custom_hp=hp, starting_points=_starting_points(starting_points, estimators),
+        # FLAML's stacking, with n_jobs as for the trials (its default, -1, takes every core).
+        # FLAML keeps no fitted winner when it retrains at the end, so the stack's final estimator
+        # is scikit-learn's default (LogisticRegression / RidgeCV); fed the raw, unscaled features
+        # as well (passthrough) that linear model does not converge, fed the members' outputs it does
+        ensemble={"passthrough": False, "n_jobs": n_jobs} if ensemble else False,
+    )
+    if learner_selector == "roundrobin" or (learner_selector == "auto" and time_budget_s is None):
+        settings["learner_selector"] = "roundrobin"
+    if settings.get("learner_selector") == "roundrobin" and time_budget_s is None:
+        # trial-bounded = reproducible: FLAML's cost-aware selector weighs estimators by their
+        # measured trial times, and its sample-size schedule grows with elapsed time, so both
+        # would make the trial sequence depend on machine load
+        settings["sample"] = False
+    return settings
+
+
+def _stack_output(model: Any, X: Any) -> Any:
+    import numpy as np
+
+    head = X.iloc[:256]
+    return np.asarray(model.predict_proba(head) if hasattr(model, "predict_proba") else model.predict(head))
+
+
+def _native_stack(stacker: Any, X: Any) -> Any:
+    """FLAML's fitted stack with each FLAML wrapper swapped for the estimator it wraps.
+
+    FLAML stacks its own learner wrappers, which skops does not trust to load; the wrapped
+    LightGBM / XGBoost / scikit-learn estimators are what predict, so the stack keeps its
+    fitted state and its predictions (checked here) while holding only trusted types.
+    """
+    import numpy as np
+    from flaml.automl.model import BaseEstimator as FlamlEstimator
+    from sklearn.utils import Bunch
+
+    def native(est: Any) -> Any:
+        return est.estimator if isinstance(est, FlamlEstimator) else est
+
+    expected = _stack_output(stacker, X)
+    stacker.__dict__.pop("model", None)  # FLAML points the stack at itself
+    names = [name for name, _ in stacker.estimators]
+    stacker.estimators_ = [native(e) for e in stacker.estimators_]
+    stacker.estimators = list(zip(names, stacker.estimators_))
+    stacker.named_estimators_ = Bunch(**dict(zip(names, stacker.estimators_)))
+    stacker.final_estimator_ = native(stacker.final_estimator_)
+    stacker.final_estimator = stacker.final_estimator_
+    if not np.allclose(expected, _stack_output(stacker, X), rtol=0, atol=1e-12):
+        raise BundleError("the stacked ensemble predicts differently once FLAML's learner wrappers are removed; "
+                          "set search.ensemble=false")
+    return stacker
+
+
+def _final_model(automl: Any, X: Any) -> tuple[Any, list[str]]:
+    """(the model to bundle, the names of the stacked learners or [] for a single learner)."""
+    from sklearn.ensemble import StackingClassifier, StackingRegressor
+
+    model = automl.model
+    if isinstance(model, StackingClassifier | StackingRegressor):
+        names = [name for name, _ in model.estimators]
+        unsafe = [n for n in names if n in CUSTOM_LEARNERS]
+        if unsafe:
+            raise ConfigError(f"search.ensemble stacks scikit-learn-family learners only; drop {', '.join(unsafe)} "
+                              "from search.estimators or set search.ensemble=false", key="search.ensemble")
+        return _native_stack(model, X), names
+    return model.estimator, []
 
 
 def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], metric: str,
            max_iter: int, time_budget_s: float | None, eval_method: str, n_splits: int,
            ensemble: bool, seed: int, n_jobs: int, workdir: Path,
            search_space: Mapping[str, Any] | None = None,
-           starting_points: Mapping[str, Any] | None = None,
+           starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
+
+    With ``time_budget_s`` None (and ``learner_selector`` auto or roundrobin) the search is
+    trial-bounded and reproducible: the same data, settings and seed give the same trials,
+    winner, config and loss (see ``_fit_settings``).
 
     Args:
         X: all-numeric training features.
@@ -146,47 +330,55 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         time_budget_s: wall-clock budget; None for a trial-bounded, reproducible search.
         eval_method: auto, holdout or cv.
         n_splits: folds for cv.
-        ensemble: stack the best learners.
+        ensemble: stack the best learners (FLAML's stacking) into a scikit-learn stack.
         seed: random seed.
         n_jobs: threads per trial.
         workdir: where FLAML writes its trial log.
-        search_space: estimator -> custom_hp overrides in FLAML's format.
+        search_space: ``search.search_space`` (see ``custom_hp``).
         starting_points: estimator -> config to warm-start from.
+        learner_selector: auto, roundrobin or cost (FLAML's time-weighted choice of the next estimator).
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
     Returns:
         The winner refitted on all of ``X``, its config and loss, and every trial.
+
+    Raises:
+        ConfigError: a bad ``max_iter`` or search-space hyperparameter, or a stack of neural learners.
     """
     from flaml import AutoML  # lazy: ~1-2 s of imports
+    from sklearn.exceptions import ConvergenceWarning
 
     if max_iter < 1:
         raise ConfigError(f"search.max_iter must be at least 1; got {max_iter}", key="search.max_iter")
     automl = AutoML()
     _register_learners(automl, estimators)
+    hp = custom_hp(search_space, task=task, data_size=X.shape) if search_space else None
     log_path = workdir / "flaml.log"
+    settings = _fit_settings(task=task, estimators=estimators, metric=metric, max_iter=max_iter,
+                             time_budget_s=time_budget_s, eval_method=eval_method, n_splits=n_splits,
+                             ensemble=ensemble, seed=seed, n_jobs=n_jobs, log_path=log_path, hp=hp,
+                             starting_points=starting_points, learner_selector=learner_selector)
     watcher = _TrialWatcher(log_path, max_iter, progress or (lambda _d: None))
     watcher.start()
     started = time.perf_counter()
     try:
-        automl.fit(
-            X_train=X, y_train=y, task="regression" if task == "regression" else "classification",
-            metric=flaml_metric(metric, task), estimator_list=list(estimators), max_iter=max_iter,
-            time_budget=-1 if time_budget_s is None else time_budget_s, eval_method=eval_method,
-            n_splits=n_splits, ensemble=ensemble, seed=seed, n_jobs=n_jobs, verbose=0,
-            log_file_name=str(log_path), log_type="all", skip_transform=True, retrain_full=True,
-            custom_hp=dict(search_space or {}) or None,
-            starting_points=dict(starting_points or {}) or "static",
-        )
+        with warnings.catch_warnings():
+            # a trial whose solver stops short (lrl1 on unscaled data) is an ordinary search
+            # outcome that its validation loss already reports
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            automl.fit(X_train=X, y_train=y, **settings)
     finally:
         watcher.stop.set()
         watcher.join()
     watcher.poll()
     wall = time.perf_counter() - started
-    model = automl.model.estimator if not ensemble else automl.model
+    model, stacked = _final_model(automl, X)
+    finite = {k: float(v) for k, v in automl.best_loss_per_estimator.items() if v is not None and v != float("inf")}
     return SearchResult(
         best_estimator=automl.best_estimator, best_config=dict(automl.best_config or {}),
         best_loss=float(automl.best_loss), model=model, metric=flaml_metric(metric, task),
-        trials=_read_trials(log_path), wall_s=wall,
-        best_loss_per_estimator={k: float(v) for k, v in automl.best_loss_per_estimator.items()
-                                 if v is not None and v != float("inf")},
+        trials=_read_trials(log_path), wall_s=wall, best_loss_per_estimator=finite,
+        best_config_per_estimator={k: dict(v) for k, v in automl.best_config_per_estimator.items()
+                                   if v and k in finite},
+        eval_method=str(automl._state.eval_method), ensemble=stacked,
     )

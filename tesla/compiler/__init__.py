@@ -38,7 +38,7 @@ class FileInput:
 
 def _search_params(search: Mapping[str, Any], warm_start: Mapping[str, Any] | None) -> dict[str, Any]:
     keys = ("framework", "estimators", "metric", "max_iter", "time_budget_s", "eval_method", "n_splits",
-            "ensemble", "seed", "n_jobs", "search_space")
+            "ensemble", "seed", "n_jobs", "search_space", "learner_selector")
     params = {k: search[k] for k in keys}
     params["starting_points"] = dict(warm_start or {})
     return params

@@ -30,6 +30,7 @@ ALLOWED: dict[str, tuple[Any, ...]] = {
     "search.metric": SEARCH_METRICS,
     "search.eval_method": ("auto", "holdout", "cv"),
     "search.starting_points": ("none", "previous"),
+    "search.learner_selector": ("auto", "roundrobin", "cost"),
     "deploy.target": ("local", "sagemaker", "vertex"),
     "deploy.unseen_category": ("error", "unknown"),
     "monitor.pvalue_correction": ("bonferroni", "none"),
@@ -105,6 +106,30 @@ def _estimators(cfg: Mapping[str, Any]) -> None:
         if name not in allowed:
             raise ConfigError(f"estimator '{name}' in search.estimators is not a {framework} learner; allowed: "
                               f"{', '.join(allowed)}.{_did_you_mean(name, allowed)}", key="search.estimators")
+
+
+@register_check
+def _search_space(cfg: Mapping[str, Any]) -> None:
+    from tesla.config.search_space import check_search_space
+
+    framework = cfg["search"]["framework"]
+    allowed = {"scikit-learn": SKLEARN_ESTIMATORS, "pytorch": ("torch_mlp",),
+               "tensorflow": ("keras_mlp",), "auto": SKLEARN_ESTIMATORS + NEURAL_ESTIMATORS}[framework]
+    check_search_space(cfg["search"]["search_space"], allowed)
+
+
+@register_check
+def _ensemble(cfg: Mapping[str, Any]) -> None:
+    search = cfg["search"]
+    if not search["ensemble"]:
+        return
+    # an empty list means the framework's defaults, which hold neural learners unless scikit-learn
+    neural = ([e for e in search["estimators"] if e in NEURAL_ESTIMATORS] if search["estimators"]
+              else [] if search["framework"] == "scikit-learn" else [f"-f {search['framework']}'s defaults"])
+    if neural:
+        raise ConfigError(f"search.ensemble stacks scikit-learn-family learners only, not {', '.join(neural)}; "
+                          "list scikit-learn learners in search.estimators or set search.ensemble=false",
+                          key="search.ensemble")
 
 
 @register_check

@@ -50,6 +50,9 @@ class SearchConfig:
     estimators: list[str] = field(default_factory=list)  # empty: the framework's default list
     max_iter: int = 20  # number of trials (the CLI's -p)
     time_budget_s: Optional[float] = None  # wall-clock budget of the search, seconds; null: none
+    # auto | roundrobin | cost: how FLAML picks each trial's estimator; auto: roundrobin without a
+    # time budget (no decision depends on timings: reproducible), cost (FLAML's own) with one
+    learner_selector: str = "auto"
     metric: str = "auto"  # optimisation metric; auto: log_loss (classification), r2 (regression)
     eval_method: str = "auto"  # auto | holdout | cv
     n_splits: int = 5  # folds when eval_method is cv
@@ -94,11 +97,16 @@ class DeployConfig:
 @dataclass
 class MonitorConfig:
     psi_threshold: float = 0.2  # PSI above this is drift (large samples)
+    wasserstein_threshold: float = 0.1  # Wasserstein distance in reference std units above this is drift (large)
+    js_threshold: float = 0.1  # Jensen-Shannon distance (base 2, 0..1) above this is categorical drift (large)
     pvalue_threshold: float = 0.01  # KS / chi-squared p-value below this is drift (small samples)
+    pvalue_correction: str = "bonferroni"  # bonferroni | none: split pvalue_threshold over the features tested
     large_sample_rows: int = 5000  # from this many rows on, effect-size tests replace p-values
     min_rows: int = 30  # fewer live rows than this: no verdict
     max_error_rate: float = 0.05  # share of failed requests that alerts
     max_p99_latency_ms: float = 500.0  # p99 latency that alerts
+    max_metric_drop: float = 0.05  # a live score (accuracy, roc_auc, r2...) this far below held-out alerts
+    max_error_increase: float = 0.25  # a live error (rmse, log_loss...) this share above held-out alerts
     retrain: bool = False  # an alert starts a retrain on the newest data version
 
 

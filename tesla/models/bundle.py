@@ -134,7 +134,8 @@ class Bundle:
         proba = np.asarray(self.estimator.predict_proba(X), dtype="float64")
         if proba.ndim == 1:  # some learners return P(class 1) only
             proba = np.column_stack([1 - proba, proba])
-        return proba
+        # float32 learners (XGBoost) give rows summing to 1 +- 1e-7, which sklearn's log_loss warns about
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict_records(self, rows: pd.DataFrame, *, unseen: str = "error") -> list[dict[str, Any]]:
         """One dict per row: ``prediction`` plus ``probabilities`` for classifiers."""

@@ -25,6 +25,7 @@ SKOPS_TRUSTED = (
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor",
     "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",  # a dict: named_estimators_ of a stacked ensemble
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
     "xgboost.sklearn.XGBRegressor",
@@ -33,8 +34,35 @@ SKOPS_TRUSTED = (
 _SKOPS_FILE = "model.skops"
 
 
+def _import_skops() -> Any:
+    """``skops.io``, imported without importing torch.
+
+    Importing skops.io lists scikit-learn's estimators by walking every scikit-learn package,
+    and walking imports each package, including the vendored array-API shim for torch, which
+    imports torch (~2 s) wherever torch is installed. A placeholder stands in for that one
+    package while skops imports and is removed right after, so a real use still imports it.
+    """
+    import sys
+    import types
+
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io as sio
+
+        return sio
+    name = "sklearn.externals.array_api_compat.torch"
+    placeholder = types.ModuleType(name)
+    placeholder.__path__ = []  # a package with nothing inside: the walk stops here
+    sys.modules.setdefault(name, placeholder)
+    try:
+        import skops.io as sio  # lazy: ~0.5-2 s of imports
+    finally:
+        if sys.modules.get(name) is placeholder:
+            del sys.modules[name]
+    return sio
+
+
 def _skops_save(estimator: Any, directory: Path) -> dict[str, Any]:
-    import skops.io as sio  # lazy: ~2 s of imports
+    sio = _import_skops()
 
     path = directory / _SKOPS_FILE
     sio.dump(estimator, path)
@@ -47,7 +75,7 @@ def _skops_save(estimator: Any, directory: Path) -> dict[str, Any]:
 
 
 def _skops_load(directory: Path, facts: Mapping[str, Any]) -> Any:
-    import skops.io as sio
+    sio = _import_skops()
 
     path = directory / facts.get("file", _SKOPS_FILE)
     if not path.is_file():

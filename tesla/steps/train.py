@@ -53,17 +53,23 @@ def search(ctx: StepContext) -> dict[str, Any]:
         time_budget_s=p["time_budget_s"], eval_method=p["eval_method"], n_splits=p["n_splits"],
         ensemble=p["ensemble"], seed=p["seed"], n_jobs=p["n_jobs"], workdir=ctx.outdir,
         search_space=p.get("search_space") or None, starting_points=p.get("starting_points") or None,
-        progress=ctx.progress)
+        learner_selector=p.get("learner_selector", "auto"), progress=ctx.progress)
     best_config = _plain(result.best_config)
-    save_bundle(ctx.output("model"), estimator=result.model, framework=estimator_framework(result.best_estimator),
-                preprocessor=pre, task=task, classes=classes, estimator_name=result.best_estimator,
+    # a stack is scikit-learn-family only (the adapter refuses neural members)
+    name = f"stack({'+'.join(result.ensemble)})" if result.ensemble else result.best_estimator
+    framework = "scikit-learn" if result.ensemble else estimator_framework(result.best_estimator)
+    save_bundle(ctx.output("model"), estimator=result.model, framework=framework,
+                preprocessor=pre, task=task, classes=classes, estimator_name=name,
                 target=target, extra={"baseline": baseline, "best_config": best_config,
                                       "best_loss": result.best_loss, "search_metric": result.metric,
-                                      "training_rows": len(df), "seed": p["seed"]})
+                                      "training_rows": len(df), "seed": p["seed"],
+                                      "ensemble": result.ensemble})
     ctx.output("trials").write_text(json.dumps(_plain(result.trials), indent=1))
     return {"best_estimator": result.best_estimator, "best_loss": result.best_loss,
             "best_config": best_config, "metric": result.metric, "trials": len(result.trials),
-            "leaderboard": result.best_loss_per_estimator, "search_s": round(result.wall_s, 3)}
+            "leaderboard": result.best_loss_per_estimator, "search_s": round(result.wall_s, 3),
+            "best_config_per_estimator": _plain(result.best_config_per_estimator),
+            "eval_method": result.eval_method, "ensemble": result.ensemble}
 
 
 def register(ctx: StepContext) -> dict[str, Any]:
