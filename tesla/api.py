@@ -24,22 +24,42 @@ from tesla.store import DatasetVersion, ModelVersion, Store, hash_path
 
 __all__ = [
     "DeployResult",
+    "DryRunResult",
     "EvaluateResult",
     "LoadResult",
+    "ReplayResult",
+    "RunReport",
+    "SweepPlan",
+    "SweepResult",
     "TrainResult",
     "compile_plan",
+    "compile_sweep_plans",
     "compose_config",
+    "data_diff",
     "deploy",
+    "deployment_logs",
+    "deployment_status",
     "deployments",
+    "dry_run",
     "evaluate",
     "init_project",
+    "jobs_cancel",
+    "jobs_list",
+    "jobs_logs",
+    "jobs_status",
     "load",
+    "monitor",
+    "monitor_feedback",
     "open_store",
     "parse_model_ref",
     "plan_status",
     "predict",
+    "replay",
     "resolve_model",
+    "rollback",
+    "run_report",
     "stop_deployment",
+    "sweep",
     "train",
 ]
 
@@ -190,6 +210,17 @@ def load(data: PathLike, name: str, *, target: str | None = None, message: str |
     return LoadResult(version, created=True)
 
 
+def data_diff(name: str, old: int, new: int, *, project_dir: PathLike = ".") -> dict[str, Any]:
+    """What changed between two versions of a dataset: rows, and added, removed or retyped columns."""
+    store = open_store(project_dir)
+    a, b = store.dataset_version(name, old), store.dataset_version(name, new)
+    retyped = {c: f"{a.schema[c]['type']} -> {b.schema[c]['type']}" for c in sorted(set(a.schema) & set(b.schema))
+               if a.schema[c]["type"] != b.schema[c]["type"]}
+    return {"dataset": name, "old": old, "new": new, "rows": {"old": a.rows, "new": b.rows},
+            "added": sorted(set(b.schema) - set(a.schema)), "removed": sorted(set(a.schema) - set(b.schema)),
+            "retyped": retyped, "same_content": a.sha256 == b.sha256}
+
+
 def _resolve_dataset(plain: Mapping[str, Any], store: Store, project_dir: PathLike,
                      *, ingest: bool) -> DatasetInput:
     data = plain["data"]
@@ -229,10 +260,13 @@ def _warm_start(plain: Mapping[str, Any], store: Store, model_name: str) -> dict
         return {}
     starts: dict[str, Any] = {}
     for mv in reversed(store.model_versions(model_name)):
-        cfg = mv.config.get("best_config")
-        estimator = mv.config.get("best_estimator")
-        if cfg and estimator and estimator not in starts:
-            starts[estimator] = cfg
+        # every searched estimator's best config where recorded, else the winner's alone
+        per_estimator = mv.config.get("best_config_per_estimator") or {}
+        if mv.config.get("best_estimator") and mv.config.get("best_config"):
+            per_estimator = {mv.config["best_estimator"]: mv.config["best_config"], **per_estimator}
+        for estimator, cfg in per_estimator.items():
+            if cfg and estimator not in starts:
+                starts[estimator] = cfg
     return starts
 
 
@@ -273,6 +307,11 @@ def compile_plan(model: str | None = None, *, framework: str | None = None, max_
     _, plain = compose_config(_train_overrides(model, framework, max_iter, overrides), project_dir=project_dir)
     if not plain["model"]["name"]:
         plain["model"]["name"] = "model"
+    return _compile(plain, project_dir, ingest=ingest)
+
+
+def _compile(plain: Mapping[str, Any], project_dir: PathLike, *, ingest: bool) -> Plan:
+    """The training plan of an already composed and checked config."""
     store = open_store(project_dir)
     dataset = _resolve_dataset(plain, store, project_dir, ingest=ingest)
     test_file = _stage_file(plain["evaluation"]["data"], store, project_dir, "evaluation.data", put=ingest)
@@ -311,21 +350,266 @@ def train(model: str | None = None, *, framework: str | None = None, max_iter: i
     """Compile and run the training plan, then register the bundle as the next model version."""
     _, plain = compose_config(_train_overrides(model, framework, max_iter, overrides), project_dir=project_dir)
     name = _model_name(plain)
-    plan = compile_plan(model, framework=framework, max_iter=max_iter, overrides=overrides,
-                        project_dir=project_dir, ingest=True)
-    store = open_store(project_dir)
-    run = _backend(plain, store).run(plan, force=force, on_event=on_event, parent_id=parent_id)
+    plan, run = _run_training(plain, project_dir, force=force, on_event=on_event, parent_id=parent_id)
+    mv, created = _register(open_store(project_dir), name, plan, run.run_id, run.steps, plain)
     search = run.result("search")
-    registered = run.result("register")
-    mv, created = store.register_model(
-        name, bundle_sha=run.output("register", "bundle"), framework=registered["framework"],
-        task=registered["task"], run_id=run.run_id, dataset=plan.meta["dataset"].split("@")[0],
+    return TrainResult(model=mv, created=created, run=run, leaderboard=search.get("leaderboard", {}), search=search)
+
+
+def _run_training(plain: Mapping[str, Any], project_dir: PathLike, *, force: bool, on_event: EventSink | None,
+                  parent_id: str | None, meta: Mapping[str, Any] | None = None) -> tuple[Plan, RunResult]:
+    """Compile (loading ``data.source`` first) and run the training plan of a composed config."""
+    import dataclasses
+
+    plan = _compile(plain, project_dir, ingest=True)
+    if meta:  # meta is not part of the fingerprint: the steps cache exactly as without it
+        plan = dataclasses.replace(plan, meta={**plan.meta, **meta})
+    store = open_store(project_dir)
+    backend = _backend(plain, store)
+    _guard_budget(backend, plan, plain, project_dir)  # before anything is uploaded or submitted
+    return plan, backend.run(plan, force=force, on_event=on_event, parent_id=parent_id)
+
+
+def _register(store: Store, name: str, plan: Plan, run_id: str, steps: Mapping[str, Mapping[str, Any]],
+              plain: Mapping[str, Any]) -> tuple[ModelVersion, bool]:
+    """Register a training run's bundle as the next version of ``name`` (the same bundle again: unchanged)."""
+    search, registered = steps["search"]["result"], steps["register"]["result"]
+    return store.register_model(
+        name, bundle_sha=steps["register"]["outputs"]["bundle"], framework=registered["framework"],
+        task=registered["task"], run_id=run_id, dataset=plan.meta["dataset"].split("@")[0],
         dataset_version=plan.step("load").params["version"], plan_fingerprint=plan.fingerprint,
         metrics=registered["metrics"],
         config={"best_estimator": search["best_estimator"], "best_config": search["best_config"],
                 "best_loss": search["best_loss"], "search_metric": search["metric"],
+                "best_config_per_estimator": search.get("best_config_per_estimator", {}),
+                "ensemble": search.get("ensemble", []),
                 "resolved": {k: plain[k] for k in ("data", "search", "evaluation")}})
-    return TrainResult(model=mv, created=created, run=run, leaderboard=search.get("leaderboard", {}), search=search)
+
+
+# -- sweeps, replay, run reports ---------------------------------------------------------------------
+@dataclass
+class SweepPlan:
+    """A grid sweep before it runs: every point's overrides and training plan."""
+
+    model: str
+    sweeper: str
+    launcher: str
+    points: list[tuple[list[str], Plan]]  # (the point's overrides as Hydra lists them, its plan)
+
+    def tesla_overrides(self, index: int) -> list[str]:
+        """A point's overrides without Hydra's own (launcher, sweeper): what ``train`` would take."""
+        from tesla.config.sweep import is_hydra_override
+
+        return [o for o in self.points[index][0] if not is_hydra_override(o)]
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep: the leaderboard across its points and the registered best point."""
+
+    sweep_id: str
+    rank_metric: str | None  # the held-out metric the points are ranked by
+    leaderboard: list[dict[str, Any]]  # best first; see tesla.store.sweeps
+    model: ModelVersion  # the best point's bundle, registered
+    created: bool  # False: that bundle was already registered
+    sweep_dir: Path  # Hydra's per-point records (.hydra/ config and overrides)
+
+
+def compile_sweep_plans(model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
+                        overrides: Sequence[str] = (), project_dir: PathLike = ".",
+                        ingest: bool = False) -> SweepPlan:
+    """Expand a ``--multirun`` grid with Hydra's sweeper and compile each point's plan; runs nothing.
+
+    Args: as for ``compile_plan``; ``overrides`` may hold comma-separated sweeps and ``hydra/...`` settings.
+
+    Raises:
+        ConfigError: a point does not compose, the sweeper picks points as it runs (not a grid),
+            or the points would register different models.
+    """
+    from tesla.config.sweep import is_hydra_override, sweep_setup
+
+    setup = sweep_setup(_train_overrides(model, framework, max_iter, overrides), project_dir=project_dir,
+                        backend_schemas=_backend_schemas())
+    if setup.points is None:
+        raise ConfigError(f"the sweeper {setup.sweeper.rsplit('.', 1)[-1]} picks its points while it runs, so "
+                          "they cannot be planned ahead; plans are listed for grid sweeps (hydra/sweeper=basic)",
+                          key="hydra/sweeper")
+    points = []
+    for overrides_of_point in setup.points:
+        _, plain = compose_config([o for o in overrides_of_point if not is_hydra_override(o)], project_dir=project_dir)
+        plain["model"]["name"] = plain["model"]["name"] or "model"
+        points.append((overrides_of_point, _compile(plain, project_dir, ingest=ingest)))
+    names = sorted({plan.meta["model"] for _, plan in points})
+    if len(names) > 1:
+        raise ConfigError(f"a sweep registers one model, but its points name {', '.join(names)}; do not sweep "
+                          "model.name", key="model.name")
+    return SweepPlan(model=names[0], sweeper=setup.sweeper, launcher=setup.launcher, points=points)
+
+
+def _sweep_point(cfg: Any, *, project_dir: str, sweep_id: str, force: bool,
+                 on_event: EventSink | None = None) -> float | None:
+    """Hydra's task function for one point: train without registering; return the held-out score.
+
+    Module-level (and given its arguments through ``functools.partial``) so that launchers
+    running points in other processes can pickle it. The score lets score-driven sweepers
+    (e.g. Optuna) steer; the basic grid sweeper ignores it.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from tesla.store.sweeps import point_row
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    check_config(plain)
+    hydra = HydraConfig.get()
+    point = {"id": sweep_id, "num": int(hydra.job.num), "overrides": list(hydra.overrides.task)}
+    if on_event:
+        on_event(Event("sweep_point", data=point))
+    _, run = _run_training(plain, project_dir, force=force, on_event=on_event, parent_id=sweep_id,
+                           meta={"sweep": point})
+    return point_row(open_store(project_dir), run.run_id)["score"]
+
+
+def sweep(model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
+          overrides: Sequence[str] = (), force: bool = False, project_dir: PathLike = ".",
+          on_event: EventSink | None = None) -> SweepResult:
+    """Train once per point of a Hydra multirun sweep, then register the best point as the next model version.
+
+    Every point is an ordinary training run (cached like ``train``) recorded under one parent
+    sweep run; none registers by itself. The points are ranked by a held-out metric (the first
+    of ``evaluation.metrics``, default the task's: roc_auc, log_loss or rmse) and only the best
+    point's bundle is registered. A failed point fails the sweep and nothing is registered.
+
+    Args:
+        model, framework, max_iter, force, project_dir: as for ``train``.
+        overrides: Hydra overrides; ``key=a,b`` sweeps, ``hydra/launcher=joblib`` runs points in
+            parallel processes (``hydra.launcher.n_jobs=N``).
+        on_event: progress events; only points run in this process (the basic launcher) report.
+
+    Raises:
+        ConfigError: a point does not compose or the sweep names no model (``-m``).
+        TeslaError: a point failed (the message names the sweep run to inspect).
+    """
+    import functools
+
+    from tesla.config.sweep import run_sweep, sweep_setup
+    from tesla.errors import TeslaError
+    from tesla.store.sweeps import finish_sweep, point_rows, rank_points, start_sweep
+
+    ov = _train_overrides(model, framework, max_iter, overrides)
+    setup = sweep_setup(ov, project_dir=project_dir, backend_schemas=_backend_schemas())
+    planned, plans = None, None
+    if setup.points is not None:  # every point composes, and data.source is loaded once, before any worker starts
+        plans = compile_sweep_plans(model, framework=framework, max_iter=max_iter, overrides=overrides,
+                                    project_dir=project_dir, ingest=True).points
+        planned = [{"num": i, "overrides": o, "plan_fingerprint": p.fingerprint} for i, (o, p) in enumerate(plans)]
+    name = _model_name(setup.base)
+    store = open_store(project_dir)
+    if plans:
+        _guard_budget(_backend(setup.base, store), plans[0][1], setup.base, project_dir, points=len(plans))
+    sweep_id = start_sweep(store, model=name, overrides=ov, backend=setup.base["backend"]["name"],
+                           sweeper=setup.sweeper, launcher=setup.launcher, points=planned)
+    sweep_dir = store.state_dir / "sweeps" / sweep_id
+    in_process = setup.launcher.endswith("BasicLauncher")  # a renderer cannot travel to other processes
+    task = functools.partial(_sweep_point, project_dir=str(Path(project_dir).resolve()), sweep_id=sweep_id,
+                             force=force, on_event=on_event if in_process else None)
+    try:
+        run_sweep(ov, task, project_dir=project_dir, sweep_dir=sweep_dir, backend_schemas=_backend_schemas())
+    except BaseException as exc:
+        finish_sweep(store, sweep_id, status="failed", leaderboard=point_rows(store, sweep_id), rank_metric=None,
+                     registered=None, error=str(exc))
+        if isinstance(exc, TeslaError):
+            raise type(exc)(f"sweep {sweep_id} failed and registered nothing: {exc} (see `tesla runs show "
+                            f"{sweep_id}`)", key=exc.key, step=exc.step, run_id=exc.run_id) from exc
+        raise
+    rows, metric = rank_points(point_rows(store, sweep_id))
+    return _register_best(store, sweep_id, name, rows, metric, sweep_dir, project_dir)
+
+
+def _register_best(store: Store, sweep_id: str, name: str, rows: list[dict[str, Any]], metric: str | None,
+                   sweep_dir: Path, project_dir: PathLike) -> SweepResult:
+    from tesla.config.sweep import is_hydra_override
+    from tesla.store.sweeps import finish_sweep
+
+    best = rows[0] if rows and rows[0]["rank"] == 1 else None
+    if best is None:
+        finish_sweep(store, sweep_id, status="failed", leaderboard=rows, rank_metric=metric, registered=None,
+                     error="no point has a held-out score")
+        raise DataError(f"sweep {sweep_id}: no point has a held-out score to rank by, so nothing was registered "
+                        f"(see `tesla runs show {sweep_id}`)", run_id=sweep_id)
+    # the best point's own config, composed from its overrides as `tesla train` would
+    _, plain = compose_config([o for o in best["overrides"] if not is_hydra_override(o)], project_dir=project_dir)
+    plan = Plan.from_json(store.run(best["run_id"])["plan_json"])
+    steps = {s["step_id"]: s for s in store.run_steps(best["run_id"])}
+    mv, created = _register(store, name, plan, best["run_id"], steps, plain)
+    finish_sweep(store, sweep_id, status="succeeded", leaderboard=rows, rank_metric=metric, registered=mv.ref)
+    return SweepResult(sweep_id=sweep_id, rank_metric=metric, leaderboard=rows, model=mv, created=created,
+                       sweep_dir=sweep_dir)
+
+
+@dataclass
+class ReplayResult:
+    """A replay that reproduced the recorded held-out metrics."""
+
+    model: ModelVersion
+    run: RunResult  # the replay's own run (plan ``replay/<name>``)
+    recorded: dict[str, float]
+    replayed: dict[str, float]
+
+
+def replay(model: str, *, project_dir: PathLike = ".", on_event: EventSink | None = None) -> ReplayResult:
+    """Refit ``NAME@VERSION``'s winning config on its recorded dataset version and split; check the score.
+
+    Raises:
+        ReplayError: a held-out metric differs from the recorded one (both numbers are named).
+        PlanError: the model's run cannot be replayed (not a training run, or too old).
+    """
+    from tesla.automl.replay import REL_TOL, compare_scores, replay_plan
+    from tesla.errors import PlanError, ReplayError
+
+    store = open_store(project_dir)
+    mv = resolve_model(model, project_dir=project_dir)
+    if not mv.run_id:
+        raise PlanError(f"{mv.ref} records no training run, so there is nothing to replay", key=mv.ref)
+    recorded = Plan.from_json(store.run(mv.run_id)["plan_json"])
+    search = {s["step_id"]: s for s in store.run_steps(mv.run_id)}["search"]["result"]
+    plan = replay_plan(recorded, search, model_ref=mv.ref, run_id=mv.run_id)
+    run = _backend({"backend": dict(plan.backend)}, store).run(plan, force=True, on_event=on_event)
+    replayed = run.result("evaluate")["metrics"]
+    mismatches = compare_scores(mv.metrics, replayed)
+    if mismatches:
+        diffs = "; ".join(f"{m} recorded {want:.10g}, replayed {got:.10g}" for m, want, got in mismatches)
+        raise ReplayError(f"{mv.ref} does not replay: {diffs} (relative tolerance {REL_TOL:g}; replay run "
+                          f"{run.run_id})", key=mv.ref, run_id=run.run_id)
+    return ReplayResult(model=mv, run=run, recorded=dict(mv.metrics), replayed=dict(replayed))
+
+
+@dataclass
+class RunReport:
+    """A run's record and the HTML report written for it."""
+
+    run: dict[str, Any]
+    steps: list[dict[str, Any]]
+    trials: list[dict[str, Any]]
+    leaderboard: list[dict[str, Any]]  # per estimator (a training run) or per point (a sweep), best first
+    rank_metric: str | None  # a sweep's held-out ranking metric
+    path: Path
+
+
+def run_report(run_id: str, *, project_dir: PathLike = ".") -> RunReport:
+    """Write ``.tesla/reports/run-<id>.html``: steps, leaderboard, search progress and trials (or a sweep's points)."""
+    from tesla.report.run_report import estimator_leaderboard, render_run_report
+    from tesla.store.sweeps import is_sweep, point_rows, rank_points
+
+    store = open_store(project_dir)
+    run = store.run(run_id)
+    steps, trials = store.run_steps(run["id"]), store.trials(run["id"])
+    board, metric = rank_points(point_rows(store, run["id"])) if is_sweep(run) else (estimator_leaderboard(trials), None)
+    path = store.state_dir / "reports" / f"run-{run['id']}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_run_report(run, steps, trials, board, rank_metric=metric))
+    return RunReport(run=run, steps=steps, trials=trials, leaderboard=board, rank_metric=metric, path=path)
 
 
 # -- models: evaluate, predict ---------------------------------------------------------------------
@@ -344,7 +628,9 @@ def evaluate(model: str, data: PathLike, *, overrides: Sequence[str] = (), force
     test = _stage_file(str(Path(data).resolve()), store, project_dir, "-d", put=True)
     assert test is not None
     plan = compile_evaluate(plain, model_ref=mv.ref, bundle_sha=mv.bundle_sha, test_file=test)
-    run = _backend(plain, store).run(plan, force=force, on_event=on_event)
+    backend = _backend(plain, store)
+    _guard_budget(backend, plan, plain, project_dir)
+    run = backend.run(plan, force=force, on_event=on_event)
     result = run.result("evaluate")
     report_sha = run.output("evaluate", "report")
     store.add_evaluation(mv.name, mv.version, test.label, result["metrics"], report_sha)
@@ -397,8 +683,12 @@ def predict(model: str, data: PathLike, output: PathLike | None = None, *,
 
 
 # -- deployment -----------------------------------------------------------------------------------
-def check_gates(gates: Mapping[str, Any], mv: ModelVersion, store: Store) -> None:
-    """Raise GateError when the model's recorded metrics fail ``evaluation.gates``."""
+def check_gates(gates: Mapping[str, Any], mv: ModelVersion, store: Store, *, compare: bool = True) -> None:
+    """Raise GateError when the model's recorded metrics fail ``evaluation.gates``.
+
+    ``compare=False`` skips the ``vs`` (beat the champion) rules: a rollback returns to the former
+    champion on purpose, so only the absolute ``min``/``max`` rules apply to it.
+    """
     from tesla.evaluation.metrics import higher_is_better
 
     for metric, rule in gates.items():
@@ -412,7 +702,7 @@ def check_gates(gates: Mapping[str, Any], mv: ModelVersion, store: Store) -> Non
         if "max" in rule and value > float(rule["max"]):
             raise GateError(f"{mv.ref} fails the gate {metric} <= {rule['max']}: it scored {value:.4f}; "
                             "the current deployment is unchanged", key=f"evaluation.gates.{metric}")
-        if rule.get("vs"):
+        if rule.get("vs") and compare:
             _check_vs(metric, rule, value, mv, store, higher_is_better(metric))
 
 
@@ -436,13 +726,23 @@ def deploy(model: str, profile: str = "production", *, overrides: Sequence[str] 
     """Serve a registered model with a deploy profile (``conf/deploy/<profile>.yaml``).
 
     Idempotent: the same version already serving on the profile is a no-op. A new version
-    replaces the old one only after it reports healthy.
+    replaces the old one only after it reports healthy, so there is no moment without a healthy
+    server: with ``deploy.port=0`` the new server gets its own port (the deployment's URL changes);
+    with a fixed port the new server takes over the old one's listening socket (both accept on it
+    until the old one stops; see ``tesla.serving.handoff``).
+
+    Raises:
+        GateError: the model fails ``evaluation.gates``; nothing is started or stopped.
+        DeployError: the new server did not start or report healthy; the old one keeps serving.
     """
     _, plain = compose_config([f"deploy={profile}", *overrides], project_dir=project_dir)
-    store = open_store(project_dir)
     mv = resolve_model(model, project_dir=project_dir)
+    return _deploy_version(open_store(project_dir), plain, mv, compare=True)
+
+
+def _deploy_version(store: Store, plain: Mapping[str, Any], mv: ModelVersion, *, compare: bool) -> DeployResult:
     dep = plain["deploy"]
-    check_gates(plain["evaluation"]["gates"], mv, store)
+    check_gates(plain["evaluation"]["gates"], mv, store, compare=compare)
     current = _live(store, mv.name, dep["profile"])
     if current and current["version"] == mv.version and current["target"] == dep["target"]:
         return DeployResult(mv, dep["profile"], dep["target"], current["url"], changed=False, info=current)
@@ -454,7 +754,7 @@ def deploy(model: str, profile: str = "production", *, overrides: Sequence[str] 
                                   status="running", url=info["url"], pid=info.get("pid"), port=info.get("port"),
                                   log_path=info.get("log_path"), info=info)
     if current:
-        _retire(store, current)
+        _retire(store, current)  # only now: the new server is already healthy
     store.set_model_stage(mv.name, mv.version, dep["profile"])
     return DeployResult(mv, dep["profile"], dep["target"], info["url"], changed=True, info={**info, "id": dep_id})
 
@@ -470,16 +770,41 @@ def _live(store: Store, model: str, profile: str) -> dict[str, Any] | None:
 
 
 def _deploy_local(store: Store, mv: ModelVersion, dep: Mapping[str, Any], current: Mapping[str, Any] | None) -> dict[str, Any]:
+    import secrets
+
+    from tesla.serving import handoff
     from tesla.serving.process import start_server, stop_server
 
-    if current and current["target"] == "local" and dep["port"] and current["port"] == dep["port"]:
-        stop_server(current["pid"])  # a fixed port cannot be shared: the old server must go first
+    port = dep["port"]
+    if port:
+        _check_port_owner(store, port, mv.name, dep["profile"])
+    same_port = bool(port and current and current["target"] == "local" and current["port"] == port)
+    take_from = current["info"].get("handoff") if same_port and current else None
+    if same_port and current and not (handoff.SUPPORTED and take_from):
+        stop_server(current["pid"])  # the port cannot be handed over here: it must be freed first
+    # a fixed port outlives its servers: each offers its socket to the next (no moment without a server)
+    offer_at = (handoff.handoff_path(store.state_dir, f"{mv.name}-{dep['profile']}-{secrets.token_hex(4)}")
+                if port and handoff.SUPPORTED else None)
+    capture = store.state_dir / "captures" / mv.name / dep["profile"] if dep["data_capture"] else None
     log_path = store.state_dir / "logs" / f"{mv.name}-{dep['profile']}-v{mv.version}.log"
-    proc = start_server(store.artifacts.path(mv.bundle_sha), host=dep["host"], port=dep["port"], model_ref=mv.ref,
+    proc = start_server(store.artifacts.path(mv.bundle_sha), host=dep["host"], port=port, model_ref=mv.ref,
                         log_path=log_path, unseen_category=dep["unseen_category"],
                         max_body_bytes=dep["max_body_bytes"], auth_token_env=dep["auth_token_env"],
+                        capture_dir=capture, max_batch_size=dep["batching"]["max_batch_size"],
+                        max_latency_ms=dep["batching"]["max_latency_ms"],
+                        handoff_from=Path(take_from) if take_from else None, handoff_at=offer_at,
                         health_timeout_s=dep["health_timeout_s"])
-    return {"url": proc.url, "pid": proc.pid, "port": proc.port, "log_path": str(proc.log_path)}
+    return {"url": proc.url, "pid": proc.pid, "port": proc.port, "log_path": str(proc.log_path),
+            "capture_dir": str(capture) if capture else None, "handoff": str(offer_at) if offer_at else None}
+
+
+def _check_port_owner(store: Store, port: int, model: str, profile: str) -> None:
+    """A fixed port is handed over only by the deployment this one replaces."""
+    for d in store.deployments(active_only=True):
+        if d["target"] == "local" and d["port"] == port and (d["model"], d["profile"]) != (model, profile):
+            raise DeployError(f"port {port} is serving {d['model']}@{d['version']} on profile '{d['profile']}'; "
+                              f"pick another deploy.port (0 picks a free one) or stop that deployment",
+                              key="deploy.port")
 
 
 def _deploy_cloud(store: Store, plain: Mapping[str, Any], mv: ModelVersion) -> dict[str, Any]:
@@ -493,12 +818,25 @@ def _deploy_cloud(store: Store, plain: Mapping[str, Any], mv: ModelVersion) -> d
                                 settings=plain["deploy"], tags=tags)
 
 
-def _retire(store: Store, dep: Mapping[str, Any]) -> None:
+def _retire(store: Store, dep: Mapping[str, Any], status: str = "replaced") -> None:
     from tesla.serving.process import stop_server
 
     if dep["target"] == "local":
-        stop_server(dep["pid"])
-    store.update_deployment(dep["id"], status="replaced")
+        stop_server(dep["pid"])  # SIGTERM: the server finishes its requests and flushes its capture first
+    store.update_deployment(dep["id"], status=status, info=_with_capture_drops(dep["info"]))
+
+
+def _with_capture_drops(info: Mapping[str, Any]) -> dict[str, Any]:
+    """``info`` plus ``capture_dropped``: the drop count in the capture directory's dropped.json."""
+    import json
+
+    if not info.get("capture_dir"):
+        return dict(info)
+    try:
+        dropped = int(json.loads((Path(info["capture_dir"]) / "dropped.json").read_text()).get("dropped", 0))
+    except (OSError, ValueError, AttributeError):
+        dropped = 0
+    return {**info, "capture_dropped": dropped}
 
 
 def deployments(*, model: str | None = None, project_dir: PathLike = ".",
@@ -523,16 +861,292 @@ def stop_deployment(model: str, *, profile: str | None = None, project_dir: Path
     store = open_store(project_dir)
     live = [d for d in store.deployments(model=name, profile=profile, active_only=True)]
     if not live:
-        known = sorted({d["model"] for d in store.deployments(active_only=True)})
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else (f" Running: {', '.join(known)}." if known else "")
-        raise DeployError(f"no running deployment of '{name}'{f' on profile {profile}' if profile else ''}.{hint}",
-                          key=name)
+        raise _no_deployment(store, name, profile)
     for d in live:
         if d["target"] == "local":
             stop_server(d["pid"])
         else:
             _, plain = compose_config([f"backend={d['target']}"], project_dir=project_dir)
             _backend(plain, store).undeploy_model(d["info"])
-        store.update_deployment(d["id"], status="stopped")
+        store.update_deployment(d["id"], status="stopped", info=_with_capture_drops(d["info"]))
     return live
+
+
+def _no_deployment(store: Store, name: str, profile: str | None, what: str = "running deployment") -> DeployError:
+    known = sorted({d["model"] for d in store.deployments(active_only=True)})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else (f" Running: {', '.join(known)}." if known else "")
+    return DeployError(f"no {what} of '{name}'{f' on profile {profile}' if profile else ''}.{hint}", key=name)
+
+
+def rollback(profile: str = "production", *, model: str | None = None, overrides: Sequence[str] = (),
+             project_dir: PathLike = ".") -> DeployResult:
+    """Serve again the version that served ``profile`` before the current one.
+
+    It goes through the same path as ``deploy`` (the new server is healthy before the current one
+    stops) and the absolute ``evaluation.gates``; the ``vs`` rules are skipped, since returning to
+    the former champion is the point. A deployment on a fixed port stays on it even when the
+    profile says ``port: 0``. Rolling back twice returns to where you started.
+
+    Args:
+        profile: the deploy profile.
+        model: the model name; default: the only model deployed on ``profile``.
+
+    Raises:
+        DeployError: nothing was deployed on the profile before, or ``model`` is needed.
+    """
+    store = open_store(project_dir)
+    name = _rollback_model(store, profile, model)
+    history = store.deployments(model=name, profile=profile)  # newest first
+    current = _live(store, name, profile)
+    now = current["version"] if current else history[0]["version"]
+    previous = next((d for d in history if d["version"] != now), None)
+    if previous is None:
+        raise DeployError(f"{name} has only ever served version {now} on profile '{profile}'; there is no "
+                          f"earlier version to roll back to (deploy one with `tesla deploy -m {name}@N`)", key=name)
+    _, plain = compose_config([f"deploy={profile}", *overrides], project_dir=project_dir)
+    if current and current["info"].get("handoff") and not plain["deploy"]["port"]:
+        plain["deploy"]["port"] = current["port"]  # it serves on a fixed port (e.g. -o deploy.port=N): stay there
+    return _deploy_version(store, plain, store.model(name, previous["version"]), compare=False)
+
+
+def _rollback_model(store: Store, profile: str, model: str | None) -> str:
+    if model:
+        name, _ = parse_model_ref(model)
+        if not store.deployments(model=name, profile=profile):
+            raise _no_deployment(store, name, profile, what="deployment history")
+        return name
+    history = store.deployments(profile=profile)
+    running = sorted({d["model"] for d in history if d["status"] == "running"})
+    names = running or sorted({d["model"] for d in history})
+    if not names:
+        raise DeployError(f"nothing has been deployed on profile '{profile}'; deploy with "
+                          f"`tesla deploy -m NAME -p {profile}` first", key=profile)
+    if len(names) > 1:
+        raise DeployError(f"profile '{profile}' serves several models ({', '.join(names)}); choose one with -m NAME",
+                          key=profile)
+    return names[0]
+
+
+def deployment_status(model: str | None = None, *, profile: str | None = None,
+                      project_dir: PathLike = ".") -> list[dict[str, Any]]:
+    """Running deployments, each with a live ``health`` probe and its ``capture`` counts.
+
+    Raises:
+        DeployError: ``model`` is given and has no running deployment.
+    """
+    store = open_store(project_dir)
+    name = parse_model_ref(model)[0] if model else None
+    rows = [d for d in deployments(model=name, project_dir=project_dir, active_only=True)
+            if profile is None or d["profile"] == profile]
+    if name and not rows:
+        raise _no_deployment(store, name, profile)
+    for d in rows:
+        d["health"] = _probe_health(d)
+        d["capture"] = _capture_counts(d["info"])
+    return rows
+
+
+def _probe_health(dep: Mapping[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    if dep["target"] != "local":
+        return {"status": f"see the {dep['target']} console (tesla probes local servers only)"}
+    try:
+        response = httpx.get(f"{dep['url']}/health", timeout=2.0)
+        return response.json() if response.status_code == 200 else {"status": f"HTTP {response.status_code}"}
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"status": f"unreachable: {type(exc).__name__}"}
+
+
+def _capture_counts(info: Mapping[str, Any]) -> dict[str, Any]:
+    if not info.get("capture_dir"):
+        return {"enabled": False}
+    directory = Path(info["capture_dir"])
+    files = sorted(directory.glob("predictions-*.jsonl")) if directory.is_dir() else []
+    return {"enabled": True, "dir": str(directory), "files": len(files),
+            "bytes": sum(f.stat().st_size for f in files), "dropped": _with_capture_drops(info)["capture_dropped"]}
+
+
+def deployment_logs(model: str, *, profile: str | None = None, lines: int = 50,
+                    project_dir: PathLike = ".") -> tuple[dict[str, Any], str]:
+    """(deployment, the last ``lines`` lines of its server log) for the newest deployment of ``model``.
+
+    Raises:
+        DeployError: no local deployment of ``model`` (cloud targets log to their provider).
+    """
+    store = open_store(project_dir)
+    name, _ = parse_model_ref(model)
+    rows = store.deployments(model=name, profile=profile)
+    if not rows:
+        raise _no_deployment(store, name, profile, what="deployment")
+    dep = rows[0]
+    if not dep["log_path"]:
+        raise DeployError(f"{name}@{dep['version']} runs on {dep['target']}, whose logs stay with the provider; "
+                          "see its console", key=name)
+    path = Path(dep["log_path"])
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return dep, "\n".join(text.splitlines()[-lines:]) if lines > 0 else text
+
+
+# -- monitoring -----------------------------------------------------------------------------------
+def monitor(model: str, *, profile: str | None = None, since: str | None = None, overrides: Sequence[str] = (),
+            report: PathLike | None = None, project_dir: PathLike = ".") -> Any:
+    """Check a deployment's captured traffic against the model's training data (``tesla monitor``).
+
+    Returns a ``tesla.monitor.MonitorReport`` (``alerting`` is True when a ``monitor.*`` threshold is
+    crossed; no captured traffic is a clean ``no_traffic`` report) and writes its HTML to ``report``
+    (default ``.tesla/reports/monitor-<model>-<profile>.html``). With ``monitor.retrain=true`` a drift
+    or live-metric alert retrains on the newest dataset version and deploys the result if it passes
+    ``evaluation.gates``; ``overrides`` apply to that retrain and deploy too.
+
+    Args:
+        model: NAME (the newest version seen in the traffic) or NAME@N.
+        profile: the deploy profile whose captures to read; default: the only one with captures.
+        since: only traffic from then on: a duration (``30m``, ``2h``, ``7d``) or an ISO-8601 time.
+    """
+    from tesla.monitor import MonitorSettings, check_deployment, write_report
+    from tesla.monitor.captures import parse_since
+
+    _, plain = compose_config(overrides, project_dir=project_dir)
+    store = open_store(project_dir)
+    name, version = parse_model_ref(model)
+    store.model(name, version)  # an unknown model is a mistake, not "no traffic"
+    result = check_deployment(store, name, version, profile=profile, since=parse_since(since) if since else None,
+                              settings=MonitorSettings.from_config(plain["monitor"]))
+    write_report(result, Path(report) if report else
+                 store.state_dir / "reports" / f"monitor-{name}-{result.profile}.html")
+    if result.wants_retrain and plain["monitor"]["retrain"]:
+        result.retrain = _monitor_retrain(store, result.model, result.profile, overrides, project_dir)
+    return result
+
+
+def _monitor_retrain(store: Store, ref: str, profile: str, overrides: Sequence[str], project_dir: PathLike) -> Any:
+    from tesla.monitor.retrain import retrain
+
+    mv = resolve_model(ref, project_dir=project_dir)
+    newest = store.dataset_version(mv.dataset).version if mv.dataset else None
+
+    def run_train(train_overrides: list[str]) -> tuple[ModelVersion, bool]:
+        result = train(mv.name, overrides=train_overrides, project_dir=project_dir)
+        return result.model, result.created
+
+    def run_deploy(new_ref: str) -> str:
+        return deploy(new_ref, profile, overrides=overrides, project_dir=project_dir).url
+
+    return retrain(mv, newest, run_train, run_deploy, extra=overrides)
+
+
+def monitor_feedback(model: str, data: PathLike, *, profile: str | None = None, project_dir: PathLike = ".") -> Any:
+    """Append ground-truth labels (request_id, label[, row]) from a file to a deployment's feedback.
+
+    Returns a ``tesla.monitor.FeedbackResult`` (how many were recorded, how many match a captured
+    prediction). Nothing is written when a label is not one the model knows.
+    """
+    from tesla.monitor import record_feedback
+
+    return record_feedback(open_store(project_dir), resolve_model(model, project_dir=project_dir), Path(data),
+                           profile=profile)
+
+
+# -- dry runs, cost and cloud jobs ------------------------------------------------------------------
+@dataclass
+class DryRunResult:
+    """What ``tesla plan --dry-run`` shows; producing it sent nothing anywhere."""
+
+    plan: Plan
+    backend: str
+    requests: list[dict[str, Any]]  # {"step", "operation", "request"} in run order
+    problems: list[str]  # strict-validation and backend-check failures
+    cost: dict[str, Any]  # CostEstimate.to_dict(); cached steps left out
+    budget_error: str | None  # why backend.max_usd refuses the plan; None when it does not
+
+
+def _estimate(backend: Backend, plan: Plan, project_dir: PathLike, points: int) -> Any:
+    from tesla.execution.cost import CostEstimate, load_prices
+
+    cached = {step for step, state in plan_status(plan, project_dir=project_dir).items() if state == "cached"}
+    prices = load_prices(backend.name, project_dir=project_dir)
+    estimate = CostEstimate.from_dict({"backend": backend.name, **backend.estimate_cost(plan, prices)})
+    return estimate.without(cached).times(points)
+
+
+def _guard_budget(backend: Backend, plan: Plan, plain: Mapping[str, Any], project_dir: PathLike,
+                  points: int = 1) -> None:
+    from tesla.execution.cost import check_budget
+
+    max_usd = plain["backend"].get("max_usd")
+    if max_usd is not None:
+        check_budget(_estimate(backend, plan, project_dir, points), max_usd, what=f"plan '{plan.name}'")
+
+
+def dry_run(model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
+            overrides: Sequence[str] = (), project_dir: PathLike = ".", points: int = 1) -> DryRunResult:
+    """Compile the training plan and show what running it would send, without sending anything.
+
+    No network connection and no credentials are needed: the backend renders its provider
+    requests, validates them strictly (service model / proto rules) and prices them from
+    ``conf/prices.yaml`` (a project's own copy overrides entries).
+
+    Args:
+        model, framework, max_iter, overrides, project_dir: as for ``compile_plan``.
+        points: sweep points the plan will run for (the cost is multiplied out).
+
+    Returns:
+        The plan, the requests, problems found, the cost estimate and the budget verdict.
+    """
+    from tesla.errors import TeslaError
+    from tesla.execution.cost import check_budget
+
+    _, plain = compose_config(_train_overrides(model, framework, max_iter, overrides), project_dir=project_dir)
+    plan = compile_plan(model, framework=framework, max_iter=max_iter, overrides=overrides, project_dir=project_dir)
+    backend = _backend(plain, open_store(project_dir))
+    requests = backend.render_requests(plan)
+    try:
+        problems = backend.check(plan)
+    except TeslaError as exc:  # e.g. an estimator the image cannot load: show it with the rest
+        problems = [str(exc)]
+    if not problems:  # requests rendered with settings still missing would only repeat those problems
+        problems = backend.validate_requests(requests)
+    estimate = _estimate(backend, plan, project_dir, points)
+    budget_error = None
+    try:
+        check_budget(estimate, plain["backend"].get("max_usd"), what=f"plan '{plan.name}'")
+    except ConfigError as exc:
+        budget_error = str(exc)
+    return DryRunResult(plan=plan, backend=backend.name, requests=requests, problems=problems,
+                        cost=estimate.to_dict(), budget_error=budget_error)
+
+
+def _jobs_backend(overrides: Sequence[str], project_dir: PathLike) -> Backend:
+    from tesla.errors import NotSupportedError
+
+    _, plain = compose_config(overrides, project_dir=project_dir)
+    spec = backend_spec(plain["backend"]["name"])
+    if not spec.capabilities.remote:
+        raise NotSupportedError(f"`tesla jobs` needs a cloud backend and this project's backend is '{spec.name}'; "
+                                "pass backend=sagemaker or backend=vertex (or set it in conf/config.yaml)",
+                                key="backend")
+    return _backend(plain, open_store(project_dir))
+
+
+def jobs_list(*, overrides: Sequence[str] = (), limit: int = 50, project_dir: PathLike = ".") -> list[dict[str, Any]]:
+    """Provider jobs Tesla started on the configured cloud backend, newest first."""
+    return _jobs_backend(overrides, project_dir).list_jobs(limit)
+
+
+def jobs_status(job: str, *, overrides: Sequence[str] = (), project_dir: PathLike = ".") -> dict[str, Any]:
+    """One job's Tesla state, provider state and failure reason."""
+    return _jobs_backend(overrides, project_dir).job_status(job)
+
+
+def jobs_logs(job: str, *, overrides: Sequence[str] = (), project_dir: PathLike = ".") -> str:
+    """One job's log text from the provider."""
+    return _jobs_backend(overrides, project_dir).job_logs(job)
+
+
+def jobs_cancel(job: str, *, overrides: Sequence[str] = (), project_dir: PathLike = ".") -> dict[str, Any]:
+    """Ask the provider to stop a job; returns its status afterwards."""
+    backend = _jobs_backend(overrides, project_dir)
+    backend.cancel(job)
+    return backend.job_status(job)

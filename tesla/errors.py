@@ -17,7 +17,8 @@ Each class also subclasses the matching built-in so callers that catch ``ValueEr
     │   ├── NotSupportedError(NotImplementedError)  a capability the backend lacks
     │   └── StepFailedError(RuntimeError)  a step body raised (``step`` = step id)
     ├── DeployError(RuntimeError)          a deployment could not start, stop or be found
-    └── GateError(RuntimeError)            a quality gate refused a deploy
+    ├── GateError(RuntimeError)            a quality gate refused a deploy
+    └── ReplayError(RuntimeError)          a replayed model did not reproduce its recorded score
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "ModelNotFoundError",
     "NotSupportedError",
     "PlanError",
+    "ReplayError",
     "StepFailedError",
     "TeslaError",
 ]
@@ -135,3 +137,7 @@ def did_you_mean(value: object, options: Iterable[object]) -> str:
     text = str(value)
     close = difflib.get_close_matches(text, names, n=1) or [n for n in names if text and n.startswith(text)][:1]
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class ReplayError(TeslaError, RuntimeError):
+    """Refitting a model's winning config did not reproduce its recorded score."""

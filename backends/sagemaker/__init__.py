@@ -11,7 +11,10 @@ from typing import Optional
 
 from tesla.execution.registry import BackendSpec, Capabilities
 
-__all__ = ["SPEC", "SageMakerConfig"]
+__all__ = ["DEFAULT_IMAGE_PACKAGES", "SPEC", "SageMakerConfig"]
+
+# what an image built with `pip install tesla-ml` holds (tesla-ml depends on all of these)
+DEFAULT_IMAGE_PACKAGES = ("tesla-ml", "scikit-learn", "lightgbm", "xgboost", "flaml")
 
 
 @dataclass
@@ -31,6 +34,12 @@ class SageMakerConfig:
     max_usd: Optional[float] = None  # refuse plans whose estimated cost is above this
     tags: dict[str, str] = field(default_factory=dict)  # extra tags on every resource
     endpoint_url: Optional[str] = None  # override the service endpoint (tests, VPC endpoints)
+    # pip packages installed in image_uri; a plan or bundle whose estimators need others is refused
+    image_packages: list[str] = field(default_factory=lambda: list(DEFAULT_IMAGE_PACKAGES))
+    endpoint_instance_type: str = "ml.m5.large"  # endpoint instances when deploy.instance_type is null
+    serverless_memory_mb: int = 2048  # deploy.serverless: memory per concurrent invocation, 1024-6144
+    serverless_max_concurrency: int = 5  # deploy.serverless: concurrent invocations, 1-200
+    endpoint_timeout_s: int = 1800  # how long deploy waits for an endpoint to be InService
 
 
 SPEC = BackendSpec(

@@ -11,7 +11,10 @@ from typing import Optional
 
 from tesla.execution.registry import BackendSpec, Capabilities
 
-__all__ = ["SPEC", "VertexConfig"]
+__all__ = ["DEFAULT_IMAGE_PACKAGES", "SPEC", "VertexConfig"]
+
+# what `pip install "tesla-ml[vertex]"` puts in the image: enough for Tesla's default estimators
+DEFAULT_IMAGE_PACKAGES = ("tesla-ml", "scikit-learn", "lightgbm", "xgboost", "flaml", "google-cloud-storage")
 
 
 @dataclass
@@ -20,7 +23,9 @@ class VertexConfig:
     project: Optional[str] = None  # GCP project id (required to run)
     region: str = "us-central1"  # Vertex AI location
     staging_bucket: Optional[str] = None  # gs:// bucket for plans, code, data and outputs (required to run)
-    image_uri: Optional[str] = None  # container image with tesla-ml installed (required to run)
+    image_uri: Optional[str] = None  # container image with tesla-ml[vertex] installed (required to run)
+    # pip packages the image holds; a plan or model needing another one is refused before it runs
+    image_packages: list[str] = field(default_factory=lambda: list(DEFAULT_IMAGE_PACKAGES))
     machine_type: str = "n1-standard-4"  # machine type of each CustomJob worker
     replica_count: int = 1  # workers per step
     service_account: Optional[str] = None  # service account the jobs run as

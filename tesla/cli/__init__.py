@@ -27,11 +27,15 @@ app = typer.Typer(name="tesla", help="Build and deploy ML models from Hydra conf
 data_app = typer.Typer(help="Dataset versions: list, log, rollback, profile.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 runs_app = typer.Typer(help="Runs of plans: list and show.", no_args_is_help=True)
-deployments_app = typer.Typer(help="Running model servers: list and stop.", no_args_is_help=True)
+deployments_app = typer.Typer(help="Model servers: list, status, logs and stop.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.add_typer(deployments_app, name="deployments")
+jobs_app = typer.Typer(help="Cloud jobs Tesla started: list, status, logs, cancel.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+monitor_app = typer.Typer(help="Check live traffic against the training data; exit 1 when a threshold is crossed.")
+app.add_typer(monitor_app, name="monitor")
 
 Overrides = Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, key=value (e.g. search.metric=log_loss).",
                                                           show_default=False)]
@@ -137,6 +141,22 @@ def data_rollback(name: Annotated[str, typer.Argument()], version: Annotated[int
     typer.echo(f"{name} now points at version {v.version} ({v.rows} rows, sha256 {v.sha256[:12]})")
 
 
+@data_app.command("diff")
+def data_diff(name: Annotated[str, typer.Argument()], old: Annotated[int, typer.Argument()],
+              new: Annotated[int, typer.Argument()], project: ProjectOpt = Path(".")) -> None:
+    """Rows and columns added, removed or retyped between two versions."""
+    from tesla import api
+
+    d = api.data_diff(name, old, new, project_dir=project)
+    typer.echo(f"{name}@{old} -> {name}@{new}: rows {d['rows']['old']} -> {d['rows']['new']}"
+               + (" (identical content)" if d["same_content"] else ""))
+    for label in ("added", "removed"):
+        if d[label]:
+            typer.echo(f"  {label}: {', '.join(d[label])}")
+    for col, change in d["retyped"].items():
+        typer.echo(f"  retyped: {col} {change}")
+
+
 @data_app.command("profile")
 def data_profile(name: Annotated[str, typer.Argument()],
                  version: Annotated[Optional[int], typer.Option("--version")] = None,
@@ -158,6 +178,10 @@ def plan(overrides: Overrides = None,
          trials: Annotated[Optional[int], typer.Option("-p", "--trials", help="Number of trials (search.max_iter).")] = None,
          fmt: Annotated[str, typer.Option("--format", help="text | json | md")] = "text",
          cfg: Annotated[bool, typer.Option("--cfg", help="Print the composed config instead.")] = False,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact provider requests, their strict "
+                                               "validation and a cost estimate; sends nothing.")] = False,
+         multirun: Annotated[bool, typer.Option("--multirun", "-M", help="Plan every point of a sweep "
+                                                "(comma-separated override values).")] = False,
          project: ProjectOpt = Path(".")) -> None:
     """Show the compiled plan and what is cached. Runs nothing."""
     from tesla import api
@@ -167,6 +191,11 @@ def plan(overrides: Overrides = None,
         return _print_cfg(ov, model, framework, trials, project)
     if fmt not in {"text", "json", "md"}:
         raise click.UsageError(f"--format must be text, json or md; got '{fmt}'")
+    if multirun:
+        return _plan_multirun(ov, model, framework, trials, fmt, project, dry_run)
+    if dry_run:
+        return _print_dry_run(api.dry_run(model, framework=framework, max_iter=trials, overrides=ov,
+                                          project_dir=project), fmt)
     compiled = api.compile_plan(model, framework=framework, max_iter=trials, overrides=ov, project_dir=project)
     if fmt == "json":
         sys.stdout.write(compiled.to_json())
@@ -179,8 +208,31 @@ def plan(overrides: Overrides = None,
     else:
         console.print(plan_text(compiled, status))
         todo = [s for s, v in status.items() if v != "cached"]
-        console.print(f"{len(status) - len(todo)} cached, {len(todo)} to run on backend "
-                      f"'{compiled.backend.get('name')}' (local: no charge)")
+        where = compiled.backend.get("name")
+        console.print(f"{len(status) - len(todo)} cached, {len(todo)} to run on backend '{where}' "
+                      + ("(local: no charge)" if where == "local" else "(--dry-run shows its requests and cost)"))
+
+
+def _print_dry_run(result: Any, fmt: str) -> None:
+    from tesla.cli.render import console, cost_table, err_console
+
+    doc = {"plan": result.plan.name, "fingerprint": result.plan.fingerprint, "backend": result.backend,
+           "requests": result.requests, "problems": result.problems, "cost": result.cost,
+           "budget_error": result.budget_error}
+    if fmt == "json":
+        _print_json(doc)
+    else:
+        typer.echo(f"# {len(result.requests)} request(s) backend '{result.backend}' would send for plan "
+                   f"{result.plan.name} ({result.plan.fingerprint[:12]}); nothing was sent")
+        _print_json(result.requests)
+        typer.echo("validation: " + ("OK, every request passes strict validation" if not result.problems
+                                     else f"{len(result.problems)} problem(s)"))
+        for problem in result.problems:
+            typer.echo(f"  - {problem}")
+        console.print(cost_table(result.cost))
+    if result.problems or result.budget_error:
+        err_console.print(f"Error: {result.budget_error or result.problems[0]}", markup=False)
+        raise typer.Exit(1)
 
 
 def _print_cfg(ov: list[str], model: str | None, framework: str | None, trials: int | None, project: Path) -> None:
@@ -227,9 +279,86 @@ def train(overrides: Overrides = None,
     typer.echo(f"run {result.run.run_id} · dataset {mv.dataset}@{mv.dataset_version}")
 
 
+def _point_labels(points: list[list[str]]) -> list[str]:
+    """What tells each sweep point apart: its overrides minus those every point shares."""
+    common = set.intersection(*(set(p) for p in points)) if len(points) > 1 else set()
+    return [" ".join(o for o in p if o not in common) or "(base config)" for p in points]
+
+
+def _plan_multirun(ov: list[str], model: str | None, framework: str | None, trials: int | None, fmt: str,
+                   project: Path, dry_run: bool) -> None:
+    from rich.markup import escape
+
+    from tesla import api
+    from tesla.cli.render import console, plan_markdown, plan_text
+
+    planned = api.compile_sweep_plans(model, framework=framework, max_iter=trials, overrides=ov, project_dir=project)
+    if dry_run:  # the first point's requests; its cost times the number of points
+        return _print_dry_run(api.dry_run(overrides=planned.tesla_overrides(0), project_dir=project,
+                                          points=len(planned.points)), fmt)
+    labels = _point_labels([p for p, _ in planned.points])
+    if fmt == "json":
+        _print_json({"model": planned.model, "sweeper": planned.sweeper, "launcher": planned.launcher,
+                     "points": [{"num": i, "point": label, "overrides": o, "plan": json.loads(plan.to_json())}
+                                for i, (label, (o, plan)) in enumerate(zip(labels, planned.points))]})
+        return
+    summary = (f"sweep of {len(planned.points)} points · sweeper {planned.sweeper.rsplit('.', 1)[-1]} · launcher "
+               f"{planned.launcher.rsplit('.', 1)[-1]} · each point trains without registering; the best by the "
+               f"held-out metric is registered as the next version of '{planned.model}'")
+    if fmt == "md":
+        sys.stdout.write(f"### Tesla sweep\n\n{summary}\n\n")
+    for i, (label, (_, compiled)) in enumerate(zip(labels, planned.points)):
+        status = api.plan_status(compiled, project_dir=project)
+        if fmt == "md":
+            sys.stdout.write(f"#### point #{i}: `{label}`\n\n{plan_markdown(compiled, status)}\n")
+        else:
+            console.print(f"[bold]point #{i}[/]: {escape(label)}")
+            console.print(plan_text(compiled, status) + "\n")
+    if fmt == "text":
+        console.print(summary)
+
+
 def _train_multirun(ov: list[str], model: str | None, framework: str | None, trials: int | None, force: bool,
                     project: Path) -> None:
-    raise click.UsageError("--multirun is not available yet")
+    from rich.markup import escape
+
+    from tesla import api
+    from tesla.cli.render import ProgressRenderer, console, err_console, table
+    from tesla.execution import Event
+
+    renderer = ProgressRenderer()
+
+    def on_event(event: Event) -> None:
+        if event.kind == "sweep_point":
+            err_console.print(f"[bold]point #{event.data['num']}[/]: {escape(' '.join(event.data['overrides']))}")
+        else:
+            renderer(event)
+
+    result = api.sweep(model, framework=framework, max_iter=trials, overrides=ov, force=force, project_dir=project,
+                       on_event=on_event)
+    metric = result.rank_metric or "score"
+    rows = [{"rank": r["rank"], "point": r["point"], "run": r["run_id"], "search metric": r["search_metric"],
+             "best estimator": r["best_estimator"], "val loss": r["best_loss"], f"held-out {metric}": r["score"],
+             "status": r["status"]} for r in result.leaderboard]
+    console.print(table(rows, list(rows[0]) if rows else ["rank"], title=f"sweep {result.sweep_id} leaderboard"))
+    best, mv = result.leaderboard[0], result.model
+    state = "registered" if result.created else "unchanged (the same bundle is already registered)"
+    typer.echo(f"{mv.ref} {state}: point #{best['num']} ({best['point']}), run {best['run_id']}, "
+               f"held-out {metric} {best['score']:.4f}")
+    typer.echo(f"sweep {result.sweep_id} · {len(rows)} points · `tesla runs show {result.sweep_id}` for the report")
+
+
+@app.command()
+def replay(model: ModelOpt, project: ProjectOpt = Path(".")) -> None:
+    """Refit a model's winning config on its recorded data; exit 1 unless the held-out score matches."""
+    from tesla import api
+    from tesla.cli.render import ProgressRenderer, console, table
+
+    result = api.replay(model, project_dir=project, on_event=ProgressRenderer())
+    rows = [{"metric": k, "recorded": v, "replayed": result.replayed.get(k)} for k, v in sorted(result.recorded.items())]
+    console.print(table(rows, ["metric", "recorded", "replayed"], title=f"replay of {result.model.ref}"))
+    typer.echo(f"{result.model.ref} replays: every held-out metric matches (dataset {result.model.dataset}@"
+               f"{result.model.dataset_version}, replay run {result.run.run_id})")
 
 
 # -- evaluate, predict, deploy ---------------------------------------------------------------------------------
@@ -308,6 +437,70 @@ def deployments_stop(model: Annotated[str, typer.Argument(help="Model name.")],
         typer.echo(f"stopped {d['model']}@{d['version']} on '{d['profile']}' ({d['url']})")
 
 
+@deployments_app.command("status")
+def deployments_status(model: Annotated[Optional[str], typer.Argument(help="Model name; default: all.")] = None,
+                       profile: Annotated[Optional[str], typer.Option("-p", "--profile")] = None,
+                       as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+                       project: ProjectOpt = Path(".")) -> None:
+    """Running deployments with a live health check and their prediction-capture counts."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    rows = api.deployment_status(model, profile=profile, project_dir=project)
+    if as_json:
+        return _print_json(rows)
+    shown = [{**d, "health": d["health"].get("status"), "uptime_s": d["health"].get("uptime_s"),
+              "captured": (f"{d['capture']['files']} files, {d['capture']['bytes']} B, "
+                           f"{d['capture']['dropped']} dropped") if d["capture"]["enabled"] else "off"}
+             for d in rows]
+    console.print(table(shown, ["model", "version", "profile", "target", "url", "pid", "health", "uptime_s",
+                                "captured"]))
+
+
+@deployments_app.command("logs")
+def deployments_logs(model: Annotated[str, typer.Argument(help="Model name.")],
+                     profile: Annotated[Optional[str], typer.Option("-p", "--profile")] = None,
+                     lines: Annotated[int, typer.Option("-n", "--lines", help="Last N lines; 0: all.")] = 50,
+                     project: ProjectOpt = Path(".")) -> None:
+    """The server log of a model's newest deployment."""
+    from tesla import api
+
+    dep, text = api.deployment_logs(model, profile=profile, lines=lines, project_dir=project)
+    typer.echo(f"# {dep['model']}@{dep['version']} on '{dep['profile']}' ({dep['status']}): {dep['log_path']}",
+               err=True)
+    if text:
+        typer.echo(text)
+
+
+@app.command()
+def rollback(profile: Annotated[str, typer.Option("-p", "--profile", help="Deploy profile.")] = "production",
+             model: Annotated[Optional[str], typer.Option("-m", "--model",
+                                                          help="Model name; default: the profile's only model.")] = None,
+             overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
+    """Serve again the version that served the profile before the current one."""
+    from tesla import api
+
+    result = api.rollback(profile, model=model, overrides=_overrides(overrides), project_dir=project)
+    state = "rolled back to" if result.changed else "already serving"
+    typer.echo(f"{state} {result.model.ref} on '{result.profile}' ({result.target}) at {result.url}")
+
+
+@app.command()
+def server(host: Annotated[str, typer.Option("--host", help="Bind address (loopback by default).")] = "127.0.0.1",
+           port: Annotated[int, typer.Option("--port")] = 8765,
+           project: ProjectOpt = Path(".")) -> None:
+    """Serve the REST API (data, training, evaluation, deployment, monitoring) for this project."""
+    import uvicorn
+
+    from tesla.server.app import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise click.UsageError("the REST server has no authentication yet; bind it to 127.0.0.1 and put an "
+                               "authenticating proxy in front of it to expose it")
+    typer.echo(f"Tesla REST API for {project.resolve()} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(create_app(project), host=host, port=port, log_level="warning")
+
+
 # -- models and runs ----------------------------------------------------------------------------------------
 @models_app.command("list")
 def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project: ProjectOpt = Path(".")) -> None:
@@ -334,19 +527,115 @@ def runs_list(limit: Annotated[int, typer.Option("--limit")] = 20, project: Proj
 
 @runs_app.command("show")
 def runs_show(run_id: Annotated[str, typer.Argument()], project: ProjectOpt = Path(".")) -> None:
-    """Steps and trials of one run."""
+    """Steps, leaderboard and trials of one run (a sweep: its points); writes the run's HTML report."""
     from tesla import api
     from tesla.cli.render import console, table
 
-    store = api.open_store(project)
-    run = store.run(run_id)
-    console.print(f"run {run['id']} · {run['plan_name']} · {run['status']} · backend {run['backend']}")
+    report = api.run_report(run_id, project_dir=project)
+    run = report.run
+    console.print(f"run {run['id']} · {run['plan_name']} · {run['status']} · backend {run['backend']}"
+                  + (f" · sweep {run['parent_id']}" if run.get("parent_id") else ""))
     steps = [{"step": s["step_id"], "kind": s["kind"], "status": s["status"], "seconds": s["seconds"],
-              "fingerprint": s["fingerprint"][:12]} for s in store.run_steps(run["id"])]
-    console.print(table(steps, ["step", "kind", "status", "seconds", "fingerprint"]))
-    trials = store.trials(run["id"])
-    if trials:
-        console.print(table(trials, ["n", "estimator", "loss", "best_loss", "wall_s"], title="trials"))
+              "fingerprint": s["fingerprint"][:12]} for s in report.steps]
+    if steps:
+        console.print(table(steps, ["step", "kind", "status", "seconds", "fingerprint"]))
+    if report.rank_metric is not None or run["plan_name"].startswith("sweep/"):
+        console.print(table(report.leaderboard, ["rank", "point", "run_id", "status", "search_metric",
+                                                 "best_estimator", "best_loss", "score"],
+                            title=f"leaderboard across points (held-out {report.rank_metric})"))
+    elif report.trials:
+        console.print(table(report.leaderboard, ["rank", "estimator", "best_loss", "trials", "best_trial"],
+                            title="leaderboard (best validation loss per estimator)"))
+        console.print(table(report.trials, ["n", "estimator", "loss", "best_loss", "wall_s"], title="trials"))
+    typer.echo(f"report: {report.path}")
+
+
+# -- monitoring -------------------------------------------------------------------------------------------------
+@monitor_app.callback(invoke_without_command=True)
+def monitor(ctx: typer.Context,
+            model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model name; NAME@N picks version N.")] = None,
+            profile: Annotated[Optional[str], typer.Option("-p", "--profile", help="Deploy profile whose traffic to check.")] = None,
+            since: Annotated[Optional[str], typer.Option("--since", help="Only traffic since: 30m, 2h, 7d or an ISO time.")] = None,
+            as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+            report: Annotated[Optional[Path], typer.Option("--report", help="Where to write the HTML report.")] = None,
+            retrain: Annotated[bool, typer.Option("--retrain", help="Same as --set monitor.retrain=true.")] = False,
+            sets: Annotated[Optional[list[str]], typer.Option("--set", help="Hydra override KEY=VALUE (repeatable), "
+                                                                  "e.g. --set monitor.psi_threshold=0.3.")] = None,
+            project: ProjectOpt = Path(".")) -> None:
+    """Drift, prediction drift, live metrics, latency and errors of a deployment (exit 1 on alert)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not model:
+        raise click.UsageError("Missing option '-m' / '--model'.", ctx=ctx)
+    from tesla import api
+    from tesla.monitor import report_text
+
+    overrides = _overrides(sets) + (["monitor.retrain=true"] if retrain else [])
+    result = api.monitor(model, profile=profile, since=since, overrides=overrides, report=report, project_dir=project)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        typer.echo(report_text(result))
+    if result.alerting:
+        raise typer.Exit(1)  # an alert is an outcome, not an error: no "Error:" line, exit 1 for cron and CI
+
+
+@monitor_app.command("feedback")
+def monitor_feedback(model: ModelOpt,
+                     data: Annotated[Path, typer.Option("-d", "--data", help="File with request_id, label[, row].")],
+                     profile: Annotated[Optional[str], typer.Option("-p", "--profile")] = None,
+                     project: ProjectOpt = Path(".")) -> None:
+    """Record ground-truth labels for captured predictions."""
+    from tesla import api
+
+    result = api.monitor_feedback(model, data, profile=profile, project_dir=project)
+    typer.echo(f"recorded {result.recorded} labels for {result.model} on '{result.profile}'; {result.matched} match "
+               f"a captured prediction ({result.path})")
+
+
+# -- cloud jobs -------------------------------------------------------------------------------------------------
+JobArg = Annotated[str, typer.Argument(help="The provider's job name (see `tesla jobs list`).")]
+
+
+@jobs_app.command("list")
+def jobs_list(overrides: Overrides = None, limit: Annotated[int, typer.Option("--limit")] = 20,
+              project: ProjectOpt = Path(".")) -> None:
+    """Jobs Tesla started on the cloud backend (backend=sagemaker|vertex), newest first."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    rows = api.jobs_list(overrides=_overrides(overrides), limit=limit, project_dir=project)
+    console.print(table(rows, ["job", "run_id", "step", "state", "provider_state", "created"]))
+
+
+@jobs_app.command("status")
+def jobs_status(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
+    """A job's state and, when it failed, the provider's reason."""
+    from tesla import api
+
+    status = api.jobs_status(job, overrides=_overrides(overrides), project_dir=project)
+    typer.echo(f"{status['job']}: {status['state']} (provider: {status['provider_state']})"
+               + (f": {status['reason']}" if status.get("reason") else ""))
+    for key in sorted(k for k in status if k not in {"job", "state", "provider_state", "reason"}):
+        if status[key] not in (None, ""):
+            typer.echo(f"  {key}: {status[key]}")
+
+
+@jobs_app.command("logs")
+def jobs_logs(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
+    """A job's log lines."""
+    from tesla import api
+
+    sys.stdout.write(api.jobs_logs(job, overrides=_overrides(overrides), project_dir=project))
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
+    """Ask the provider to stop a job."""
+    from tesla import api
+
+    status = api.jobs_cancel(job, overrides=_overrides(overrides), project_dir=project)
+    typer.echo(f"cancel requested for {job}: now {status['state']} (provider: {status['provider_state']})")
 
 
 # -- entry point -------------------------------------------------------------------------------------------------
@@ -354,7 +643,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; the one place errors become exit codes."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="tesla", standalone_mode=False)
+        code = command.main(args=argv, prog_name="tesla", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)  # without standalone mode click returns a typer.Exit's code instead of raising it
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -17,7 +17,7 @@ from rich.table import Table
 from tesla.execution import Event
 from tesla.plan import Plan
 
-__all__ = ["ProgressRenderer", "console", "err_console", "plan_markdown", "plan_text", "table"]
+__all__ = ["ProgressRenderer", "console", "cost_table", "err_console", "plan_markdown", "plan_text", "table"]
 
 def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
@@ -142,3 +142,13 @@ class ProgressRenderer:
     def _on_step_failed(self, e: Event) -> None:
         self._close_bar()
         self._say(f"  [red]✗[/] {e.step:<9} failed")
+
+
+def cost_table(cost: Mapping[str, Any]) -> Table:
+    """A cost estimate (``CostEstimate.to_dict()``) as a table with its total in the title."""
+    rows = [{**line, "hours": f"{line['hours']:g}", "usd": "no price" if line["usd"] is None else f"{line['usd']:.2f}"}
+            for line in cost["lines"]]
+    points = f" x {cost['points']} sweep points" if cost.get("points", 1) > 1 else ""
+    unpriced = f"; no price for {', '.join(cost['unpriced'])}" if cost.get("unpriced") else ""
+    title = f"cost estimate: at most ${cost['usd']:.2f}{points} ({cost.get('basis', '')}){unpriced}"
+    return table(rows, ["step", "resource", "count", "hours", "usd_per_hour", "usd", "note"], title=title)

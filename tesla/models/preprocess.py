@@ -24,7 +24,7 @@ __all__ = ["Preprocessor"]
 ONEHOT_MAX = 15  # categoricals with at most this many categories are one-hot encoded
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
-_DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
+_DATE_PARTS = ("year", "month", "day", "day_of_week", "hour")
 
 
 def _to_bool(series: pd.Series, fill: float) -> pd.Series:
@@ -86,16 +86,39 @@ class Preprocessor:
 
     def transform(self, df: pd.DataFrame, *, unseen: str = "error") -> pd.DataFrame:
         """Numeric frame for ``df``; ``unseen`` is ``error`` or ``unknown`` for new categories."""
+        import numpy as np
         import pandas as pd
 
         missing = [c for c in self.input_columns if c not in df.columns]
         if missing:
             raise DataError(f"missing column(s) {', '.join(repr(c) for c in missing)}; the model was "
                             f"trained on: {', '.join(self.input_columns)}", key=missing[0])
+        fast = self._all_numeric(df)
+        if fast is not None:
+            return fast
         parts: dict[str, Any] = {}
         for f in self.features:
             parts.update(self._encode(f, df[f["name"]], unseen))
-        return pd.DataFrame(parts, index=df.index, columns=self.output_columns).astype("float64")
+        columns = self.output_columns
+        # one 2-D float block: building the frame column by column costs ~0.4 ms per request in serving
+        matrix = (np.column_stack([np.asarray(parts[c], dtype="float64") for c in columns]) if columns
+                  else np.empty((len(df), 0)))
+        return pd.DataFrame(matrix, index=df.index, columns=columns)
+
+    def _all_numeric(self, df: pd.DataFrame) -> pd.DataFrame | None:
+        """The same result as the per-column path when every feature is numeric, as one array operation
+        (a served request would otherwise pay ~40 us per column); None: use the per-column path."""
+        import numpy as np
+        import pandas as pd
+
+        if not self.features or any(f["type"] != "numeric" for f in self.features):
+            return None
+        try:
+            values = df[self.input_columns].to_numpy(dtype="float64", na_value=np.nan)
+        except (ValueError, TypeError):
+            return None  # text in a numeric column: the per-column path names it
+        fills = np.array([f["fill"] for f in self.features], dtype="float64")
+        return pd.DataFrame(np.where(np.isnan(values), fills, values), index=df.index, columns=self.output_columns)
 
     def _encode(self, f: Mapping[str, Any], col: pd.Series, unseen: str) -> dict[str, Any]:
         import numpy as np
@@ -103,6 +126,10 @@ class Preprocessor:
 
         name, kind = f["name"], f["type"]
         if kind == "numeric":
+            raw = col.to_numpy()
+            if raw.dtype.kind in "fiu":  # already numbers: skip parsing (~0.25 ms a column in serving)
+                values_np = raw.astype("float64")
+                return {name: np.where(np.isnan(values_np), f["fill"], values_np)}
             values = pd.to_numeric(col, errors="coerce")
             bad = values.isna() & col.notna()
             if bad.any():

@@ -78,3 +78,15 @@ def test_parquet_and_json_lines_load(project: Path, datasets_dir: Path, tmp_path
     a = api.load(tmp_path / "iris.parquet", "iris_pq", target="target", project_dir=project).version
     b = api.load(tmp_path / "iris.jsonl", "iris_js", target="target", project_dir=project).version
     assert (a.format, a.rows, b.format, b.rows) == ("parquet", 150, "jsonl", 150)
+
+
+def test_data_diff_names_added_removed_and_retyped_columns(project: Path, tmp_path: Path) -> None:
+    from tests.conftest import run_tesla
+
+    (tmp_path / "v1.csv").write_text("a,b,y\n1,x,0\n2,y,1\n")
+    (tmp_path / "v2.csv").write_text("a,c,y\nq,1,0\nr,2,1\ns,3,0\n")
+    api.load(tmp_path / "v1.csv", "d", target="y", project_dir=project)
+    api.load(tmp_path / "v2.csv", "d", project_dir=project)
+    out = run_tesla("data", "diff", "d", "1", "2", cwd=project).stdout
+    assert "rows 2 -> 3" in out and "added: c" in out and "removed: b" in out
+    assert "retyped: a numeric -> categorical" in out
