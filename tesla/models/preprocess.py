@@ -24,7 +24,10 @@ __all__ = ["Preprocessor"]
 ONEHOT_MAX = 15  # categoricals with at most this many categories are one-hot encoded
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
-_DATE_PARTS = ("year", "month", "day", "day_of_week", "hour")
+# A date becomes its position in time (days since 1970, one ordinal: trends) plus the two
+# seasonal parts; the hour only when the training column holds times. Year/day-of-month
+# parts made trees overfit dates without signal (benchmarks/automl: churn).
+_DATE_PARTS = ("days", "month", "day_of_week")
 
 
 def _to_bool(series: pd.Series, fill: float) -> pd.Series:
@@ -52,7 +55,21 @@ def _feature_state(name: str, col: pd.Series, kind: str) -> dict[str, Any]:
         cats = sorted(counts.index.tolist(), key=lambda c: (-int(counts[c]), c))
         state["categories"] = cats
         state["encoding"] = "onehot" if len(cats) <= ONEHOT_MAX else "ordinal"
+    elif kind == "datetime":
+        when = pd.to_datetime(col, errors="coerce", format="mixed")
+        has_time = bool((when.dropna() != when.dropna().dt.normalize()).any())
+        state["parts"] = [*_DATE_PARTS, *(["hour"] if has_time else [])]
     return state
+
+
+def _date_part(when: pd.Series, part: str) -> Any:
+    import pandas as pd
+
+    if part == "days":
+        if when.dt.tz is not None:
+            when = when.dt.tz_convert(None)
+        return ((when - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).astype("float64").fillna(-1).to_numpy()
+    return getattr(when.dt, part).astype("float64").fillna(-1).to_numpy()
 
 
 @dataclass
@@ -77,7 +94,7 @@ class Preprocessor:
             if f["type"] == "categorical" and f["encoding"] == "onehot":
                 cols += [f"{f['name']}={c}" for c in f["categories"]]
             elif f["type"] == "datetime":
-                cols += [f"{f['name']}.{p}" for p in _DATE_PARTS]
+                cols += [f"{f['name']}.{p}" for p in f.get("parts", _DATE_PARTS)]
             elif f["type"] == "text":
                 cols += [f"{f['name']}.n_chars", f"{f['name']}.n_words"]
             else:
@@ -139,8 +156,7 @@ class Preprocessor:
             return {name: _to_bool(col, f["fill"]).to_numpy()}
         if kind == "datetime":
             when = pd.to_datetime(col, errors="coerce", format="mixed")
-            return {f"{name}.{p}": getattr(when.dt, p).astype("float64").fillna(-1).to_numpy()
-                    for p in _DATE_PARTS}
+            return {f"{name}.{p}": _date_part(when, p) for p in f.get("parts", _DATE_PARTS)}
         if kind == "text":
             text = col.astype("string").fillna("")
             return {f"{name}.n_chars": text.str.len().astype("float64").to_numpy(),

@@ -59,3 +59,14 @@ def test_regression_bundle_predicts_values(tmp_path: Path, datasets_dir: Path) -
     assert result.model.task == "regression" and set(result.model.metrics) == {"rmse", "mae", "r2"}
     frame, _ = api.predict("r", datasets_dir / "diabetes.csv", project_dir=root)
     assert frame["prediction"].dtype.kind == "f"
+
+
+def test_dates_become_days_month_and_weekday_and_hours_only_with_times() -> None:
+    from tesla.models import Preprocessor
+
+    df = pd.DataFrame({"d": ["2020-01-01", "2021-06-15", None], "t": ["2020-01-01 10:00", "2020-01-02 11:30", None]})
+    pre = Preprocessor.fit(df, {"d": {"type": "datetime"}, "t": {"type": "datetime"}})
+    assert pre.output_columns == ["d.days", "d.month", "d.day_of_week", "t.days", "t.month", "t.day_of_week", "t.hour"]
+    out = pre.transform(df)
+    assert out.loc[0, "d.days"] == 18262.0 and out.loc[1, "d.month"] == 6.0 and out.loc[2, "d.days"] == -1.0
+    assert out.loc[1, "t.days"] == pytest.approx(18263 + 11.5 / 24) and out.loc[0, "t.hour"] == 10.0

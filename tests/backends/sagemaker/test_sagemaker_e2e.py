@@ -245,3 +245,20 @@ def test_api_deploy_and_stop_go_through_the_backend(trained_project: Path, sm: S
     stopped = api.stop_deployment("bc_model", project_dir=project)
     assert [d["target"] for d in stopped] == ["sagemaker"]
     assert wired.sagemaker.list_endpoints()["Endpoints"] == [] and wired.sagemaker.list_models()["Models"] == []
+
+
+@pytest.mark.slow
+def test_multirun_on_sagemaker_submits_jobs_per_point_and_records_the_sweep(
+        project: Path, datasets_dir: Path, sm: SimpleNamespace, wired: Any, player: Any) -> None:
+    """Issue 4, item 7: `tesla train ... backend=sagemaker --multirun search.metric=...`."""
+    api.load(datasets_dir / "bc_train.csv", "bc", target="target", project_dir=project)
+    calls = _count_calls(wired)
+    result = api.sweep("bc_model", max_iter=2, project_dir=project,
+                       overrides=_overrides(sm, "search.metric=log_loss,accuracy"))
+    assert len(result.leaderboard) == 2
+    # load and split are shared by both points (same fingerprints): the second point reuses them
+    assert calls["CreateTrainingJob"] == 2 + 2 * 2  # load, split once; search, evaluate per point
+    assert all(r.returncode == 0 for r in player.runs)
+    assert result.model.ref == "bc_model@1"
+    runs = api.open_store(project).runs(parent_id=result.sweep_id)
+    assert len(runs) == 2 and {r["backend"] for r in runs} == {"sagemaker"}
