@@ -50,6 +50,7 @@ __all__ = [
     "load",
     "monitor",
     "monitor_feedback",
+    "monitor_history",
     "open_store",
     "parse_model_ref",
     "plan_status",
@@ -1014,11 +1015,20 @@ def monitor(model: str, *, profile: str | None = None, since: str | None = None,
     store.model(name, version)  # an unknown model is a mistake, not "no traffic"
     result = check_deployment(store, name, version, profile=profile, since=parse_since(since) if since else None,
                               settings=MonitorSettings.from_config(plain["monitor"]))
-    write_report(result, Path(report) if report else
-                 store.state_dir / "reports" / f"monitor-{name}-{result.profile}.html")
+    report_path = Path(report) if report else store.state_dir / "reports" / f"monitor-{name}-{result.profile}.html"
+    write_report(result, report_path)
     if result.wants_retrain and plain["monitor"]["retrain"]:
         result.retrain = _monitor_retrain(store, result.model, result.profile, overrides, project_dir)
+    summary = result.to_dict()
+    store.add_monitor_event(model=result.model or f"{name}@{version or '?'}", profile=result.profile or "",
+                            status=result.status, alerts=summary.get("alerts", []), summary=summary,
+                            report_path=str(report_path))
     return result
+
+
+def monitor_history(model: str | None = None, *, limit: int = 20, project_dir: PathLike = ".") -> list[dict[str, Any]]:
+    """Recorded ``tesla monitor`` checks, newest first (status, alerts, report path)."""
+    return open_store(project_dir).monitor_events(model=model, limit=limit)
 
 
 def _monitor_retrain(store: Store, ref: str, profile: str, overrides: Sequence[str], project_dir: PathLike) -> Any:

@@ -580,6 +580,20 @@ def monitor(ctx: typer.Context,
         raise typer.Exit(1)  # an alert is an outcome, not an error: no "Error:" line, exit 1 for cron and CI
 
 
+@monitor_app.command("history")
+def monitor_history(model: Annotated[Optional[str], typer.Option("-m", "--model", help="NAME or NAME@N.")] = None,
+                    limit: Annotated[int, typer.Option("--limit")] = 20,
+                    project: ProjectOpt = Path(".")) -> None:
+    """Past monitoring checks, newest first."""
+    from tesla import api
+    from tesla.cli.render import console, table
+
+    rows = [{"id": e["id"], "checked": e["created_at"], "model": e["model"], "profile": e["profile"],
+             "status": e["status"], "alerts": "; ".join(a.get("message", a.get("check", "")) for a in e["alerts"])[:120],
+             "report": e["report_path"]} for e in api.monitor_history(model, limit=limit, project_dir=project)]
+    console.print(table(rows, ["id", "checked", "model", "profile", "status", "alerts", "report"]))
+
+
 @monitor_app.command("feedback")
 def monitor_feedback(model: ModelOpt,
                      data: Annotated[Path, typer.Option("-d", "--data", help="File with request_id, label[, row].")],

@@ -356,3 +356,25 @@ class Store:
             q = q.where(t.deployments.c.status == "running")
         with self.engine.connect() as c:
             return [{**dict(r._mapping), "info": json.loads(r.info_json)} for r in c.execute(q)]
+
+    # -- monitoring -----------------------------------------------------------
+    def add_monitor_event(self, *, model: str, profile: str, status: str, alerts: list[Any],
+                          summary: Mapping[str, Any], report_path: str | None) -> int:
+        """Record the outcome of one ``tesla monitor`` check."""
+        with self.engine.begin() as c:
+            res = c.execute(t.monitor_events.insert().values(
+                model=model, profile=profile, status=status, report_path=report_path,
+                alerts_json=json.dumps(alerts, sort_keys=True, default=str),
+                summary_json=json.dumps(dict(summary), sort_keys=True, default=str)))
+            return int(res.inserted_primary_key[0])
+
+    def monitor_events(self, *, model: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Monitoring checks, newest first; ``model`` is a name (any version) or name@version."""
+        q = sa.select(t.monitor_events).order_by(t.monitor_events.c.id.desc()).limit(limit)
+        if model:
+            column = t.monitor_events.c.model
+            q = q.where(column == model) if "@" in model else q.where(column.startswith(f"{model}@"))
+        with self.engine.connect() as c:
+            return [{**dict(r._mapping), "alerts": json.loads(r.alerts_json), "summary": json.loads(r.summary_json)}
+                    for r in c.execute(q)]
+

@@ -127,6 +127,19 @@ deployments = sa.Table(
 )
 
 
+monitor_events = sa.Table(
+    "monitor_events", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String, nullable=False),  # name@version the checked traffic was served by
+    sa.Column("profile", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # ok | alert | no_traffic
+    sa.Column("alerts_json", sa.Text, nullable=False, default="[]"),
+    sa.Column("summary_json", sa.Text, nullable=False, default="{}"),
+    sa.Column("report_path", sa.String),
+    sa.Column("created_at", sa.DateTime, server_default=_now()),
+)
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine with the tables created; SQLite gets WAL and a busy timeout."""
     engine = sa.create_engine(url, future=True)

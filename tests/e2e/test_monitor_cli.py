@@ -75,6 +75,14 @@ def test_calm_traffic_exits_0_and_a_shift_exits_1(proj: Path, datasets_dir: Path
     fed = run_tesla("monitor", "feedback", "-m", "bc_model", "-p", "production", "-d", str(labels), cwd=proj)
     assert fed.stdout.startswith("recorded 114 labels for bc_model@1 on 'production'; 114 match a captured prediction")
 
+    # every check is recorded in the store (DESIGN's monitoring events), newest first
+    events = api.monitor_history("bc_model", project_dir=proj)
+    assert [(e["profile"], e["status"]) for e in events[:3]] == [("canary", "alert"), ("canary", "alert"),
+                                                                  ("production", "ok")]
+    assert events[0]["report_path"] == str(report) and len(events[0]["alerts"]) == 2
+    history = run_tesla("monitor", "history", "-m", "bc_model", cwd=proj).stdout
+    assert "canary" in history and "feature 'mean_radius' drifted" in history
+
 
 @pytest.mark.parametrize(("args", "code", "stderr"), [
     (["-m", "bc_modle"], 1, "Error: no model named 'bc_modle'. Did you mean 'bc_model'?"),
