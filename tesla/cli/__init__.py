@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
 import typer
 
 from tesla._version import __version__
+from tesla.cli._usage import ABORT, CLICK_ERRORS, EXIT, UsageError, one_line, shows_help
 from tesla.errors import TeslaError
 
 __all__ = ["app", "main"]
@@ -47,7 +47,7 @@ def _overrides(values: list[str] | None) -> list[str]:
     items = list(values or [])
     for item in items:
         if "=" not in item:
-            raise click.UsageError(f"'{item}' is not an override; overrides are KEY=VALUE (e.g. search.metric=log_loss)")
+            raise UsageError(f"'{item}' is not an override; overrides are KEY=VALUE (e.g. search.metric=log_loss)")
     return items
 
 
@@ -190,7 +190,7 @@ def plan(overrides: Overrides = None,
     if cfg:
         return _print_cfg(ov, model, framework, trials, project)
     if fmt not in {"text", "json", "md"}:
-        raise click.UsageError(f"--format must be text, json or md; got '{fmt}'")
+        raise UsageError(f"--format must be text, json or md; got '{fmt}'")
     if multirun:
         return _plan_multirun(ov, model, framework, trials, fmt, project, dry_run)
     if dry_run:
@@ -495,7 +495,7 @@ def server(host: Annotated[str, typer.Option("--host", help="Bind address (loopb
     from tesla.server.app import create_app
 
     if host not in ("127.0.0.1", "localhost", "::1"):
-        raise click.UsageError("the REST server has no authentication yet; bind it to 127.0.0.1 and put an "
+        raise UsageError("the REST server has no authentication yet; bind it to 127.0.0.1 and put an "
                                "authenticating proxy in front of it to expose it")
     typer.echo(f"Tesla REST API for {project.resolve()} on http://{host}:{port} (docs at /docs)")
     uvicorn.run(create_app(project), host=host, port=port, log_level="warning")
@@ -566,7 +566,7 @@ def monitor(ctx: typer.Context,
     if ctx.invoked_subcommand is not None:
         return
     if not model:
-        raise click.UsageError("Missing option '-m' / '--model'.", ctx=ctx)
+        raise UsageError("Missing option '-m' / '--model'.", ctx=ctx)
     from tesla import api
     from tesla.monitor import report_text
 
@@ -660,14 +660,19 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="tesla", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool) and code:
             sys.exit(code)  # without standalone mode click returns a typer.Exit's code instead of raising it
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except EXIT as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except ABORT:
         sys.stderr.write("Aborted.\n")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except CLICK_ERRORS as exc:
+        if shows_help(exc):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", 2))
+        if os.environ.get("TESLA_FULL_ERROR") == "1":
+            raise
+        sys.stderr.write(one_line(exc) + "\n")
+        sys.exit(getattr(exc, "exit_code", 2))
     except TeslaError as exc:
         if os.environ.get("TESLA_FULL_ERROR") == "1":
             raise
