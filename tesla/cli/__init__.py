@@ -496,7 +496,7 @@ def server(host: Annotated[str, typer.Option("--host", help="Bind address (loopb
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise UsageError("the REST server has no authentication yet; bind it to 127.0.0.1 and put an "
-                               "authenticating proxy in front of it to expose it")
+                         "authenticating proxy in front of it to expose it")
     typer.echo(f"Tesla REST API for {project.resolve()} on http://{host}:{port} (docs at /docs)")
     uvicorn.run(create_app(project), host=host, port=port, log_level="warning")
 

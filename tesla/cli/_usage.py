@@ -34,7 +34,6 @@ CLICK_ERRORS: tuple[type[Exception], ...] = tuple(m.ClickException for m in _MOD
 USAGE_ERRORS: tuple[type[Exception], ...] = tuple(m.UsageError for m in _MODS)
 
 
-
 def _typer_class(name: str) -> list[type[BaseException]]:
     import typer
 
