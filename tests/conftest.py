@@ -3,7 +3,9 @@ probes disabled, no colour, and Hydra's global state cleared after each test."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,6 +41,19 @@ def run_tesla(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | N
     if check and proc.returncode != 0:
         pytest.fail(f"tesla {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+def store_snapshot(project: Path) -> tuple[dict[str, int], str]:
+    """Row counts of every store table and a digest of the artifact list: equal before and after
+    a refused command means the command left stored data untouched."""
+    state = project / ".tesla"
+    counts: dict[str, int] = {}
+    if (state / "tesla.db").exists():
+        with sqlite3.connect(state / "tesla.db") as db:
+            tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
+            counts = {t: db.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}  # noqa: S608
+    objects = sorted(p.name for p in (state / "artifacts" / "objects").glob("*/*")) if state.exists() else []
+    return counts, hashlib.sha256("\n".join(objects).encode()).hexdigest()
 
 
 @pytest.fixture(scope="session")

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import socket
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_tesla
-
-
-def _store_snapshot(project: Path) -> tuple[dict[str, int], str]:
-    state = project / ".tesla"
-    counts: dict[str, int] = {}
-    if (state / "tesla.db").exists():
-        with sqlite3.connect(state / "tesla.db") as db:
-            tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
-            counts = {t: db.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}  # noqa: S608
-    objects = sorted(p.name for p in (state / "artifacts" / "objects").glob("*/*")) if state.exists() else []
-    return counts, hashlib.sha256("\n".join(objects).encode()).hexdigest()
+from tests.conftest import run_tesla, store_snapshot
 
 
 @pytest.fixture
@@ -75,7 +62,7 @@ def test_mistakes_get_one_line_and_leave_the_store_alone(args: list[str], patter
                                                         datasets_dir: Path, tmp_path: Path, busy_port: int) -> None:
     _files(tmp_path)
     argv = [a.format(tmp=tmp_path, data=datasets_dir, port=busy_port) for a in args]
-    before = _store_snapshot(trained_project)
+    before = store_snapshot(trained_project)
     proc = run_tesla(*argv, cwd=trained_project, check=False)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -83,7 +70,7 @@ def test_mistakes_get_one_line_and_leave_the_store_alone(args: list[str], patter
     assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr  # progress lines may come before
     assert "Traceback" not in proc.stderr
     assert re.search(pattern, errors[0]), errors[0]
-    assert _store_snapshot(trained_project) == before
+    assert store_snapshot(trained_project) == before
 
 
 def test_the_first_train_in_an_empty_project_says_how_to_load_data(project: Path) -> None:
