@@ -45,13 +45,15 @@ def run_tesla(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | N
 
 def store_snapshot(project: Path) -> tuple[dict[str, int], str]:
     """Row counts of every store table and a digest of the artifact list: equal before and after
-    a refused command means the command left stored data untouched."""
+    a refused command means the command left stored data untouched (a store created empty,
+    as the first command in a new project does, counts as untouched)."""
     state = project / ".tesla"
     counts: dict[str, int] = {}
     if (state / "tesla.db").exists():
         with sqlite3.connect(state / "tesla.db") as db:
             tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
-            counts = {t: db.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}  # noqa: S608
+            counts = {t: n for t in tables
+                      if (n := db.execute(f"select count(*) from {t}").fetchone()[0])}  # noqa: S608
     objects = sorted(p.name for p in (state / "artifacts" / "objects").glob("*/*")) if state.exists() else []
     return counts, hashlib.sha256("\n".join(objects).encode()).hexdigest()
 
