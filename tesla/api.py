@@ -187,7 +187,7 @@ def load(data: PathLike, name: str, *, target: str | None = None, message: str |
     The same content again is not a new version (``created`` is False). Nothing is stored
     when the file cannot be read or ``target`` is not one of its columns.
     """
-    from tesla.data import detect_format, infer_schema, read_table
+    from tesla.data import check_training_data, detect_format, infer_schema, read_table
     from tesla.steps.data import check_target
 
     if not name or any(c in name for c in "/@ "):
@@ -198,6 +198,8 @@ def load(data: PathLike, name: str, *, target: str | None = None, message: str |
     df = read_table(path)
     if target:
         check_target(list(df.columns), target, f"'{path}'")
+    for warning in check_training_data(df, target, f"'{path}'"):
+        say(warning)
     store = open_store(project_dir)
     sha = hash_path(path)
     existing = store.find_dataset_version(name, sha)
@@ -643,16 +645,18 @@ def evaluate(model: str, data: PathLike, *, overrides: Sequence[str] = (), force
 
 
 def _check_labelled(path: Path, mv: ModelVersion, store: Store) -> None:
-    from tesla.data import read_table
+    from tesla.data import check_columns, read_table
     from tesla.models import read_manifest
 
     if not path.exists():
         raise DataNotFoundError(f"-d file '{path}' does not exist; check the path", key="-d")
-    target = read_manifest(store.artifacts.path(mv.bundle_sha))["target"]
-    columns = list(read_table(path).columns)
+    manifest = read_manifest(store.artifacts.path(mv.bundle_sha))
+    target, df = manifest["target"], read_table(path)
+    columns = list(df.columns)
     if target not in columns:
         raise DataError(f"evaluation data '{path}' has no target column '{target}' (columns: {', '.join(columns)}); "
                         f"{mv.ref} needs labelled rows", key=target)
+    check_columns(df, manifest["signature"], f"evaluation data '{path}'")
 
 
 def predict(model: str, data: PathLike, output: PathLike | None = None, *,
@@ -660,13 +664,14 @@ def predict(model: str, data: PathLike, output: PathLike | None = None, *,
     """Batch-score ``data`` with a registered model; returns (frame with predictions, output path)."""
     import pandas as pd
 
-    from tesla.data import read_table
+    from tesla.data import check_columns, read_table
     from tesla.models import load_bundle
 
     store = open_store(project_dir)
     mv = resolve_model(model, project_dir=project_dir)
     bundle = load_bundle(store.artifacts.path(mv.bundle_sha))
     df = read_table(data)
+    check_columns(df, bundle.signature, f"'{data}'")
     target = bundle.manifest["target"]
     features = df.drop(columns=[target]) if target in df.columns else df
     records = bundle.predict_records(features, unseen="unknown")

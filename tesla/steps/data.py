@@ -6,7 +6,15 @@ import difflib
 import json
 from typing import Any
 
-from tesla.data import infer_schema, infer_task, read_table, write_table
+from tesla.data import (
+    MIN_TRAINING_ROWS,
+    check_training_data,
+    infer_schema,
+    infer_task,
+    parse_datetimes,
+    read_table,
+    write_table,
+)
 from tesla.errors import DataError
 from tesla.steps import StepContext
 
@@ -45,6 +53,8 @@ def load(ctx: StepContext) -> dict[str, Any]:
     if not features:
         raise DataError(f"{where} has no feature columns left after data.include/data.exclude", key="data.exclude")
     df = df[[*features, target]]
+    # the refusals of `tesla load --target` (its warnings were shown there), and enough rows to split
+    check_training_data(df, target, where, min_rows=MIN_TRAINING_ROWS)
     df = df[df[target].notna()]
     task = infer_task(df[target]) if p["task"] == "auto" else p["task"]
     if task != "regression" and df[target].nunique() < 2:
@@ -69,7 +79,7 @@ def split(ctx: StepContext) -> dict[str, Any]:
         if p["time_column"] not in df.columns:
             raise DataError(f"data.split.time_column '{p['time_column']}' is not a feature column",
                             key="data.split.time_column")
-        order = pd.to_datetime(df[p["time_column"]], errors="coerce", format="mixed").sort_values(kind="stable")
+        order = parse_datetimes(df[p["time_column"]]).sort_values(kind="stable")
         cut = int(round(len(df) * (1 - p["test_size"])))
         train, test = df.loc[order.index[:cut]], df.loc[order.index[cut:]]
     else:

@@ -30,7 +30,7 @@ def _files(tmp: Path) -> dict[str, Path]:
 
 CASES = [
     ("missing-file", ["load", "-d", "{tmp}/nope.csv", "-o", "d"], r"data file '.*nope\.csv' does not exist; check the path"),
-    ("unreadable-csv", ["load", "-d", "{tmp}/garbage.csv", "-o", "d"], r"cannot read '.*garbage\.csv' as csv: "),
+    ("unreadable-csv", ["load", "-d", "{tmp}/garbage.csv", "-o", "d"], r"'.*garbage\.csv' holds binary data, not csv text"),
     ("empty-csv", ["load", "-d", "{tmp}/empty.csv", "-o", "d"], r"data file '.*empty\.csv' is empty; it needs a header row"),
     ("unknown-format", ["load", "-d", "{tmp}/notes.txt", "-o", "d"], r"cannot tell the format of '.*notes\.txt'; use a file ending in"),
     ("unknown-target", ["load", "-d", "{tmp}/small.csv", "-o", "d", "--target", "chrun"],
