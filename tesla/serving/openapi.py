@@ -13,7 +13,7 @@ from typing import Any
 
 from tesla.serving.validation import row_schema
 
-__all__ = ["openapi_document"]
+__all__ = ["example_row", "openapi_document"]
 
 _REF = "#/components/schemas/"
 _V2_DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
@@ -53,12 +53,15 @@ def _responses(ok: str, *codes: int, ok_code: int = 200) -> dict[str, Any]:
 def _schemas(signature: Sequence[Mapping[str, Any]], unseen: str) -> dict[str, Any]:
     names = [f["name"] for f in signature]
     records = {"type": "array", "items": _ref("Row"), "minItems": 1}
-    columnar = {"type": "object", "required": ["columns", "data"], "properties": {
-        "columns": {"type": "array", "items": {"type": "string", "enum": names}, "uniqueItems": True},
+    columnar = {"type": "object", "required": ["columns", "data"], "additionalProperties": False, "properties": {
+        "columns": {"type": "array", "items": {"type": "string", "enum": names}, "uniqueItems": True,
+                    "minItems": 1},
         "data": {"type": "array", "items": {"type": "array"}, "minItems": 1}}}
     tensor = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-        "name": {"type": "string", "description": "a feature name, or any name for one [rows, columns] tensor"},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": 2},
+        "name": {"type": "string", "minLength": 1, "description": "a feature name, or any name for one [rows, columns] tensor"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": 2,
+                  "description": "[rows] for a feature's tensor, [rows, columns] for one tensor of every feature; "
+                                 "the product must equal the number of values in data"},
         "datatype": {"type": "string", "enum": _V2_DATATYPES},
         "data": {"type": "array"}, "parameters": {"type": "object"}}}
     return {
@@ -67,16 +70,20 @@ def _schemas(signature: Sequence[Mapping[str, Any]], unseen: str) -> dict[str, A
         "Columnar": columnar,
         "PredictRequest": {"anyOf": [
             records,
-            {"type": "object", "required": ["records"], "properties": {"records": records}},
-            {"type": "object", "required": ["dataframe_records"], "properties": {"dataframe_records": records}},
+            {"type": "object", "required": ["records"], "properties": {"records": records},
+             "additionalProperties": False},
+            {"type": "object", "required": ["dataframe_records"], "properties": {"dataframe_records": records},
+             "additionalProperties": False},
             columnar,
-            {"type": "object", "required": ["dataframe_split"], "properties": {"dataframe_split": columnar}},
-            {"type": "object", "required": ["instances"], "properties": {
+            {"type": "object", "required": ["dataframe_split"], "properties": {"dataframe_split": columnar},
+             "additionalProperties": False},
+            {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {
                 "instances": {"type": "array", "minItems": 1, "items": {"anyOf": [
                     _ref("Row"), {"type": "array", "minItems": len(names), "maxItems": len(names)}]}},
                 "parameters": {"type": "object"}}},
-            {"type": "object", "required": ["inputs"], "properties": {"inputs": {
-                "type": "object", "additionalProperties": {"type": "array"}, "propertyNames": {"enum": names}}}},
+            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {"inputs": {
+                "type": "object", "additionalProperties": {"type": "array", "minItems": 1},
+                "propertyNames": {"enum": names}, "minProperties": 1}}},
         ]},
         "V2InferRequest": {"type": "object", "required": ["inputs"], "properties": {
             "id": {"type": "string"}, "parameters": {"type": "object"},
@@ -87,6 +94,13 @@ def _schemas(signature: Sequence[Mapping[str, Any]], unseen: str) -> dict[str, A
             "additionalProperties": False},
         "Error": _ERROR,
     }
+
+
+def example_row(signature: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A row the model accepts, for the document's examples."""
+    values = {"numeric": 1.0, "boolean": True, "datetime": "2024-01-01T00:00:00", "text": "text"}
+    return {f["name"]: (f.get("categories") or ["a"])[0] if f["type"] == "categorical" else values[f["type"]]
+            for f in signature}
 
 
 def _get(summary: str, *codes: int) -> dict[str, Any]:
@@ -110,12 +124,18 @@ def openapi_document(signature: Sequence[Mapping[str, Any]], *, name: str, title
     Returns:
         The document as JSON-serialisable data.
     """
+    row = example_row(signature)
     predict_body = _json_body(_ref("PredictRequest"), **{"text/csv": {"schema": {"type": "string"}}})
+    predict_body["content"]["application/json"]["example"] = {"records": [row]}
+    v2_example = {"inputs": [{"name": k, "shape": [1], "datatype": "FP64" if isinstance(v, float) else
+                              "BOOL" if isinstance(v, bool) else "BYTES", "data": [v]} for k, v in row.items()]}
     predict = {"post": {"summary": "Predict rows (records, columnar, MLflow, SageMaker, Vertex or CSV)",
                         "requestBody": predict_body, "responses": _responses("predictions", 400, 413, 415, 422)}}
     model = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": [name]}}
     version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-    infer = {"summary": "Open Inference Protocol v2 inference", "requestBody": _json_body(_ref("V2InferRequest")),
+    infer_body = _json_body(_ref("V2InferRequest"))
+    infer_body["content"]["application/json"]["example"] = v2_example
+    infer = {"summary": "Open Inference Protocol v2 inference", "requestBody": infer_body,
              "responses": _responses("outputs", 400, 404, 413, 422)}
     paths: dict[str, Any] = {
         "/predict": predict, "/invocations": predict,

@@ -243,13 +243,15 @@ def _tensor(i: int, tensor: Any) -> tuple[str, list[int], list[Any]]:
     name, shape, datatype = tensor.get("name"), tensor.get("shape"), tensor.get("datatype")
     if not isinstance(name, str) or not name:
         raise PayloadError(f"{where}.name must be a feature name (a non-empty string)", key=f"{where}.name")
-    if datatype not in _V2_DATATYPES:
+    if not isinstance(datatype, str) or datatype not in _V2_DATATYPES:
         raise PayloadError(f"{where}.datatype must be one of {', '.join(sorted(_V2_DATATYPES))}; got "
                            f"{orjson.dumps(datatype).decode()[:40]}", key=f"{where}.datatype")
     if (not isinstance(shape, list) or not shape
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+            or not all(isinstance(n, int | float) and not isinstance(n, bool) and n >= 0 and n == int(n)
+                       for n in shape)):
         raise PayloadError(f"{where}.shape must be a list of non-negative integers; got "
                            f"{orjson.dumps(shape).decode()[:40]}", key=f"{where}.shape")
+    shape = [int(n) for n in shape]  # 2.0 is an integer in JSON
     if "data" not in tensor:
         raise PayloadError(f"{where}.data is missing; give the tensor's values", key=f"{where}.data")
     values = _flatten(tensor["data"])

@@ -12,6 +12,8 @@ __all__ = ["FieldError", "json_schema", "row_schema", "validate_records"]
 FieldError = dict[str, Any]  # {"loc": ["records", row, column], "msg": str}
 _BOOL_TEXT = {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1"}
 _INF = (math.inf, -math.inf)
+# tree models (scikit-learn, LightGBM, XGBoost) compute in 32-bit floats: a larger magnitude cannot reach them
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _check_value(field: Mapping[str, Any], value: Any, unseen: str) -> str | None:
@@ -21,6 +23,8 @@ def _check_value(field: Mapping[str, Any], value: Any, unseen: str) -> str | Non
             return f"must be a number; got {type(value).__name__} {value!r}"
         if isinstance(value, float) and math.isinf(value):
             return "must be a finite number"
+        if abs(value) > FLOAT32_MAX:
+            return f"must be between -3.4e38 and 3.4e38 (the model computes in 32-bit floats); got {value:.3g}"
         return None
     if kind == "boolean":
         if isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
@@ -59,7 +63,7 @@ def _check_row(i: int, row: Mapping[str, Any], fields: Mapping[str, Mapping[str,
     for name, field in fields.items():
         value = row.get(name)
         kind = type(value)
-        if kind is float and value == value and value not in _INF and field["type"] == "numeric":
+        if kind is float and -FLOAT32_MAX <= value <= FLOAT32_MAX and field["type"] == "numeric":
             continue  # the common case, checked without the general path
         if kind is str and name in categories and value in categories[name]:
             continue
@@ -153,13 +157,14 @@ def validate_records(records: Any, signature: Sequence[Mapping[str, Any]], *,
 def _value_schema(f: Mapping[str, Any], unseen: str) -> dict[str, Any]:
     kind = f["type"]
     if kind == "numeric":
-        return {"type": "number"}
+        return {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
     if kind == "boolean":
         return {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, {"type": "string", "enum": sorted(_BOOL_TEXT)}]}
     if kind == "categorical" and f.get("categories") is not None and unseen == "error":
         return {"type": "string", "enum": list(f["categories"])}
     if kind == "datetime":
-        return {"type": "string", "format": "date-time"}
+        return {"type": "string", "format": "date-time",
+                "description": "every value of this column in one request must have the same UTC offset (or none)"}
     return {"type": "string"}
 
 

@@ -92,6 +92,10 @@ CASES: dict[str, tuple[str, bytes, str, int, str]] = {
     "infinity-literal": (PREDICT, _raw_row(tenure="Infinity"), JSON, 400, r"tenure"),
     "minus-infinity-literal": (PREDICT, _raw_row(charges="-Infinity"), JSON, 400, r"charges"),
     "number-out-of-float-range": (PREDICT, _raw_row(charges="1e400"), JSON, 400, r"charges"),
+    "number-out-of-float32-range": (PREDICT, records({"tenure": -4.2e254}), JSON, 422, r"tenure"),
+    "huge-integer": (PREDICT, records({"charges": 2**63 - 1}, {"charges": 10**60}), JSON, 422, r"charges"),
+    "csv-number-out-of-float32-range": (PREDICT, f"{_CSV_HEADER}\n{_CSV_ROW.replace('49.5', '1e39')}\n".encode(),
+                                        CSV, 422, r"charges"),
     # records: one field of a row is wrong
     "unknown-column": (PREDICT, records({"plann": "pro"}), JSON, 422, r"plann"),
     "missing-column": (PREDICT, records({"tenure": _DROP}), JSON, 422, r"tenure"),
