@@ -7,14 +7,17 @@ Routes:
   ``dataframe_split`` / ``dataframe_records`` / ``instances`` / ``inputs`` payloads;
 - ``AIP_PREDICT_ROUTE`` / ``AIP_HEALTH_ROUTE``: Vertex AI's routes, when those variables are set;
 - ``/v2/health/ready|live``, ``/v2/models/{name}[/versions/{v}]/infer``: Open Inference Protocol v2;
-- ``GET /health``, ``GET /schema`` (JSON Schema of a request), ``GET /metrics`` (Prometheus);
+- ``GET /health``, ``GET /schema`` (JSON Schema of a request), ``GET /openapi.json`` (every route and
+  request body, from the signature), ``GET /metrics`` (Prometheus);
 - ``POST /feedback``: ground-truth labels for earlier request ids.
 
 Every request gets a request id (an incoming ``X-Request-ID`` is kept), returned in the body
-and the ``X-Request-ID`` header. Requests are validated against the model signature (422 naming
-every bad field, nothing reaches the model), micro-batched (``tesla.serving.batching``) and
-captured for monitoring (``tesla.serving.capture``). Errors are
-``{"error": {"type", "message", "key"|"fields"}, "request_id"}``.
+and the ``X-Request-ID`` header. Bodies are decoded (``tesla.serving.payload``: 400 naming the
+part that cannot be read, 415 for a content type that is neither JSON nor CSV, 413 over the size
+or row limit), validated against the model signature (``tesla.serving.validation``: 422 naming
+every bad field; nothing reaches the model), micro-batched (``tesla.serving.batching``) and
+captured for monitoring (``tesla.serving.capture``). ``_Server.failed`` is the one place an
+exception becomes a response. Errors are ``{"error": {"type", "message", "key", ["fields"]}, "request_id"}``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -43,7 +47,16 @@ from tesla.models import Bundle, load_bundle
 from tesla.serving.batching import MicroBatcher
 from tesla.serving.capture import CaptureWriter
 from tesla.serving.metrics import ServingMetrics
-from tesla.serving.payload import PayloadError, loads, parse_payload, rows_from_v2, rows_to_frame
+from tesla.serving.openapi import openapi_document
+from tesla.serving.payload import (
+    PayloadError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    loads,
+    parse_payload,
+    rows_from_v2,
+    rows_to_frame,
+)
 from tesla.serving.validation import FieldError, json_schema, validate_records
 
 __all__ = ["ServingSettings", "create_app", "parse_payload"]
@@ -64,6 +77,7 @@ class ServingSettings:
     model_ref: str = ""  # "name@version", reported by /health, /metrics and every response
     unseen_category: str = "error"  # error | unknown: a category not seen in training
     max_body_bytes: int = 10_000_000  # larger request bodies get 413
+    max_rows: int = 100_000  # requests with more rows get 413
     auth_token: str | None = None  # when set, every route but the health checks needs "Bearer <token>"
     capture_dir: Path | None = None  # where predictions, errors and feedback are logged; None: off
     max_batch_size: int = 64  # most rows merged into one predict call
@@ -71,8 +85,11 @@ class ServingSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _TooLarge(Exception):
-    pass
+# the one exception -> response mapping of the app: (status, error type); the first match wins
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (PayloadTooLarge, 413), (UnsupportedMediaType, 415), (PayloadError, 400),
+    (TeslaError, 422),  # e.g. a value the preprocessing refuses: the caller's fault
+)
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -114,26 +131,40 @@ class _Server:
 
     def route_label(self, path: str) -> str:
         """A bounded set of route names for metrics (no per-model or per-scan label values)."""
-        if path in ("/predict", "/invocations", "/health", "/ping", "/schema", "/metrics", "/feedback", "/v2",
+        if path in ("/predict", "/invocations", "/health", "/ping", "/schema", "/openapi.json", "/metrics", "/feedback",
+                    "/v2",
                     "/v2/health/ready", "/v2/health/live", self.aip_predict, self.aip_health):
             return path
         if path.startswith("/v2/models/"):
             return "/v2/models/{name}/infer" if path.endswith("/infer") else "/v2/models/{name}"
         return "other"
 
-    def error(self, status: int, type_: str, message: str, request_id: str, route: str, **extra: Any) -> Response:
-        """The one shape of every error response; failed predictions are also captured."""
+    def error(self, status: int, type_: str, message: str, request_id: str, route: str, *, key: str,
+              **extra: Any) -> Response:
+        """The one shape of every error response (``key`` names the field, header or part at fault);
+        failed predictions are also captured."""
         self.metrics.observe_error(type_)
         if self.capture is not None and route in self.predict_routes:
             self.capture.error(request_id, status, type_)
-        return _json({"error": {"type": type_, "message": message, **extra}, "request_id": request_id}, status)
+        return _json({"error": {"type": type_, "message": message, "key": key, **extra}, "request_id": request_id},
+                     status)
+
+    def failed(self, exc: Exception, rid: str, route: str) -> Response:
+        """The response to an exception while serving a request: 4xx for the caller's mistakes, else 500."""
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+        if status == 500:
+            log.error("request %s failed", rid, exc_info=exc)
+            return self.error(500, "PredictError", f"the model failed on this request: {type(exc).__name__}: {exc}",
+                              rid, route, key="model")
+        key = getattr(exc, "key", None) or "body"
+        return self.error(status, type(exc).__name__, str(exc), rid, route, key=key)
 
     async def body(self, request: Request) -> bytes:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.cfg.max_body_bytes:
-                raise _TooLarge
+                raise PayloadTooLarge(_too_large(self.cfg.max_body_bytes), key="body")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -159,12 +190,14 @@ class _Server:
         name = request.path_params["name"]
         if name != self.name:
             return self.error(404, "ModelNotFound", f"this server serves model '{self.name}', not '{name}'; "
-                              f"POST /v2/models/{self.name}/infer", rid, route, key=name)
+                              f"POST /v2/models/{self.name}/infer", rid, route, key="name")
         payload: dict[str, Any] = {}
 
         def read(body: bytes) -> list[Any]:
-            payload.update(loads(body) if body else {})
-            return rows_from_v2(payload, self.model.signature)
+            decoded = loads(body)
+            rows = rows_from_v2(decoded, self.model.signature)  # refuses anything but an object
+            payload.update(decoded)
+            return rows
 
         done = await self._serve(request, rid, route, read)
         if isinstance(done, Response):
@@ -178,34 +211,26 @@ class _Server:
         self.batcher.expect()  # the batcher may wait for this request while it is being read
         try:
             rows = read(await self.body(request))
+            if isinstance(rows, list) and len(rows) > self.cfg.max_rows:
+                raise PayloadTooLarge(f"records: the request has {len(rows)} rows; this server takes at most "
+                                      f"{self.cfg.max_rows} per request; split it", key="records")
             errors = validate_records(rows, self.model.signature, unseen=self.cfg.unseen_category)
-        except _TooLarge:
-            return self.error(413, "PayloadTooLarge", f"request body is over {self.cfg.max_body_bytes} bytes "
-                              "(deploy.max_body_bytes); send fewer rows per request", rid, route)
-        except PayloadError as exc:
-            return self.error(400, "PayloadError", str(exc), rid, route)
-        except Exception as exc:  # noqa: BLE001 - answered as a 500 with the request id, and logged
-            return self._predict_failed(exc, rid, route)
+        except Exception as exc:  # noqa: BLE001 - mapped to a response in one place (4xx or a logged 500)
+            return self.failed(exc, rid, route)
         finally:
             self.batcher.cancel_expect()  # from here it is either queued at once or never
         if errors:
-            return self.error(422, "ValidationError", _summary(errors), rid, route, fields=errors)
+            return self.error(422, "ValidationError", _summary(errors), rid, route,
+                              key=".".join(map(str, errors[0]["loc"])), fields=errors)
         started = time.perf_counter()
         try:
             results = await self.batcher.submit(rows)
         except Exception as exc:  # noqa: BLE001 - one request's failure must not take the server down
-            return self._predict_failed(exc, rid, route)
+            return self.failed(exc, rid, route)
         if self.capture is not None:
             self.capture.predictions(rid, rows, results, round((time.perf_counter() - started) * 1000.0, 3))
             self.remember(rid, len(rows))
         return rows, results
-
-    def _predict_failed(self, exc: Exception, rid: str, route: str) -> Response:
-        if isinstance(exc, TeslaError):  # e.g. a value the preprocessing refuses: the caller's fault
-            return self.error(422, type(exc).__name__, str(exc), rid, route, key=exc.key)
-        log.exception("prediction failed (request %s)", rid)
-        return self.error(500, "PredictError", f"the model failed on this request: {type(exc).__name__}: {exc}",
-                          rid, route)
 
     def _v2_outputs(self, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         labels = [r["prediction"] for r in results]
@@ -226,18 +251,20 @@ class _Server:
         rid, route = request.state.request_id, "/feedback"
         if self.capture is None:
             return self.error(409, "CaptureDisabled", "this server does not capture predictions "
-                              "(deploy.data_capture is false), so labels cannot be joined to them", rid, route)
+                              "(deploy.data_capture is false), so labels cannot be joined to them", rid, route,
+                              key="deploy.data_capture")
         try:
             payload = loads(await self.body(request))
-        except (PayloadError, _TooLarge) as exc:
-            return self.error(400, "PayloadError", str(exc) or "request body too large", rid, route)
+        except PayloadError as exc:
+            return self.failed(exc, rid, route)
         problems = _feedback_errors(payload, self.recent)
         if problems:
-            return self.error(422, "ValidationError", _summary(problems), rid, route, fields=problems)
+            return self.error(422, "ValidationError", _summary(problems), rid, route,
+                              key=".".join(map(str, problems[0]["loc"])), fields=problems)
         labels = payload["labels"] if "labels" in payload else [payload["label"]]
         if not self.capture.feedback(payload["request_id"], labels):
             return self.error(503, "CaptureBusy", "the capture writer is full; retry the feedback shortly",
-                              rid, route)
+                              rid, route, key="capture")
         return _json({"accepted": len(labels), "request_id": payload["request_id"]}, 202)
 
     # -- metadata ------------------------------------------------------------------------------------
@@ -254,6 +281,25 @@ class _Server:
                       "signature": self.model.signature, "unseen_category": self.cfg.unseen_category,
                       "request": json_schema(self.model.signature, unseen=self.cfg.unseen_category)})
 
+    async def openapi(self, request: Request) -> Response:
+        """GET /openapi.json: every route and the request bodies it takes, from the model's signature."""
+        return _json(openapi_document(self.model.signature, name=self.name, title=f"Tesla model {self.name}",
+                                      version=__version__, unseen=self.cfg.unseen_category,
+                                      aip_predict=self.aip_predict, aip_health=self.aip_health))
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals (unknown route, wrong method) in the one error shape."""
+        status = getattr(exc, "status_code", 500)
+        rid = getattr(request.state, "request_id", "") or uuid.uuid4().hex
+        route = self.route_label(request.url.path)
+        if status == 405:
+            return self.error(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}; "
+                              "see GET /openapi.json for the routes", rid, route, key="method")
+        if status == 404:
+            return self.error(404, "NotFound", f"no route {request.url.path}; see GET /openapi.json for the routes",
+                              rid, route, key="path")
+        return self.failed(exc, rid, route)
+
     async def prometheus(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -267,7 +313,7 @@ class _Server:
         name = request.path_params["name"]
         if name != self.name:
             return self.error(404, "ModelNotFound", f"this server serves model '{self.name}', not '{name}'",
-                              request.state.request_id, "/v2/models/{name}", key=name)
+                              request.state.request_id, "/v2/models/{name}", key="name")
         if request.url.path.endswith("/ready"):
             return _json({"name": self.name, "ready": True})
         inputs = [{"name": f["name"], "datatype": _V2_TYPES.get(f["type"], "BYTES"), "shape": [-1]}
@@ -288,6 +334,10 @@ class _Server:
         await self.batcher.close()
         if self.capture is not None:
             await run_in_threadpool(self.capture.close)  # joins the writer: off the event loop
+
+
+def _too_large(limit: int) -> str:
+    return f"request body is over {limit} bytes (deploy.max_body_bytes); send fewer rows per request"
 
 
 def _summary(errors: list[FieldError]) -> str:
@@ -368,10 +418,10 @@ class _Gate:
         # constant-time compare: the token must not leak through response timing
         if self.expected is not None and path not in server.open_paths and not hmac.compare_digest(auth, self.expected):
             return server.error(401, "AuthError", "missing or wrong bearer token; send 'Authorization: Bearer "
-                                "<token>' with the token from deploy.auth_token_env", rid, route)
+                                "<token>' with the token from deploy.auth_token_env", rid, route, key="authorization")
         if length.isdigit() and int(length) > server.cfg.max_body_bytes:
-            return server.error(413, "PayloadTooLarge", f"request body is over {server.cfg.max_body_bytes} bytes "
-                                "(deploy.max_body_bytes); send fewer rows per request", rid, route)
+            return server.error(413, "PayloadTooLarge", _too_large(server.cfg.max_body_bytes), rid, route,
+                                key="body")
         return None
 
 
@@ -396,7 +446,8 @@ def create_app(bundle: Bundle | str | os.PathLike[str], settings: ServingSetting
         ("/predict", server.predict, ["POST"]), ("/invocations", server.predict, ["POST"]),
         ("/feedback", server.feedback, ["POST"]),
         ("/health", server.health, ["GET"]), ("/ping", server.health, ["GET"]),
-        ("/schema", server.schema, ["GET"]), ("/metrics", server.prometheus, ["GET"]),
+        ("/schema", server.schema, ["GET"]), ("/openapi.json", server.openapi, ["GET"]),
+        ("/metrics", server.prometheus, ["GET"]),
         ("/v2", server.v2_server, ["GET"]),
         ("/v2/health/ready", server.v2_ready, ["GET"]), ("/v2/health/live", server.v2_ready, ["GET"]),
         ("/v2/models/{name}", server.v2_model, ["GET"]), ("/v2/models/{name}/ready", server.v2_model, ["GET"]),
@@ -410,5 +461,7 @@ def create_app(bundle: Bundle | str | os.PathLike[str], settings: ServingSetting
         routes.append((server.aip_health, server.health, ["GET"]))
     for path, endpoint, methods in routes:
         app.add_route(path, endpoint, methods=methods)
+    app.add_exception_handler(StarletteHTTPException, server.http_error)
+    app.add_exception_handler(Exception, server.http_error)
     app.add_middleware(_Gate, server=server)
     return app

@@ -7,11 +7,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["FieldError", "json_schema", "validate_records"]
+__all__ = ["FieldError", "json_schema", "row_schema", "validate_records"]
 
 FieldError = dict[str, Any]  # {"loc": ["records", row, column], "msg": str}
 _BOOL_TEXT = {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1"}
 _INF = (math.inf, -math.inf)
+# tree models (scikit-learn, LightGBM, XGBoost) compute in 32-bit floats: a larger magnitude cannot reach them
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _check_value(field: Mapping[str, Any], value: Any, unseen: str) -> str | None:
@@ -21,6 +23,8 @@ def _check_value(field: Mapping[str, Any], value: Any, unseen: str) -> str | Non
             return f"must be a number; got {type(value).__name__} {value!r}"
         if isinstance(value, float) and math.isinf(value):
             return "must be a finite number"
+        if abs(value) > FLOAT32_MAX:
+            return f"must be between -3.4e38 and 3.4e38 (the model computes in 32-bit floats); got {value:.3g}"
         return None
     if kind == "boolean":
         if isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
@@ -59,7 +63,7 @@ def _check_row(i: int, row: Mapping[str, Any], fields: Mapping[str, Mapping[str,
     for name, field in fields.items():
         value = row.get(name)
         kind = type(value)
-        if kind is float and value == value and value not in _INF and field["type"] == "numeric":
+        if kind is float and -FLOAT32_MAX <= value <= FLOAT32_MAX and field["type"] == "numeric":
             continue  # the common case, checked without the general path
         if kind is str and name in categories and value in categories[name]:
             continue
@@ -74,12 +78,57 @@ def _check_row(i: int, row: Mapping[str, Any], fields: Mapping[str, Mapping[str,
     return errors
 
 
+def _offset(value: str) -> str:
+    """A datetime string's UTC offset as text ('none' when naive, 'unreadable'), the way pandas reads it."""
+    import pandas as pd
+
+    try:
+        offset = pd.Timestamp(value).utcoffset()
+    except (ValueError, OverflowError):
+        return "unreadable"
+    if offset is None:
+        return "none"
+    minutes = int(offset.total_seconds() // 60)
+    return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _check_dates(name: str, cells: list[tuple[int, str]]) -> list[FieldError]:
+    """The datetime strings of one column of one request: each must parse, and all share one UTC offset.
+
+    The model's preprocessing reads the column with pandas; an unreadable value would silently
+    become "no date" and a mix of offsets cannot be read as one column, so both are refused here.
+    """
+    import pandas as pd
+
+    values = pd.Series([v for _, v in cells], dtype=object)
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    except (ValueError, OverflowError):  # mixed time zones (or offsets) in one column
+        seen: dict[str, int] = {}
+        for row, value in cells:
+            offset = _offset(value)
+            if offset == "unreadable":
+                return [{"loc": ["records", row, name], "msg": f"must be a date/time (e.g. 2024-03-01 or "
+                         f"2024-03-01T09:30:00+01:00); cannot read {value[:60]!r}"}]
+            seen.setdefault(offset, row)
+            if len(seen) > 1:
+                first, at = next(iter(seen.items()))
+                return [{"loc": ["records", row, name], "msg": f"time zone {offset} differs from {first} in row "
+                         f"{at}; every value of a datetime column in one request needs the same UTC offset "
+                         "(or none)"}]
+        return [{"loc": ["records", cells[0][0], name], "msg": "mixes time zones; send one UTC offset"}]
+    bad = parsed.isna().to_numpy().nonzero()[0]
+    return [{"loc": ["records", cells[i][0], name], "msg": f"must be a date/time (e.g. 2024-03-01 or "
+             f"2024-03-01T09:30:00+01:00); cannot read {cells[i][1][:60]!r}"} for i in bad]
+
+
 def validate_records(records: Any, signature: Sequence[Mapping[str, Any]], *,
                      unseen: str = "error", max_errors: int = 100) -> list[FieldError]:
     """Every problem with ``records`` (a list of row dicts) against ``signature``.
 
     A column the signature marks ``nullable`` may be missing or null (the model fills it as in
-    training); any other column must be present and non-null. Each error is
+    training); any other column must be present and non-null. A datetime column's strings must
+    parse and share one UTC offset within the request. Each error is
     ``{"loc": ["records", row, column], "msg": ...}``; at most ``max_errors`` are returned.
     """
     if not isinstance(records, list):
@@ -96,29 +145,41 @@ def validate_records(records: Any, signature: Sequence[Mapping[str, Any]], *,
         else:
             errors += _check_row(i, row, fields, unseen, categories)
         if len(errors) >= max_errors:
-            break
+            return errors[:max_errors]
+    for name in (f["name"] for f in signature if f["type"] == "datetime"):
+        cells = [(i, row[name]) for i, row in enumerate(records)
+                 if isinstance(row, Mapping) and isinstance(row.get(name), str)]
+        if cells:
+            errors += _check_dates(name, cells)
     return errors[:max_errors]
+
+
+def _value_schema(f: Mapping[str, Any], unseen: str) -> dict[str, Any]:
+    kind = f["type"]
+    if kind == "numeric":
+        return {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
+    if kind == "boolean":
+        return {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, {"type": "string", "enum": sorted(_BOOL_TEXT)}]}
+    if kind == "categorical" and f.get("categories") is not None and unseen == "error":
+        return {"type": "string", "enum": list(f["categories"])}
+    if kind == "datetime":
+        return {"type": "string", "format": "date-time",
+                "description": "every value of this column in one request must have the same UTC offset (or none)"}
+    return {"type": "string"}
+
+
+def row_schema(signature: Sequence[Mapping[str, Any]], *, unseen: str = "error") -> dict[str, Any]:
+    """JSON Schema of one row (an object mapping column to value) built from the signature."""
+    props: dict[str, Any] = {}
+    for f in signature:
+        prop = _value_schema(f, unseen)
+        props[f["name"]] = {"anyOf": [prop, {"type": "null"}]} if f.get("nullable") else prop
+    required = [f["name"] for f in signature if not f.get("nullable")]
+    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
 
 
 def json_schema(signature: Sequence[Mapping[str, Any]], *, unseen: str = "error") -> dict[str, Any]:
     """JSON Schema of a ``{"records": [...]}`` request built from the signature."""
-    props: dict[str, Any] = {}
-    for f in signature:
-        kind = f["type"]
-        if kind == "numeric":
-            prop: dict[str, Any] = {"type": "number"}
-        elif kind == "boolean":
-            prop = {"type": ["boolean", "string", "integer"]}
-        elif kind == "categorical" and f.get("categories") is not None and unseen == "error":
-            prop = {"type": "string", "enum": list(f["categories"])}
-        elif kind == "datetime":
-            prop = {"type": "string", "format": "date-time"}
-        else:
-            prop = {"type": "string"}
-        if f.get("nullable"):
-            prop = {"anyOf": [prop, {"type": "null"}]}
-        props[f["name"]] = prop
-    required = [f["name"] for f in signature if not f.get("nullable")]
-    row = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+    row = row_schema(signature, unseen=unseen)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
             "properties": {"records": {"type": "array", "items": row, "minItems": 1}}, "required": ["records"]}

@@ -53,9 +53,9 @@ def _mixed_frame() -> Any:
     }), (plan == "basic").astype(int)
 
 
-@pytest.fixture(scope="session")
-def mixed_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    """A decision tree over categorical, nullable, boolean, datetime and text columns."""
+def make_mixed_bundle(directory: Path) -> Bundle:
+    """A decision tree over categorical, nullable, boolean, datetime and text columns, saved in ``directory``
+    (about a second; the HTTP corpus in tests/reliability builds one too)."""
     from sklearn.tree import DecisionTreeClassifier
 
     from tesla.models import save_bundle
@@ -66,14 +66,22 @@ def mixed_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
              "autopay": "boolean", "signup": "datetime", "note": "text"}
     prep = Preprocessor.fit(frame, {k: {"type": v} for k, v in kinds.items()})
     estimator = DecisionTreeClassifier(max_depth=3, random_state=0).fit(prep.transform(frame), y)
-    directory = save_bundle(tmp_path_factory.mktemp("mixed") / "bundle", estimator=estimator,
-                            framework="scikit-learn", preprocessor=prep, task="binary", classes=[0, 1],
-                            estimator_name="tree", target="churned")
-    return load_bundle(directory)
+    saved = save_bundle(directory, estimator=estimator, framework="scikit-learn", preprocessor=prep,
+                        task="binary", classes=[0, 1], estimator_name="tree", target="churned")
+    return load_bundle(saved)
+
+
+MIXED_ROW: dict[str, Any] = {"plan": "pro", "region": "north", "tenure": 12, "charges": 49.5, "autopay": True,
+                             "signup": "2024-03-01", "note": "happy"}
+
+
+@pytest.fixture(scope="session")
+def mixed_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    """A decision tree over categorical, nullable, boolean, datetime and text columns."""
+    return make_mixed_bundle(tmp_path_factory.mktemp("mixed") / "bundle")
 
 
 @pytest.fixture
 def mixed_row() -> dict[str, Any]:
     """One valid row for ``mixed_bundle``."""
-    return {"plan": "pro", "region": "north", "tenure": 12, "charges": 49.5, "autopay": True,
-            "signup": "2024-03-01", "note": "happy"}
+    return dict(MIXED_ROW)

@@ -129,3 +129,29 @@ def test_infinite_number_from_csv(client: TestClient) -> None:
     response = client.post("/predict", content=body, headers={"content-type": "text/csv"})
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == [{"loc": ["records", 0, "charges"], "msg": "must be a finite number"}]
+
+
+def test_requests_with_different_utc_offsets_may_share_a_batch(mixed_bundle: Bundle, mixed_row: dict[str, Any]) -> None:
+    """Each request is one offset (valid); merged, the batch mixes them: the batcher predicts each alone."""
+    import asyncio
+
+    import httpx
+
+    app = create_app(mixed_bundle, ServingSettings(max_latency_ms=200))
+    offsets = ("+01:00", "-05:00", "")
+
+    async def send_together() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serving") as client:
+            return await asyncio.gather(*(client.post("/predict", json={"records": [
+                {**mixed_row, "signup": f"2024-03-01T10:00:00{tz}"}]}) for tz in offsets))
+
+    responses = asyncio.run(send_together())
+    assert [r.status_code for r in responses] == [200, 200, 200], [r.text for r in responses]
+    assert app.state.metrics.batch_requests.total > len(offsets)  # a merged call was tried first
+
+
+def test_an_unreadable_date_is_named_not_predicted_as_no_date(client: TestClient, mixed_row: dict[str, Any]) -> None:
+    response = client.post("/predict", json={"records": [{**mixed_row, "signup": "2024-13-45"}]})
+    assert response.status_code == 422
+    assert response.json()["error"]["key"] == "records.0.signup"
+    assert "cannot read '2024-13-45'" in response.json()["error"]["message"]
