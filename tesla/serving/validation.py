@@ -78,45 +78,21 @@ def _check_row(i: int, row: Mapping[str, Any], fields: Mapping[str, Mapping[str,
     return errors
 
 
-def _offset(value: str) -> str:
-    """A datetime string's UTC offset as text ('none' when naive, 'unreadable'), the way pandas reads it."""
-    import pandas as pd
-
-    try:
-        offset = pd.Timestamp(value).utcoffset()
-    except (ValueError, OverflowError):
-        return "unreadable"
-    if offset is None:
-        return "none"
-    minutes = int(offset.total_seconds() // 60)
-    return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
 def _check_dates(name: str, cells: list[tuple[int, str]]) -> list[FieldError]:
-    """The datetime strings of one column of one request: each must parse, and all share one UTC offset.
+    """The datetime strings of one column of one request: each must parse.
 
-    The model's preprocessing reads the column with pandas; an unreadable value would silently
-    become "no date" and a mix of offsets cannot be read as one column, so both are refused here.
+    The model reads dates as training did (``tesla.data.parse_datetimes``: UTC, naive values
+    count as UTC, so one request may mix offsets); an unreadable value would silently become
+    "no date", so it is refused here.
     """
     import pandas as pd
 
-    values = pd.Series([v for _, v in cells], dtype=object)
+    from tesla.data import parse_datetimes
+
     try:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-    except (ValueError, OverflowError):  # mixed time zones (or offsets) in one column
-        seen: dict[str, int] = {}
-        for row, value in cells:
-            offset = _offset(value)
-            if offset == "unreadable":
-                return [{"loc": ["records", row, name], "msg": f"must be a date/time (e.g. 2024-03-01 or "
-                         f"2024-03-01T09:30:00+01:00); cannot read {value[:60]!r}"}]
-            seen.setdefault(offset, row)
-            if len(seen) > 1:
-                first, at = next(iter(seen.items()))
-                return [{"loc": ["records", row, name], "msg": f"time zone {offset} differs from {first} in row "
-                         f"{at}; every value of a datetime column in one request needs the same UTC offset "
-                         "(or none)"}]
-        return [{"loc": ["records", cells[0][0], name], "msg": "mixes time zones; send one UTC offset"}]
+        parsed = parse_datetimes(pd.Series([v for _, v in cells], dtype=object))
+    except (ValueError, OverflowError):
+        parsed = pd.Series([pd.NaT] * len(cells))
     bad = parsed.isna().to_numpy().nonzero()[0]
     return [{"loc": ["records", cells[i][0], name], "msg": f"must be a date/time (e.g. 2024-03-01 or "
              f"2024-03-01T09:30:00+01:00); cannot read {cells[i][1][:60]!r}"} for i in bad]
@@ -128,7 +104,7 @@ def validate_records(records: Any, signature: Sequence[Mapping[str, Any]], *,
 
     A column the signature marks ``nullable`` may be missing or null (the model fills it as in
     training); any other column must be present and non-null. A datetime column's strings must
-    parse and share one UTC offset within the request. Each error is
+    parse (any mix of UTC offsets; naive counts as UTC). Each error is
     ``{"loc": ["records", row, column], "msg": ...}``; at most ``max_errors`` are returned.
     """
     if not isinstance(records, list):
@@ -164,7 +140,7 @@ def _value_schema(f: Mapping[str, Any], unseen: str) -> dict[str, Any]:
         return {"type": "string", "enum": list(f["categories"])}
     if kind == "datetime":
         return {"type": "string", "format": "date-time",
-                "description": "every value of this column in one request must have the same UTC offset (or none)"}
+                "description": "a date or date-time; offsets may differ (read as UTC, naive counts as UTC)"}
     return {"type": "string"}
 
 

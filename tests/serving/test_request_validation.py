@@ -132,7 +132,7 @@ def test_infinite_number_from_csv(client: TestClient) -> None:
 
 
 def test_requests_with_different_utc_offsets_may_share_a_batch(mixed_bundle: Bundle, mixed_row: dict[str, Any]) -> None:
-    """Each request is one offset (valid); merged, the batch mixes them: the batcher predicts each alone."""
+    """Requests with different offsets merged into one batch: dates are read as UTC, so all are predicted."""
     import asyncio
 
     import httpx
@@ -147,7 +147,6 @@ def test_requests_with_different_utc_offsets_may_share_a_batch(mixed_bundle: Bun
 
     responses = asyncio.run(send_together())
     assert [r.status_code for r in responses] == [200, 200, 200], [r.text for r in responses]
-    assert app.state.metrics.batch_requests.total > len(offsets)  # a merged call was tried first
 
 
 def test_an_unreadable_date_is_named_not_predicted_as_no_date(client: TestClient, mixed_row: dict[str, Any]) -> None:
