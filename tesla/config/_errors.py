@@ -78,7 +78,7 @@ def unknown_key_error(bad: str, object_type: Any = None, *, where_: str = "") ->
 
     leaf_match = difflib.get_close_matches(leaf, siblings, n=1)
     leaves = {k.rsplit(".", 1)[-1]: k for k in reversed(known)}  # elsewhere in the schema: 'max_iter' -> search.
-    elsewhere = difflib.get_close_matches(leaf, leaves, n=1)
+    elsewhere = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.8)
     close = ([f"{parent}.{leaf_match[0]}" if parent else leaf_match[0]] if leaf_match
              else [leaves[elsewhere[0]]] if elsewhere else [])
     hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -181,7 +181,8 @@ def _in_file(config_path: str, err: Any, project_dir: Path) -> ConfigError:
 def located(full_key: str, overrides: Sequence[str], project_dir: Path) -> str:
     """``override 'k=v': `` or ``conf/x.yaml line 3: ``: where the value of ``full_key`` was set, if known."""
     for raw in reversed(overrides):
-        if raw.lstrip("+~").split("=", 1)[0] == full_key:
+        key = raw.lstrip("+~").split("=", 1)[0]
+        if key == full_key or ("." in key and full_key.startswith(f"{key}.")):
             return f"override '{raw}': "
     conf = project_dir / "conf"
     hits = []

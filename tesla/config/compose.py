@@ -20,6 +20,7 @@ from tesla.config._errors import (
     unparsable_override,
 )
 from tesla.config._files import check_conf_files
+from tesla.config.checks import check_config
 from tesla.config.schema import TeslaConfig
 from tesla.errors import ConfigError
 
@@ -119,7 +120,8 @@ def _check_schema_keys(node: Any, prefix: str = "") -> None:
 
 
 def _check_composed(cfg: Any, overrides: Sequence[str], project_dir: Path) -> None:
-    """No required value left unset, no key outside the schema, every interpolation resolves."""
+    """No required value left unset, no key outside the schema, every interpolation resolves, the
+    semantic checks pass; a value's error names the override or project file that set it."""
     from omegaconf import OmegaConf
 
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -127,7 +129,15 @@ def _check_composed(cfg: Any, overrides: Sequence[str], project_dir: Path) -> No
         raise ConfigError(f"{located(missing[0], overrides, project_dir)}config value '{missing[0]}' is required; "
                           f"set it in conf/ or on the command line: {missing[0]}=VALUE", key=missing[0])
     _check_schema_keys(cfg)
-    OmegaConf.to_container(cfg, resolve=True)  # resolve every interpolation here, where its errors are mapped
+    plain = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves here, where errors are mapped
+    assert isinstance(plain, dict)
+    try:
+        check_config(plain)
+    except ConfigError as exc:
+        where = located(exc.key, overrides, project_dir) if exc.key else ""
+        if not where:
+            raise
+        raise ConfigError(where + exc.message, key=exc.key) from None
 
 
 def compose(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
@@ -140,7 +150,8 @@ def compose(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
         backend_schemas: backend name -> its config dataclass (from the backend specs).
 
     Raises:
-        ConfigError: an unknown key or group option, a wrong type, or a missing value.
+        ConfigError: a broken project file, an unknown key or group option, a wrong type, a missing
+            value, or a value outside what is allowed (``tesla.config.checks``).
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
