@@ -28,13 +28,13 @@ FILE_CASES: dict[str, tuple[str, str, str | bytes, str]] = {
     "tab-indent": ("plan", CONFIG, "defaults:\n\t- tesla_schema\n",
                    r"^Error: conf/config\.yaml line 2, column 1: .*indent YAML with spaces, not tabs$"),
     "unclosed-quote": ("plan", SEARCH, "metric: 'log_loss\nmax_iter: 3\n",
-                       r"^Error: conf/search/default\.yaml line 3, column 1: .*close the quote or bracket opened on "
-                       r"line 1$"),
+                       (r"^Error: conf/search/default\.yaml line 3, column 1: .*close the quote or bracket opened on "
+                        r"line 1$")),
     "unclosed-bracket": ("train", SEARCH, "estimators: [lgbm, rf\nmax_iter: 3\n",
                          r"^Error: conf/search/default\.yaml line \d+, column \d+: "),
     "duplicate-key": ("plan", SEARCH, "max_iter: 3\nmax_iter: 4\n",
-                      r"^Error: conf/search/default\.yaml line 2, column 1: found duplicate key max_iter; keep one "
-                      r"'max_iter:' entry"),
+                      (r"^Error: conf/search/default\.yaml line 2, column 1: found duplicate key max_iter; keep one "
+                       r"'max_iter:' entry")),
     "duplicate-nested-key": ("train", DATA, "split:\n  seed: 1\n  seed: 2\n",
                              r"^Error: conf/data/default\.yaml line 3, column 3: found duplicate key seed"),
     "list-not-mapping": ("plan", SEARCH, "- lgbm\n- rf\n",
@@ -51,18 +51,18 @@ FILE_CASES: dict[str, tuple[str, str, str | bytes, str]] = {
     "nul-bytes": ("train", SEARCH, b"max_iter: 3\x00\x00\n",
                   r"^Error: conf/search/default\.yaml holds binary data \(a NUL byte at offset 11\)"),
     "unknown-key-in-group-file": ("plan", SEARCH, "max_itr: 3\n",
-                                  r"^Error: conf/search/default\.yaml line 1: unknown config key 'search\.max_itr'\. "
-                                  r"Did you mean 'search\.max_iter'\? Keys under 'search': framework, .*n_jobs$"),
+                                  (r"^Error: conf/search/default\.yaml line 1: unknown config key 'search\.max_itr'\. "
+                                   r"Did you mean 'search\.max_iter'\? Keys under 'search': framework, .*n_jobs$")),
     "unknown-key-in-config-yaml": ("train", CONFIG, DEFAULTS_LIST + "serch:\n  max_iter: 3\n",
-                                   r"^Error: conf/config\.yaml line 10: unknown config key 'serch'\. Did you mean "
-                                   r"'search'\? Keys under '<root>': model, data, search"),
+                                   (r"^Error: conf/config\.yaml line 10: unknown config key 'serch'\. Did you mean "
+                                    r"'search'\? Keys under '<root>': model, data, search")),
     "unknown-nested-key": ("plan", DATA, "split:\n  test_sze: 0.3\n",
-                           r"^Error: conf/data/default\.yaml line 2: unknown config key 'data\.split\.test_sze'\. "
-                           r"Did you mean 'data\.split\.test_size'\?"),
-    "unknown-backend-key": ("plan", "conf/backend/local.yaml", "defaults:\n  - local_schema\n  - _self_\nname: local\n"
-                                                               "region: us-east-1\n",
-                            r"^Error: conf/backend/local\.yaml line 5: unknown config key 'backend\.region'\. "
-                            r"Keys under 'backend': name$"),
+                           (r"^Error: conf/data/default\.yaml line 2: unknown config key 'data\.split\.test_sze'\. "
+                            r"Did you mean 'data\.split\.test_size'\?")),
+    "unknown-backend-key": ("plan", "conf/backend/local.yaml", ("defaults:\n  - local_schema\n  - _self_\nname: local\n"
+                                                                "region: us-east-1\n"),
+                            (r"^Error: conf/backend/local\.yaml line 5: unknown config key 'backend\.region'\. "
+                             r"Keys under 'backend': name$")),
     "wrong-type-in-file": ("plan", SEARCH, "max_iter: abc\n",
                            r"^Error: conf/search/default\.yaml line 1: 'search\.max_iter' must be an integer; got 'abc'$"),
     "list-where-mapping": ("plan", SEARCH, "search_space: [1, 2]\n",
@@ -72,14 +72,14 @@ FILE_CASES: dict[str, tuple[str, str, str | bytes, str]] = {
     "out-of-range-in-file": ("plan", SEARCH, "max_iter: 0\n",
                              r"^Error: conf/search/default\.yaml line 1: 'search\.max_iter' must be in the range \[1, inf\]"),
     "not-allowed-in-file": ("train", SEARCH, "metric: lg_loss\n",
-                            r"^Error: conf/search/default\.yaml line 1: 'search\.metric' must be one of .* got "
-                            r"'lg_loss'\. Did you mean 'log_loss'\?$"),
+                            (r"^Error: conf/search/default\.yaml line 1: 'search\.metric' must be one of .* got "
+                             r"'lg_loss'\. Did you mean 'log_loss'\?$")),
     "bad-interpolation-in-file": ("plan", SEARCH, "metric: ${oops}\n",
-                                  r"^Error: conf/search/default\.yaml line 1: 'search\.metric' refers to '\$\{oops\}', "
-                                  r"which is not a config key"),
+                                  (r"^Error: conf/search/default\.yaml line 1: 'search\.metric' refers to '\$\{oops\}', "
+                                   r"which is not a config key")),
     "unknown-option-in-defaults": ("plan", CONFIG, DEFAULTS_LIST.replace("search: default", "search: nope"),
-                                   r"^Error: conf/config\.yaml line 4: unknown option 'nope' for config group 'search'\. "
-                                   r"Available: default\.$"),
+                                   (r"^Error: conf/config\.yaml line 4: unknown option 'nope' for config group 'search'\. "
+                                    r"Available: default\.$")),
     "defaults-without-schema": ("plan", CONFIG, "defaults:\n  - search: default\n",
                                 r"^Error: conf/config\.yaml: its 'defaults' list must hold '- tesla_schema'"),
     "broken-unused-file": ("plan", "conf/deploy/staging.yaml", "port: [\n",
@@ -107,31 +107,31 @@ OVERRIDE_CASES: dict[str, tuple[list[str], int, str]] = {
     "scalar-for-mapping": (["plan", "-m", "m", "data.split=3"], 1,
                            r"'data\.split' must be a mapping of test_size, stratify, time_column, seed; got 3$"),
     "out-of-range": (["plan", "-m", "m", "data.split.test_size=1.5"], 1,
-                     r"override 'data\.split\.test_size=1\.5': 'data\.split\.test_size' must be in the range "
-                     r"\(0\.0, 1\.0\); got 1\.5$"),
+                     (r"override 'data\.split\.test_size=1\.5': 'data\.split\.test_size' must be in the range "
+                      r"\(0\.0, 1\.0\); got 1\.5$")),
     "negative-seed": (["train", "-m", "m", "search.seed=-1"], 1, r"'search\.seed' must be in the range \[0, 4294967295\]"),
     "unknown-group-option": (["plan", "-m", "m", "backend=sagemakr"], 1,
-                             r"unknown option 'sagemakr' for config group 'backend'\. Available: local, sagemaker, "
-                             r"vertex\. Did you mean 'sagemaker'\?$"),
+                             (r"unknown option 'sagemakr' for config group 'backend'\. Available: local, sagemaker, "
+                              r"vertex\. Did you mean 'sagemaker'\?$")),
     "group-given-a-number": (["plan", "-m", "m", "search=3"], 1,
                              r"override 'search=3' must name an option of config group 'search' \(available: default\)"),
     "bad-interpolation": (["plan", "-m", "m", "search.metric=${oops}"], 1,
-                          r"override 'search\.metric=\$\{oops\}': 'search\.metric' refers to '\$\{oops\}', which is "
-                          r"not a config key"),
+                          (r"override 'search\.metric=\$\{oops\}': 'search\.metric' refers to '\$\{oops\}', which is "
+                           r"not a config key")),
     "unclosed-interpolation": (["train", "-m", "m", "search.metric=${search"], 1,
                                r"cannot parse override 'search\.metric=\$\{search': the interpolation is not closed"),
     "missing-required-value": (["plan", "-m", "m", "search.metric=???"], 1,
-                               r"config value 'search\.metric' is required; set it in conf/ or on the command line: "
-                               r"search\.metric=VALUE$"),
+                               (r"config value 'search\.metric' is required; set it in conf/ or on the command line: "
+                                r"search\.metric=VALUE$")),
     "plus-on-existing-key": (["plan", "-m", "m", "+search.max_iter=3"], 1,
-                             r"override '\+search\.max_iter=3' adds a key, but 'search\.max_iter' already exists; set "
-                             r"it without the '\+': search\.max_iter=3$"),
+                             (r"override '\+search\.max_iter=3' adds a key, but 'search\.max_iter' already exists; set "
+                              r"it without the '\+': search\.max_iter=3$")),
     "plus-adds-unknown-key": (["plan", "-m", "m", "+foo=1"], 1, r"unknown config key 'foo'\. Keys under '<root>': "),
     "plusplus-adds-unknown-key": (["train", "-m", "m", "++search.foo=1"], 1,
                                   r"unknown config key 'search\.foo'\. Keys under 'search': "),
     "tilde-deletes-key": (["plan", "-m", "m", "~search.max_iter=20"], 1,
-                          r"override '~search\.max_iter=20' deletes 'search\.max_iter', but Tesla's keys and groups are "
-                          r"fixed"),
+                          (r"override '~search\.max_iter=20' deletes 'search\.max_iter', but Tesla's keys and groups are "
+                           r"fixed")),
     "tilde-deletes-group": (["plan", "-m", "m", "~search=default"], 1, r"override '~search=default' deletes 'search'"),
     "tilde-without-value": (["plan", "-m", "m", "~search"], 2, r"'~search' is not an override; overrides are KEY=VALUE"),
     "same-key-twice": (["plan", "-m", "m", "search.max_iter=3", "search.max_iter=4"], 1,
@@ -146,8 +146,8 @@ OVERRIDE_CASES: dict[str, tuple[list[str], int, str]] = {
                        r"cannot parse override 'search\.\.max_iter=3': the key is not a dotted name"),
     "no-key": (["plan", "-m", "m", "=3"], 1, r"override '=3' has no key; overrides are KEY=VALUE"),
     "comma-without-multirun": (["train", "-m", "m", "search.max_iter=1,2"], 1,
-                               r"override 'search\.max_iter=1,2' holds a comma: for a list write "
-                               r"search\.max_iter=\[1,2\].*add --multirun"),
+                               (r"override 'search\.max_iter=1,2' holds a comma: for a list write "
+                                r"search\.max_iter=\[1,2\].*add --multirun")),
     "not-an-override": (["plan", "-m", "m", "search.max_iter"], 2, r"'search\.max_iter' is not an override"),
 }
 
