@@ -16,6 +16,8 @@ from tesla.errors import ConfigError
 
 __all__ = ["check_conf_files", "key_line", "where"]
 
+_CHECKED: set[tuple[str, int, int]] = set()  # (file, mtime, size) already found good: sweeps compose many times
+
 
 def where(path: Path, project_dir: Path, line: int | None = None, column: int | None = None) -> str:
     """``conf/search/default.yaml line 3, column 5``: the file relative to the project."""
@@ -106,10 +108,15 @@ def check_conf_files(conf_dir: Path, project_dir: Path) -> None:
         ConfigError: naming the file (relative to ``project_dir``), the line and column, and the fix.
     """
     for path in sorted(conf_dir.rglob("*.yaml")):
+        stat = path.stat()
+        stamp = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        if stamp in _CHECKED:
+            continue
         data = _parse(path, project_dir)
         _check_shape(path, project_dir, data)
         if path.parent == conf_dir and path.name == "config.yaml":
             _check_defaults(path, project_dir, data)
+        _CHECKED.add(stamp)
 
 
 def key_line(path: Path, dotted: str) -> int | None:
