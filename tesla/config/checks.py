@@ -38,10 +38,13 @@ ALLOWED: dict[str, tuple[Any, ...]] = {
 # dotted key -> (low, high, low inclusive, high inclusive)
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "data.split.test_size": (0.0, 1.0, False, False),
+    "data.split.seed": (0, 2**32 - 1, True, True),  # numpy's seeds
+    "data.version": (1, math.inf, True, True),
     "search.max_iter": (1, math.inf, True, True),
     "search.time_budget_s": (0.0, math.inf, False, True),
     "search.n_splits": (2, 100, True, True),
     "search.n_jobs": (-1, 1024, True, True),
+    "search.seed": (0, 2**32 - 1, True, True),
     "deploy.port": (0, 65535, True, True),
     "deploy.instance_count": (1, 1000, True, True),
     "deploy.batching.max_batch_size": (1, 100_000, True, True),

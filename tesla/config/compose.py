@@ -7,28 +7,36 @@ naming the key, what is allowed, and a "did you mean".
 
 from __future__ import annotations
 
-import difflib
-import re
+import dataclasses
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tesla.config._errors import (
+    located,
+    translate,
+    unknown_key_error,
+    unparsable_override,
+)
+from tesla.config._files import check_conf_files
+from tesla.config.checks import check_config
 from tesla.config.schema import TeslaConfig
-from tesla.errors import ConfigError, did_you_mean
+from tesla.errors import ConfigError
 
-__all__ = ["DEFAULT_CONF_DIR", "compose", "config_groups"]
+__all__ = ["DEFAULT_CONF_DIR", "check_overrides", "compose", "config_groups"]
 
 DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 _LOCK = threading.Lock()  # Hydra's global state is not thread-safe (hydra issue #2010)
 # free-form mappings: their keys are the user's (metric names, estimators, tag names)
 FREE_FORM = ("evaluation.gates", "search.search_space", "backend.tags", "backend.labels")
+_FLAG_KEYS = ("model.name", "search.framework", "search.max_iter", "deploy")
 
 
 def _allow_free_form(override: str) -> str:
     """Hydra refuses new keys under struct mode; inside free-form mappings new keys are the point."""
     key = override.split("=", 1)[0]
-    if key[:1] in "+~" or not any(key == f or key.startswith(f"{f}.") for f in FREE_FORM):
+    if key[:1] in "+~" or not _free_form(key):
         return override
     return f"++{override}"
 
@@ -58,58 +66,78 @@ def _store_schemas(backend_schemas: Mapping[str, type]) -> None:
         cs.store(group="backend", name=f"{name}_schema", node=schema)
 
 
-def _known_keys(node: Any, prefix: str = "") -> list[str]:
-    from omegaconf import DictConfig
-
-    keys = []
-    if isinstance(node, DictConfig):
-        for key in node.keys():
-            path = f"{prefix}{key}"
-            keys.append(path)
-            keys += _known_keys(node._get_node(key), f"{path}.")
-    return keys
+def _free_form(key: str) -> bool:
+    return any(key == f or key.startswith(f"{f}.") for f in FREE_FORM)
 
 
-def _translate(exc: Exception, overrides: Sequence[str], project_dir: Path) -> ConfigError:
-    """Turn a Hydra/OmegaConf exception into a one-line ConfigError with a hint."""
-    text = str(exc).strip()
-    cause = str(exc.__cause__ or "").strip()
-    group = re.search(r"Could not find '([^/']+)/([^']+)'", text)
-    if group:
-        options = config_groups(project_dir).get(group.group(1), [])
-        hint = did_you_mean(group.group(2), options)
-        return ConfigError(f"unknown option '{group.group(2)}' for config group '{group.group(1)}'. "
-                           f"Available: {', '.join(options)}.{hint}", key=group.group(1))
-    full_key = getattr(exc.__cause__, "full_key", None) or getattr(exc, "full_key", None)
-    detail = (cause or text).splitlines()[0] if (cause or text) else type(exc).__name__
-    if re.search(r"Key '[^']+' (is )?not in", cause or text):
-        bad = full_key or _override_key(text)
-        if bad:
-            return _unknown_key_error(bad)
-    if text.startswith("Error parsing override"):
-        bad = re.search(r"override '([^']*)'", text)
-        return ConfigError(f"cannot parse override '{bad.group(1) if bad else text}': overrides are "
-                           "KEY=VALUE (e.g. search.metric=log_loss)", key=bad.group(1) if bad else None)
-    if full_key:
-        return ConfigError(f"wrong value for '{full_key}': {detail}", key=full_key)
-    return ConfigError(f"invalid config: {detail}")
+def check_overrides(overrides: Sequence[str]) -> None:
+    """What Hydra accepts but Tesla refuses: a key set twice, ``~`` on a schema key, an override with no key.
+
+    Raises:
+        ConfigError: naming the override and the fix.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    seen: dict[str, str] = {}
+    for raw in overrides:
+        try:
+            parsed = parser.parse_override(raw)
+        except HydraException:
+            raise unparsable_override(raw) from None
+        key = parsed.key_or_group + (f"@{parsed.package}" if parsed.package else "")
+        if not parsed.key_or_group:
+            raise ConfigError(f"override '{raw}' has no key; overrides are KEY=VALUE (e.g. search.metric=log_loss)")
+        if key.startswith(("hydra.", "hydra/")):
+            continue
+        if parsed.is_delete() and not _free_form(key):
+            raise ConfigError(f"override '{raw}' deletes '{key}', but Tesla's keys and groups are fixed by its "
+                              f"schema; set a value instead ({key}=VALUE)", key=key)
+        value = raw.split("=", 1)[1] if "=" in raw else ""
+        if key in seen and seen[key] != value:
+            flags = (" (-m, -f, -p and --profile set model.name, search.framework, search.max_iter and deploy)"
+                     if key in _FLAG_KEYS else "")
+            raise ConfigError(f"'{key}' is set twice on the command line, to {seen[key]!r} and to {value!r}{flags}; "
+                              "keep one", key=key)
+        seen[key] = value
 
 
-def _override_key(text: str) -> str | None:
-    m = re.search(r"Could not override '([^']+)'", text)
-    return m.group(1) if m else None
+def _check_schema_keys(node: Any, prefix: str = "") -> None:
+    """A key the schema lacks, added with ``+key=`` or ``++key=`` (Hydra opens struct mode for those)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    cls = OmegaConf.get_type(node)
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        return  # a free-form mapping: its keys are the user's
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in node:
+        if key not in names:
+            raise unknown_key_error(f"{prefix}{key}", cls)
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            _check_schema_keys(child, f"{prefix}{key}.")
 
 
-def _unknown_key_error(bad: str) -> ConfigError:
+def _check_composed(cfg: Any, overrides: Sequence[str], project_dir: Path) -> None:
+    """No required value left unset, no key outside the schema, every interpolation resolves, the
+    semantic checks pass; a value's error names the override or project file that set it."""
     from omegaconf import OmegaConf
 
-    known = _known_keys(OmegaConf.structured(TeslaConfig))
-    parent = bad.rsplit(".", 1)[0] if "." in bad else ""
-    siblings = [k for k in known if k.rsplit(".", 1)[0] == parent] if parent else [k for k in known if "." not in k]
-    close = difflib.get_close_matches(bad, known, n=1) or difflib.get_close_matches(bad, siblings, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    allowed = ", ".join(k.rsplit(".", 1)[-1] for k in siblings[:20])
-    return ConfigError(f"unknown config key '{bad}'.{hint} Keys under '{parent or '<root>'}': {allowed}", key=bad)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{located(missing[0], overrides, project_dir)}config value '{missing[0]}' is required; "
+                          f"set it in conf/ or on the command line: {missing[0]}=VALUE", key=missing[0])
+    _check_schema_keys(cfg)
+    plain = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves here, where errors are mapped
+    assert isinstance(plain, dict)
+    try:
+        check_config(plain)
+    except ConfigError as exc:
+        where = located(exc.key, overrides, project_dir) if exc.key else ""
+        if not where:
+            raise
+        raise ConfigError(where + exc.message, key=exc.key) from None
 
 
 def compose(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
@@ -122,33 +150,34 @@ def compose(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
         backend_schemas: backend name -> its config dataclass (from the backend specs).
 
     Raises:
-        ConfigError: an unknown key or group option, a wrong type, or a missing value.
+        ConfigError: a broken project file, an unknown key or group option, a wrong type, a missing
+            value, or a value outside what is allowed (``tesla.config.checks``).
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
     from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     project_dir = Path(project_dir).resolve()
     primary = _project_conf(project_dir)
     extra = [f"hydra.searchpath=[file://{DEFAULT_CONF_DIR}]"] if primary else []
+    if primary:
+        check_conf_files(primary, project_dir)
     with _LOCK:
         GlobalHydra.instance().clear()
         _store_schemas(backend_schemas or {})
         try:
+            check_overrides(overrides)
             with initialize_config_dir(config_dir=str(primary or DEFAULT_CONF_DIR), version_base="1.3",
                                        job_name="tesla"):
                 cfg = hydra_compose(config_name="config",
                                     overrides=[*map(_allow_free_form, overrides), *extra])
-            missing = sorted(OmegaConf.missing_keys(cfg))
+            _check_composed(cfg, overrides, project_dir)
+        except ConfigError:
+            raise
         except (HydraException, OmegaConfBaseException, ValueError) as exc:
-            raise _translate(exc, overrides, project_dir) from None
+            raise translate(exc, list(overrides), project_dir) from None
         finally:
             GlobalHydra.instance().clear()
-    if missing:
-        raise ConfigError(f"config value '{missing[0]}' is required; set it in conf/ or on the command "
-                          f"line: {missing[0]}=VALUE", key=missing[0])
     return cfg

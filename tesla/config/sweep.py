@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tesla.config.compose import _LOCK, DEFAULT_CONF_DIR, _project_conf, _store_schemas, _translate
+from tesla.config._errors import translate
+from tesla.config._files import check_conf_files
+from tesla.config.compose import _LOCK, DEFAULT_CONF_DIR, _project_conf, _store_schemas
 from tesla.errors import ConfigError
 
 __all__ = ["BASIC_SWEEPER", "SweepSetup", "is_hydra_override", "run_sweep", "sweep_setup"]
@@ -56,7 +58,7 @@ def _translate_sweep(exc: Exception, overrides: Sequence[str], project_dir: Path
     text = str(exc)
     missing = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", text)
     if not missing:
-        return _translate(exc, overrides, project_dir)
+        return translate(exc, overrides, project_dir)
     group, option = missing.groups()
     listed = text.split(f"Available options in '{group}':", 1)[-1].split("Config search path", 1)[0]
     options = sorted(o.strip() for o in listed.splitlines() if o.strip())
@@ -94,6 +96,8 @@ def _multirun(overrides: Sequence[str], project_dir: Path, backend_schemas: Mapp
 
     primary = _project_conf(project_dir)
     extra = [f"hydra.searchpath=[file://{DEFAULT_CONF_DIR}]"] if primary else []
+    if primary:
+        check_conf_files(primary, project_dir)
     with _LOCK:
         GlobalHydra.instance().clear()
         _store_schemas(backend_schemas)

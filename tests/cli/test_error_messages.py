@@ -42,7 +42,7 @@ CASES = [
      r"unknown config key 'search\.metrc'\. Did you mean 'search\.metric'\?"),
     ("unknown-group-option", ["plan", "backend=sagemakr"],
      r"unknown option 'sagemakr' for config group 'backend'\. Available: local, sagemaker, vertex\. Did you mean 'sagemaker'\?"),
-    ("wrong-type", ["train", "-m", "m", "search.max_iter=many"], r"wrong value for 'search\.max_iter': Value 'many' .* Integer"),
+    ("wrong-type", ["train", "-m", "m", "search.max_iter=many"], r"'search\.max_iter' must be an integer; got 'many'"),
     ("unknown-estimator", ["plan", "search.estimators=[lgbn]"], r"estimator 'lgbn' in search\.estimators .* Did you mean 'lgbm'\?"),
     ("unknown-model", ["evaluate", "-m", "bc_modle", "-d", "{data}/bc_test.csv"], r"no model named 'bc_modle'\. Did you mean 'bc_model'\?"),
     ("unknown-version", ["predict", "-m", "bc_model@9", "-d", "{data}/bc_test.csv"], r"model 'bc_model' has no version 9"),
