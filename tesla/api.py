@@ -665,11 +665,11 @@ def predict(model: str, data: PathLike, output: PathLike | None = None, *,
     import pandas as pd
 
     from tesla.data import read_table
-    from tesla.models import load_bundle, verified_bundle_dir
+    from tesla.models import load_verified_bundle
 
     store = open_store(project_dir)
     mv = resolve_model(model, project_dir=project_dir)
-    bundle = load_bundle(verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref), label=f"the bundle of {mv.ref}")
+    bundle = load_verified_bundle(store.artifacts, mv.bundle_sha, ref=mv.ref)
     df = read_table(data)
     target = bundle.manifest["target"]
     features = df.drop(columns=[target]) if target in df.columns else df

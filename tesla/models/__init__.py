@@ -6,6 +6,7 @@ from tesla.models.bundle import (
     Bundle,
     check_bundle,
     load_bundle,
+    load_verified_bundle,
     read_manifest,
     save_bundle,
     verified_bundle_dir,
@@ -13,5 +14,5 @@ from tesla.models.bundle import (
 )
 from tesla.models.preprocess import Preprocessor
 
-__all__ = ["Bundle", "Preprocessor", "check_bundle", "load_bundle", "read_manifest", "save_bundle",
-           "verified_bundle_dir", "write_manifest"]
+__all__ = ["Bundle", "Preprocessor", "check_bundle", "load_bundle", "load_verified_bundle", "read_manifest",
+           "save_bundle", "verified_bundle_dir", "write_manifest"]

@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 
     from tesla.store.artifacts import ArtifactStore
 
-__all__ = ["MANIFEST", "Bundle", "check_bundle", "load_bundle", "read_manifest", "save_bundle",
-           "verified_bundle_dir", "write_manifest"]
+__all__ = ["MANIFEST", "Bundle", "check_bundle", "load_bundle", "load_verified_bundle", "read_manifest",
+           "save_bundle", "verified_bundle_dir", "write_manifest"]
 
 _FIX = "re-train the model, or restore the bundle Tesla wrote"
 
@@ -156,6 +156,11 @@ def verified_bundle_dir(artifacts: ArtifactStore, sha: str, *, ref: str) -> Path
     path = artifacts.verify(sha, label=label, hint=f"restore the file, or re-train {ref.split('@')[0]}")
     check_bundle(path, label=label)
     return path
+
+
+def load_verified_bundle(artifacts: ArtifactStore, sha: str, *, ref: str) -> Bundle:
+    """``load_bundle`` of the stored bundle ``sha`` of model ``ref``, after ``verified_bundle_dir``."""
+    return load_bundle(verified_bundle_dir(artifacts, sha, ref=ref), label=f"the bundle of {ref}")
 
 
 def save_bundle(directory: str | os.PathLike[str], *, estimator: Any, framework: str,

@@ -223,9 +223,9 @@ def _operations(report: MonitorReport, captures: Captures, settings: MonitorSett
 # -- drift and live metrics --------------------------------------------------------------------
 def _quality(report: MonitorReport, store: Store, mv: ModelVersion, captures: Captures,
              settings: MonitorSettings) -> None:
-    from tesla.models import load_bundle, verified_bundle_dir
+    from tesla.models import load_verified_bundle
 
-    bundle = load_bundle(verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref), label=f"the bundle of {mv.ref}")
+    bundle = load_verified_bundle(store.artifacts, mv.bundle_sha, ref=mv.ref)
     reference = _reference(store, mv)
     thresholds = settings.thresholds(len(bundle.signature) + 1)  # every feature plus the predictions
     report.pvalue_applied = thresholds.pvalue
