@@ -376,7 +376,11 @@ def _run_training(plain: Mapping[str, Any], project_dir: PathLike, *, force: boo
 def _register(store: Store, name: str, plan: Plan, run_id: str, steps: Mapping[str, Mapping[str, Any]],
               plain: Mapping[str, Any]) -> tuple[ModelVersion, bool]:
     """Register a training run's bundle as the next version of ``name`` (the same bundle again: unchanged)."""
+    from tesla.models import verified_bundle_dir
+
     search, registered = steps["search"]["result"], steps["register"]["result"]
+    # a bundle that fails its hashes or schemas never becomes a version
+    verified_bundle_dir(store.artifacts, steps["register"]["outputs"]["bundle"], ref=name)
     return store.register_model(
         name, bundle_sha=steps["register"]["outputs"]["bundle"], framework=registered["framework"],
         task=registered["task"], run_id=run_id, dataset=plan.meta["dataset"].split("@")[0],
@@ -646,11 +650,11 @@ def evaluate(model: str, data: PathLike, *, overrides: Sequence[str] = (), force
 
 def _check_labelled(path: Path, mv: ModelVersion, store: Store) -> None:
     from tesla.data import check_columns, read_table
-    from tesla.models import read_manifest
+    from tesla.models import read_manifest, verified_bundle_dir
 
     if not path.exists():
         raise DataNotFoundError(f"-d file '{path}' does not exist; check the path", key="-d")
-    manifest = read_manifest(store.artifacts.path(mv.bundle_sha))
+    manifest = read_manifest(verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref))
     target, df = manifest["target"], read_table(path)
     columns = list(df.columns)
     if target not in columns:
@@ -665,11 +669,11 @@ def predict(model: str, data: PathLike, output: PathLike | None = None, *,
     import pandas as pd
 
     from tesla.data import check_columns, read_table
-    from tesla.models import load_bundle
+    from tesla.models import load_verified_bundle
 
     store = open_store(project_dir)
     mv = resolve_model(model, project_dir=project_dir)
-    bundle = load_bundle(store.artifacts.path(mv.bundle_sha))
+    bundle = load_verified_bundle(store.artifacts, mv.bundle_sha, ref=mv.ref)
     df = read_table(data)
     check_columns(df, bundle.signature, f"'{data}'")
     target = bundle.manifest["target"]
@@ -747,7 +751,10 @@ def deploy(model: str, profile: str = "production", *, overrides: Sequence[str] 
 
 
 def _deploy_version(store: Store, plain: Mapping[str, Any], mv: ModelVersion, *, compare: bool) -> DeployResult:
+    from tesla.models import verified_bundle_dir
+
     dep = plain["deploy"]
+    verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref)  # refused here, before anything starts or stops
     check_gates(plain["evaluation"]["gates"], mv, store, compare=compare)
     current = _live(store, mv.name, dep["profile"])
     if current and current["version"] == mv.version and current["target"] == dep["target"]:

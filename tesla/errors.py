@@ -11,7 +11,8 @@ Each class also subclasses the matching built-in so callers that catch ``ValueEr
     ├── DataError(ValueError)              unreadable data, unknown column, bad schema
     │   └── DataNotFoundError(FileNotFoundError)   missing file or dataset version
     ├── ModelNotFoundError(LookupError)    unknown model name or version
-    ├── BundleError(ValueError)            a model bundle that cannot be loaded safely
+    ├── BundleError(ValueError)            a model bundle that cannot be loaded safely (``key`` = file inside it)
+    ├── IntegrityError(ValueError)         a stored artifact changed since it was stored (``key`` = file inside it)
     ├── DependencyError(ImportError)       an optional extra is not installed (message has the pip command)
     ├── BackendError(RuntimeError)         a backend could not run or reach its service
     │   ├── NotSupportedError(NotImplementedError)  a capability the backend lacks
@@ -35,6 +36,7 @@ __all__ = [
     "DependencyError",
     "DeployError",
     "GateError",
+    "IntegrityError",
     "ModelNotFoundError",
     "NotSupportedError",
     "PlanError",
@@ -103,6 +105,10 @@ class ModelNotFoundError(TeslaError, LookupError):
 
 class BundleError(TeslaError, ValueError):
     """A model bundle is malformed or holds a type that is not trusted."""
+
+
+class IntegrityError(TeslaError, ValueError):
+    """A stored artifact no longer matches the content hash recorded when it was stored."""
 
 
 class DependencyError(TeslaError, ImportError):

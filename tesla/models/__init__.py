@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from tesla.models.bundle import Bundle, load_bundle, read_manifest, save_bundle, write_manifest
+from tesla.models.bundle import (
+    Bundle,
+    check_bundle,
+    load_bundle,
+    load_verified_bundle,
+    read_manifest,
+    save_bundle,
+    verified_bundle_dir,
+    write_manifest,
+)
 from tesla.models.preprocess import Preprocessor
 
-__all__ = ["Bundle", "Preprocessor", "load_bundle", "read_manifest", "save_bundle", "write_manifest"]
+__all__ = ["Bundle", "Preprocessor", "check_bundle", "load_bundle", "load_verified_bundle", "read_manifest",
+           "save_bundle", "verified_bundle_dir", "write_manifest"]

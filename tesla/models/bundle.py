@@ -9,31 +9,46 @@ Layout::
 
 ``load_bundle`` gives a ``Bundle`` whose ``predict`` takes raw rows (a DataFrame with the
 training columns), so every caller (batch predict, evaluate, the server) shares one path.
+
+Nothing in a bundle is trusted: ``check_bundle`` refuses links and special files, and checks
+both JSON files against their closed schemas (``tesla.models.schema``) before any weights are
+read; a registered bundle (``verified_bundle_dir``) is first checked file by file against the
+hashes the artifact store recorded when it was stored. Every refusal is one ``BundleError`` or
+``IntegrityError`` naming the file inside the bundle.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tesla._version import __version__
 from tesla.errors import BundleError, DataError
-from tesla.models.formats import load_weights, save_weights
+from tesla.models.formats import check_weights, load_weights, save_weights
 from tesla.models.preprocess import Preprocessor
+from tesla.models.schema import (
+    BUNDLE_FORMAT,
+    MANIFEST,
+    PREPROCESS,
+    check_agreement,
+    check_manifest,
+    check_preprocess,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["MANIFEST", "Bundle", "load_bundle", "read_manifest", "save_bundle", "write_manifest"]
+    from tesla.store.artifacts import ArtifactStore
 
-MANIFEST = "manifest.json"
-PREPROCESS = "preprocess.json"
-BUNDLE_FORMAT = 1
+__all__ = ["MANIFEST", "Bundle", "check_bundle", "load_bundle", "load_verified_bundle", "read_manifest",
+           "save_bundle", "verified_bundle_dir", "write_manifest"]
+
+_FIX = "re-train the model, or restore the bundle Tesla wrote"
 
 
 def _json_safe(value: Any) -> Any:
@@ -52,18 +67,100 @@ def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
     os.replace(tmp, directory / MANIFEST)
 
 
-def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise BundleError(f"'{directory}' is not a model bundle: it has no {MANIFEST}")
+def _label(directory: Path, label: str | None) -> str:
+    return label or f"model bundle '{directory}'"
+
+
+def _read_json(directory: Path, name: str, label: str) -> Any:
+    path = directory / name
+    if path.is_symlink() or not path.is_file():
+        what = "is a symbolic link" if path.is_symlink() else "is missing"
+        raise BundleError(f"{label}: {name} {what}; {_FIX}", key=name)
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"model manifest '{path}' is not valid JSON: {exc}") from exc
-    if manifest.get("bundle_format") != BUNDLE_FORMAT:
-        raise BundleError(f"model bundle '{directory}' has format {manifest.get('bundle_format')!r}; "
-                          f"this Tesla reads format {BUNDLE_FORMAT}")
+        return json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{label}: {name} is not valid JSON ({exc}); {_FIX}", key=name) from None
+    except OSError as exc:
+        raise BundleError(f"{label}: {name} cannot be read ({exc.strerror}); {_FIX}", key=name) from None
+
+
+def _checked(label: str, check: Callable[[], Any], fix: str = f"; {_FIX}") -> Any:
+    """``check()``, its BundleError prefixed with the bundle's label (and, for a schema problem, the fix)."""
+    try:
+        return check()
+    except BundleError as exc:
+        raise BundleError(f"{label}: {exc}{fix}", key=exc.key) from exc
+
+
+def read_manifest(directory: str | os.PathLike[str], *, label: str | None = None) -> dict[str, Any]:
+    """The bundle's ``manifest.json``, checked against its schema."""
+    directory = Path(directory)
+    label = _label(directory, label)
+    if not directory.is_dir():
+        raise BundleError(f"{label} is not a model bundle: it is not a directory", key=str(directory))
+    if not (directory / MANIFEST).exists() and not (directory / MANIFEST).is_symlink():
+        raise BundleError(f"{label} is not a model bundle: it has no {MANIFEST}", key=MANIFEST)
+    manifest = _read_json(directory, MANIFEST, label)
+    return _checked(label, lambda: check_manifest(manifest))
+
+
+def _check_layout(directory: Path, label: str) -> None:
+    """Plain files and folders only: a link could point anywhere, a FIFO could block a reader."""
+    for dirpath, dirnames, filenames in os.walk(directory):
+        for name in sorted([*dirnames, *filenames]):
+            entry = Path(dirpath) / name
+            rel = entry.relative_to(directory).as_posix()
+            if entry.is_symlink():
+                raise BundleError(f"{label}: '{rel}' is a symbolic link (to '{os.readlink(entry)}'); a bundle "
+                                  f"holds plain files only, and a link could point outside it; {_FIX}", key=rel)
+            if not (entry.is_dir() or entry.is_file()):
+                raise BundleError(f"{label}: '{rel}' is not a plain file; {_FIX}", key=rel)
+
+
+def check_bundle(directory: str | os.PathLike[str], *, label: str | None = None) -> dict[str, Any]:
+    """Check a bundle without building its estimator: layout (no links), both JSON files against their
+    schemas, that they agree, and the weights as far as they can be read safely (file names; the types
+    a skops archive holds).
+
+    Args:
+        directory: the bundle.
+        label: how messages name the bundle (default: ``model bundle '<directory>'``).
+
+    Returns:
+        The manifest.
+
+    Raises:
+        BundleError: a link or special file, a JSON file that is not one Tesla writes, or weights
+            that would not load safely; the message and ``key`` name the file (and field) inside the bundle.
+    """
+    directory = Path(directory)
+    label = _label(directory, label)
+    manifest = read_manifest(directory, label=label)
+    _check_layout(directory, label)
+    preprocess = _read_json(directory, PREPROCESS, label)
+    features = _checked(label, lambda: check_preprocess(preprocess))
+    _checked(label, lambda: check_agreement(manifest, features))
+    _checked(label, lambda: check_weights(manifest["framework"], directory, manifest["weights"]), fix="")
     return manifest
+
+
+def verified_bundle_dir(artifacts: ArtifactStore, sha: str, *, ref: str) -> Path:
+    """The stored bundle ``sha`` of model ``ref``, after checking every file against the hashes recorded
+    when it was stored, then its layout and schemas (``check_bundle``).
+
+    Raises:
+        IntegrityError: a file was changed, added or removed since registration.
+        BundleError: the bundle is not one Tesla writes.
+    """
+    label = f"the bundle of {ref}"
+    path = artifacts.verify(sha, label=label, hint=f"restore the file, or re-train {ref.split('@')[0]}")
+    check_bundle(path, label=label)
+    return path
+
+
+def load_verified_bundle(artifacts: ArtifactStore, sha: str, *, ref: str) -> Bundle:
+    """``load_bundle`` of the stored bundle ``sha`` of model ``ref``, after ``verified_bundle_dir``."""
+    return load_bundle(verified_bundle_dir(artifacts, sha, ref=ref), label=f"the bundle of {ref}")
 
 
 def save_bundle(directory: str | os.PathLike[str], *, estimator: Any, framework: str,
@@ -152,13 +249,16 @@ class Bundle:
                 for label, p in zip(labels, proba)]
 
 
-def load_bundle(directory: str | os.PathLike[str]) -> Bundle:
-    """Load a bundle without executing untrusted code."""
+def load_bundle(directory: str | os.PathLike[str], *, label: str | None = None) -> Bundle:
+    """Load a bundle without executing untrusted code (``check_bundle`` first, then the weights).
+
+    Args:
+        directory: the bundle; a registered one should come from ``verified_bundle_dir``.
+        label: how messages name the bundle (default: ``model bundle '<directory>'``).
+    """
     directory = Path(directory)
-    manifest = read_manifest(directory)
-    try:
-        preprocessor = Preprocessor.from_dict(json.loads((directory / PREPROCESS).read_text()))
-    except (OSError, KeyError, json.JSONDecodeError) as exc:
-        raise BundleError(f"model bundle '{directory}' has no readable {PREPROCESS}: {exc}") from exc
-    estimator = load_weights(manifest["framework"], directory, manifest.get("weights", {}))
+    label = _label(directory, label)
+    manifest = check_bundle(directory, label=label)
+    preprocessor = Preprocessor.from_dict(_read_json(directory, PREPROCESS, label))
+    estimator = _checked(label, lambda: load_weights(manifest["framework"], directory, manifest["weights"]), fix="")
     return Bundle(path=directory, manifest=manifest, preprocessor=preprocessor, estimator=estimator)

@@ -27,6 +27,7 @@ import tensorflow as tf  # noqa: E402,F401  (a missing extra must fail here, by 
 import keras  # noqa: E402
 
 from tesla.errors import BundleError, DataError  # noqa: E402
+from tesla.models.formats import bundle_file  # noqa: E402
 
 __all__ = ["MODEL_FILE", "KerasTabularModel", "load", "save"]
 
@@ -91,13 +92,10 @@ def save(estimator: Any, directory: Path) -> dict[str, Any]:
 
 
 def _model_path(directory: Path, facts: Mapping[str, Any]) -> Path:
-    name = str(facts.get("file", MODEL_FILE))
-    if Path(name).name != name or not name.endswith(".keras"):
-        raise BundleError(f"model bundle '{directory}' names weights '{name}'; "
-                          "it must be a .keras file inside the bundle")
-    path = directory / name
-    if not path.is_file():
-        raise BundleError(f"model bundle '{directory}' has no weights file '{name}'; re-train or re-register the model")
+    path = bundle_file(directory, facts, "file", MODEL_FILE)
+    if path.suffix != ".keras":
+        raise BundleError(f"manifest.json field 'weights.file' is '{path.name}'; it must be a .keras file "
+                          "inside the bundle", key="manifest.json:weights.file")
     return path
 
 
@@ -106,14 +104,15 @@ def load(directory: Path, facts: Mapping[str, Any]) -> KerasTabularModel:
     path = _model_path(directory, facts)
     task = facts.get("task")
     if task not in TASKS:
-        raise BundleError(f"model bundle '{directory}' has weights task {task!r}; expected one of {', '.join(TASKS)}")
+        raise BundleError(f"manifest.json field 'weights.task' is {task!r}; expected one of {', '.join(TASKS)}",
+                          key="manifest.json:weights.task")
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - any failure to read untrusted bytes is the same refusal
         reason = " ".join(str(exc).split())[:200]
-        raise BundleError(f"refusing to load '{path}': Keras safe mode rejected it ({type(exc).__name__}: "
-                          f"{reason}); only bundles written by Tesla's TensorFlow learner load") from exc
+        raise BundleError(f"refusing to load '{path.name}': Keras safe mode rejected it ({type(exc).__name__}: "
+                          f"{reason}); only bundles written by Tesla's TensorFlow learner load", key=path.name) from exc
     if not isinstance(model, keras.Model) or int(model.output_shape[-1]) != int(facts.get("n_outputs", -1)):
-        raise BundleError(f"refusing to load '{path}': it is not the {facts.get('n_outputs')}-output network "
-                          "its manifest describes")
+        raise BundleError(f"refusing to load '{path.name}': it is not the {facts.get('n_outputs')}-output network "
+                          "its manifest describes", key=path.name)
     return KerasTabularModel(model, task)

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from tesla.errors import BundleError, DataError
+from tesla.models.formats import bundle_file
 
 __all__ = ["ARCHITECTURE_FILE", "WEIGHTS_FILE", "TorchTabularModel", "build_module", "load", "save"]
 
@@ -114,16 +115,6 @@ def save(estimator: Any, directory: Path) -> dict[str, Any]:
     return {"file": WEIGHTS_FILE, "architecture": ARCHITECTURE_FILE, "torch_version": torch.__version__}
 
 
-def _bundle_file(directory: Path, facts: Mapping[str, Any], key: str, default: str) -> Path:
-    name = str(facts.get(key, default))
-    if Path(name).name != name or name in {"", ".", ".."}:
-        raise BundleError(f"model bundle '{directory}' names {key} '{name}'; it must be a file inside the bundle")
-    path = directory / name
-    if not path.is_file():
-        raise BundleError(f"model bundle '{directory}' has no {key} file '{name}'; re-train or re-register the model")
-    return path
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
@@ -154,26 +145,28 @@ def _read_architecture(path: Path) -> dict[str, Any]:
     try:
         arch = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"refusing to load '{path}': not a JSON architecture description ({exc})") from exc
+        raise BundleError(f"refusing to load '{path.name}': not a JSON architecture description ({exc})",
+                          key=path.name) from exc
     problem = _problem(arch)
     if problem:
-        raise BundleError(f"refusing to load '{path}': {problem}; only bundles written by Tesla's PyTorch learner load")
+        raise BundleError(f"refusing to load '{path.name}': {problem}; only bundles written by Tesla's PyTorch "
+                          "learner load", key=path.name)
     return arch
 
 
 def load(directory: Path, facts: Mapping[str, Any]) -> TorchTabularModel:
     """Rebuild the module from ``architecture.json`` and fill it from ``model.safetensors``."""
-    arch = _read_architecture(_bundle_file(directory, facts, "architecture", ARCHITECTURE_FILE))
-    path = _bundle_file(directory, facts, "file", WEIGHTS_FILE)
+    arch = _read_architecture(bundle_file(directory, facts, "architecture", ARCHITECTURE_FILE))
+    path = bundle_file(directory, facts, "file", WEIGHTS_FILE)
     module = build_module(arch)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise BundleError(f"refusing to load '{path}': not a safetensors file ({str(exc).splitlines()[0]}); "
-                          "PyTorch weights must be written by Tesla, never pickled") from exc
+        raise BundleError(f"refusing to load '{path.name}': not a safetensors file ({str(exc).splitlines()[0]}); "
+                          "PyTorch weights must be written by Tesla, never pickled", key=path.name) from exc
     try:
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        raise BundleError(f"refusing to load '{path}': its tensors do not match {ARCHITECTURE_FILE} "
-                          f"({' '.join(str(exc).split())[:200]})") from exc
+        raise BundleError(f"refusing to load '{path.name}': its tensors do not match {ARCHITECTURE_FILE} "
+                          f"({' '.join(str(exc).split())[:200]})", key=path.name) from exc
     return TorchTabularModel(arch, module)

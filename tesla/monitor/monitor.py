@@ -223,9 +223,9 @@ def _operations(report: MonitorReport, captures: Captures, settings: MonitorSett
 # -- drift and live metrics --------------------------------------------------------------------
 def _quality(report: MonitorReport, store: Store, mv: ModelVersion, captures: Captures,
              settings: MonitorSettings) -> None:
-    from tesla.models import load_bundle
+    from tesla.models import load_verified_bundle
 
-    bundle = load_bundle(store.artifacts.path(mv.bundle_sha))
+    bundle = load_verified_bundle(store.artifacts, mv.bundle_sha, ref=mv.ref)
     reference = _reference(store, mv)
     thresholds = settings.thresholds(len(bundle.signature) + 1)  # every feature plus the predictions
     report.pvalue_applied = thresholds.pvalue

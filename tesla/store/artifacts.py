@@ -7,7 +7,10 @@ filesystem the object is assembled in ``tmp/`` and renamed into place (atomic).
 
 The sha of a file is the sha256 of its bytes; the sha of a directory is the sha256 of the
 sorted list of ``relative/path\\0file-sha`` lines, so equal trees hash equally wherever they
-were written.
+were written. A directory object also keeps that list, as ``_FILES`` beside its tree: the list
+hashes to the object's sha (which the metadata rows record), so ``verify`` can name the one
+file that was changed, added or removed after the object was stored, and an edited list
+betrays itself.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import shutil
 import uuid
 from pathlib import Path
 
-from tesla.errors import DataNotFoundError
+from tesla.errors import DataNotFoundError, IntegrityError
 
 __all__ = ["ArtifactStore", "hash_path"]
 
 _MARKER = "_COMPLETE"
 _FILE_NAME = "data"  # a single-file artifact is stored as <object>/data
+_TREE = "tree"  # a directory artifact is stored as <object>/tree ...
+_FILE_LIST = "_FILES"  # ... with its hash lines (the preimage of its sha) in <object>/_FILES
 _CHUNK = 1 << 20
 
 
@@ -42,10 +47,30 @@ def hash_path(path: str | os.PathLike[str]) -> str:
         return _hash_file(path)
     if not path.is_dir():
         raise DataNotFoundError(f"cannot hash '{path}': no such file or directory", key=str(path))
-    lines = []
-    for child in sorted(p for p in path.rglob("*") if p.is_file()):
-        lines.append(f"{child.relative_to(path).as_posix()}\0{_hash_file(child)}")
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return hashlib.sha256(_tree_lines(path).encode()).hexdigest()
+
+
+def _tree_lines(path: Path) -> str:
+    """``relative/path\\0file-sha`` per file, sorted by path parts: what a directory's sha hashes."""
+    return "\n".join(f"{child.relative_to(path).as_posix()}\0{_hash_file(child)}"
+                     for child in sorted(p for p in path.rglob("*") if p.is_file()))
+
+
+def _walk(tree: Path) -> tuple[dict[str, Path], tuple[str, str] | None]:
+    """Every file under ``tree`` by relative path (links not followed), and the first link or special
+    file found as (what is wrong, its relative path), or None."""
+    files: dict[str, Path] = {}
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in sorted([*dirnames, *filenames]):
+            entry = Path(dirpath) / name
+            rel = entry.relative_to(tree).as_posix()
+            if entry.is_symlink():
+                return files, (f"'{rel}' is a symbolic link (to '{os.readlink(entry)}'); it must be a plain file", rel)
+            if not (entry.is_dir() or entry.is_file()):
+                return files, (f"'{rel}' is not a plain file", rel)
+            if entry.is_file():
+                files[rel] = entry
+    return files, None
 
 
 class ArtifactStore:
@@ -92,7 +117,30 @@ class ArtifactStore:
         obj = self._local_object(sha)
         single = obj / _FILE_NAME
         entries = [p.name for p in obj.iterdir() if p.name != _MARKER]
-        return single if entries == [_FILE_NAME] and single.is_file() else obj / "tree"
+        return single if entries == [_FILE_NAME] and single.is_file() else obj / _TREE
+
+    def verify(self, sha: str, *, label: str | None = None, hint: str = "restore it or store it again") -> Path:
+        """``path(sha)``, after checking that every byte is what was stored under ``sha``.
+
+        Args:
+            sha: the object's content hash, as a metadata row recorded it.
+            label: what the object is, for the message (default: ``artifact <sha[:12]>``).
+            hint: how to fix a refused object, for the message.
+
+        Returns:
+            The local path to the file or directory tree.
+
+        Raises:
+            IntegrityError: a file was changed, added or removed since the object was stored, is a
+                link or a special file, or the object's hash list was edited; ``key`` names the file.
+        """
+        path = self.path(sha)
+        label = label or f"artifact {sha[:12]}"
+        problem = _tree_problem(path, sha) if path.name == _TREE else _file_problem(path, sha)
+        if problem:
+            what, key = problem
+            raise IntegrityError(f"{label}: {what}; refusing to use it ({hint})", key=key)
+        return path
 
     def _local_object(self, sha: str) -> Path:
         if self._local:
@@ -119,7 +167,8 @@ class ArtifactStore:
             if source.is_file():
                 shutil.copyfile(source, staging / _FILE_NAME)
             else:
-                shutil.copytree(source, staging / "tree")
+                shutil.copytree(source, staging / _TREE)
+                (staging / _FILE_LIST).write_text(_tree_lines(staging / _TREE))
             (staging / _MARKER).write_text(sha)
             self._publish(staging, sha)
         finally:
@@ -144,6 +193,41 @@ class ArtifactStore:
             fs.put_file(str(file), f"{dest}/{file.relative_to(staging).as_posix()}")
         # the marker goes last: a reader never trusts a partly uploaded object
         fs.put_file(str(staging / _MARKER), f"{dest}/{_MARKER}")
+
+
+def _file_problem(path: Path, sha: str) -> tuple[str, str] | None:
+    if path.is_symlink() or not path.is_file():
+        return f"'{path.name}' is not a plain file", path.name
+    if _hash_file(path) != sha:
+        return "its bytes were changed after it was stored (their sha256 no longer matches)", path.name
+    return None
+
+
+def _tree_problem(tree: Path, sha: str) -> tuple[str, str] | None:
+    """(what is wrong, the file inside the tree) for the first difference from what was stored, or None."""
+    if tree.is_symlink() or not tree.is_dir():
+        return "its tree is a link or missing", _TREE
+    found, problem = _walk(tree)
+    if problem:
+        return problem
+    listing = tree.parent / _FILE_LIST
+    if not listing.exists():  # stored before objects kept their hash list: the tree's hash alone decides
+        if hash_path(tree) == sha:
+            return None
+        return "its files were changed after it was stored (the tree's sha256 no longer matches)", _TREE
+    text = b"" if listing.is_symlink() else listing.read_bytes()
+    if hashlib.sha256(text).hexdigest() != sha:
+        return f"its hash list {_FILE_LIST} was edited (it no longer hashes to the recorded sha256)", _FILE_LIST
+    recorded = dict(line.split("\0", 1) for line in text.decode().split("\n") if line)
+    removed, added = sorted(recorded.keys() - found.keys()), sorted(found.keys() - recorded.keys())
+    if removed:
+        return f"'{removed[0]}' was removed after it was stored", removed[0]
+    if added:
+        return f"'{added[0]}' was added after it was stored", added[0]
+    changed = [rel for rel, file in sorted(found.items()) if _hash_file(file) != recorded[rel]]
+    if changed:
+        return f"'{changed[0]}' was changed after it was stored (its sha256 no longer matches the recorded one)", changed[0]
+    return None
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
