@@ -129,9 +129,11 @@ class DeployResult:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-@_in_project
 def open_store(project_dir: PathLike = ".") -> Store:
-    """The store of the project holding ``project_dir`` (its ``.tesla/`` is made on first use)."""
+    """The store of the project holding ``project_dir`` (its ``.tesla/`` is made on first use).
+
+    ``Store.open`` finds the root itself (``find_project_root``), so no ``_in_project`` here.
+    """
     return Store.open(project_dir)
 
 

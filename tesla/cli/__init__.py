@@ -41,7 +41,9 @@ app.add_typer(monitor_app, name="monitor")
 Overrides = Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, key=value (e.g. search.metric=log_loss).",
                                                           show_default=False)]
 ModelOpt = Annotated[str, typer.Option("-m", "--model", help="Model name; NAME@N picks version N.")]
-ProjectOpt = Annotated[Path, typer.Option("--project", help="Project directory.", show_default=False)]
+ProjectOpt = Annotated[Path, typer.Option("--project", help="A directory in the project (default: the working "
+                                          "directory); its root is found by walking up, as git does.",
+                                          show_default=False)]
 
 
 def _overrides(values: list[str] | None) -> list[str]:

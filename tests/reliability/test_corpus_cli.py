@@ -179,6 +179,27 @@ def test_the_library_refuses_a_directory_in_no_project(empty: Path, files: Path)
     _only_what_was_there(empty, set())
 
 
+def _takes_project(name: str) -> bool:
+    import inspect
+
+    return "project_dir" in inspect.signature(getattr(api, name)).parameters
+
+
+ENTRY_POINTS = sorted(n for n in api.__all__ if callable(getattr(api, n)) and _takes_project(n))
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_every_library_entry_point_refuses_a_directory_in_no_project(name: str, empty: Path) -> None:
+    import inspect
+
+    fn = getattr(api, name)
+    required = {p.name: "x" for p in inspect.signature(fn).parameters.values()
+                if p.default is inspect.Parameter.empty and p.name != "project_dir"}
+    with pytest.raises(ProjectNotFoundError, match="no Tesla project in"):
+        fn(**required, project_dir=empty)
+    _only_what_was_there(empty, set())
+
+
 def test_create_app_refuses_a_directory_in_no_project(empty: Path, project: Path) -> None:
     from tesla.server.app import create_app
 
