@@ -1,26 +1,30 @@
 """Tesla's library API: the CLI, the REST server and notebooks all call these functions.
 
-Every function takes ``project_dir`` (default: the current directory), whose ``conf/``
-overrides the default config and whose ``.tesla/`` holds the store. Errors are
-``TeslaError`` subclasses with one-line messages.
+Every function takes ``project_dir`` (default: the current directory): any directory in a
+project, whose root (found by walking up, as git does; see ``tesla.store.find_project_root``)
+holds ``conf/``, which overrides the default config, and ``.tesla/``, the store. A directory
+in no project is refused before anything is read or written. Errors are ``TeslaError``
+subclasses with one-line messages.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from tesla.compiler import DatasetInput, FileInput, compile_evaluate, compile_train
 from tesla.config import DEFAULT_CONF_DIR, check_config, compose
-from tesla.errors import ConfigError, DataError, DataNotFoundError, DeployError, GateError
+from tesla.errors import ConfigError, DataError, DataNotFoundError, DeployError, GateError, ProjectError
 from tesla.execution import Backend, Event, RunResult, backend_spec, backend_specs
 from tesla.plan import Plan
-from tesla.store import DatasetVersion, ModelVersion, Store, hash_path
+from tesla.store import DatasetVersion, ModelVersion, Store, find_project_root, hash_path, is_project
 
 __all__ = [
     "DeployResult",
@@ -66,6 +70,26 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 EventSink = Callable[[Event], None]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _in_project(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with its ``project_dir`` replaced by the root of the project holding it.
+
+    The one place the library resolves a project, so that every entry point refuses a
+    directory in no project (``ProjectNotFoundError``) before it reads or writes anything,
+    and reads ``conf/`` and the store from the root when called from a subdirectory.
+    """
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def in_project(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        bound = signature.bind(*args, **kwargs)
+        bound.arguments["project_dir"] = find_project_root(bound.arguments.get("project_dir", "."))
+        return fn(*bound.args, **bound.kwargs)
+
+    return in_project
 
 
 # -- results -------------------------------------------------------------------------------
@@ -106,8 +130,49 @@ class DeployResult:
 
 # -- helpers ---------------------------------------------------------------------------------
 def open_store(project_dir: PathLike = ".") -> Store:
-    """The project's store (creates ``.tesla/`` when missing)."""
+    """The store of the project holding ``project_dir`` (its ``.tesla/`` is made on first use).
+
+    ``Store.open`` finds the root itself (``find_project_root``), so no ``_in_project`` here.
+    """
     return Store.open(project_dir)
+
+
+def _input_file(data: PathLike, what: str = "data file") -> Path:
+    """``data`` as a path, once it is known to be a readable file (checked before anything is stored)."""
+    path = Path(data)
+    if not path.exists():
+        raise DataNotFoundError(f"{what} '{path}' does not exist; check the path", key=str(path))
+    if path.is_dir():
+        raise DataError(f"{what} '{path}' is a directory; pass a CSV, Parquet or JSON-lines file", key=str(path))
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{what} '{path}' is not readable (permission denied); allow it with chmod u+r '{path}' "
+                        "or run as its owner", key=str(path))
+    return path
+
+
+def _output_file(output: PathLike) -> Path:
+    """``output`` as a path a file can be written to; missing parent directories are made when it is written."""
+    path = Path(output)
+    if path.is_dir():
+        raise DataError(f"output '{path}' is a directory; name a file in it, e.g. {path / 'predictions.csv'}",
+                        key=str(path))
+    existing = next(p for p in path.absolute().parents if p.exists())  # the filesystem root always does
+    if not existing.is_dir():
+        raise DataError(f"cannot write '{path}': '{existing}' is a file, not a directory; choose another path",
+                        key=str(path))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write '{path}': directory '{existing}' is not writable (permission denied); "
+                        "choose another path", key=str(path))
+    return path
+
+
+def _write_table(frame: Any, path: Path) -> None:
+    """Write ``frame`` as Parquet (a ``.parquet`` name) or CSV, making missing parent directories."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False) if path.suffix == ".parquet" else frame.to_csv(path, index=False)
+    except OSError as exc:
+        raise DataError(f"cannot write '{path}': {exc.strerror or exc}; choose another path", key=str(path)) from exc
 
 
 def parse_model_ref(ref: str) -> tuple[str, int | None]:
@@ -125,6 +190,7 @@ def _backend_schemas() -> dict[str, type]:
     return {name: spec.config_class for name, spec in backend_specs().items()}
 
 
+@_in_project
 def compose_config(overrides: Sequence[str] = (), *, project_dir: PathLike = ".") -> tuple[Any, dict[str, Any]]:
     """The composed config as (OmegaConf node, plain dict), checked in both phases."""
     from omegaconf import OmegaConf
@@ -161,14 +227,27 @@ jobs:
 def init_project(path: PathLike) -> Path:
     """Scaffold a project: ``conf/`` (a copy of the defaults), ``data/``, ``.gitignore``, a CI workflow.
 
+    ``path`` may be a new directory or an existing one that is not yet a project.
+
     Raises:
-        ConfigError: the directory already holds a Tesla project.
+        ProjectError: ``path`` is a file, lies under a file, cannot be created, or already holds a project.
     """
     root = Path(path)
-    if (root / "conf" / "config.yaml").exists():
-        raise ConfigError(f"'{root}' already holds a Tesla project (conf/config.yaml exists); "
-                          "pick another directory", key=str(root))
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise ProjectError(f"'{root}' is a file; tesla init needs a directory (a new one, or an existing one "
+                           "without a project)", key=str(root))
+    if is_project(root):
+        marker = "conf/config.yaml" if (root / "conf" / "config.yaml").is_file() else ".tesla/"
+        raise ProjectError(f"'{root}' already holds a Tesla project ({marker} exists); use it as it is or "
+                           "pick another directory", key=str(root))
+    existing = next(p for p in root.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise ProjectError(f"cannot create '{root}': '{existing}' is a file, not a directory; pick another path",
+                           key=str(root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create '{root}': {exc.strerror or exc}; pick another path", key=str(root)) from exc
     shutil.copytree(DEFAULT_CONF_DIR, root / "conf", dirs_exist_ok=True)
     (root / "data").mkdir(exist_ok=True)
     gitignore = root / ".gitignore"
@@ -180,6 +259,7 @@ def init_project(path: PathLike) -> Path:
     return root
 
 
+@_in_project
 def load(data: PathLike, name: str, *, target: str | None = None, message: str | None = None,
          project_dir: PathLike = ".", progress: Callable[[str], None] | None = None) -> LoadResult:
     """Ingest ``data`` as a new immutable version of dataset ``name``.
@@ -192,7 +272,7 @@ def load(data: PathLike, name: str, *, target: str | None = None, message: str |
 
     if not name or any(c in name for c in "/@ "):
         raise DataError(f"dataset name '{name}' may not be empty or hold '/', '@' or spaces", key="name")
-    path = Path(data)
+    path = _input_file(data)
     say = progress or (lambda _m: None)
     say(f"reading {path}")
     df = read_table(path)
@@ -213,6 +293,7 @@ def load(data: PathLike, name: str, *, target: str | None = None, message: str |
     return LoadResult(version, created=True)
 
 
+@_in_project
 def data_diff(name: str, old: int, new: int, *, project_dir: PathLike = ".") -> dict[str, Any]:
     """What changed between two versions of a dataset: rows, and added, removed or retyped columns."""
     store = open_store(project_dir)
@@ -295,6 +376,7 @@ def _model_name(plain: Mapping[str, Any]) -> str:
     return name
 
 
+@_in_project
 def compile_plan(model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
                  overrides: Sequence[str] = (), project_dir: PathLike = ".", ingest: bool = False) -> Plan:
     """Compose the config and compile the training plan, without running anything.
@@ -336,6 +418,7 @@ def _stage_file(path: str | None, store: Store, project_dir: PathLike, key: str,
     return FileInput(sha256=sha, format=detect_format(source), label=source.name)
 
 
+@_in_project
 def plan_status(plan: Plan, *, project_dir: PathLike = ".") -> dict[str, str]:
     """step id -> "cached" or "will run", as the next run would see it."""
     store = open_store(project_dir)
@@ -347,6 +430,7 @@ def plan_status(plan: Plan, *, project_dir: PathLike = ".") -> dict[str, str]:
     return status
 
 
+@_in_project
 def train(model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
           overrides: Sequence[str] = (), force: bool = False, project_dir: PathLike = ".",
           on_event: EventSink | None = None, parent_id: str | None = None) -> TrainResult:
@@ -422,6 +506,7 @@ class SweepResult:
     sweep_dir: Path  # Hydra's per-point records (.hydra/ config and overrides)
 
 
+@_in_project
 def compile_sweep_plans(model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
                         overrides: Sequence[str] = (), project_dir: PathLike = ".",
                         ingest: bool = False) -> SweepPlan:
@@ -478,6 +563,7 @@ def _sweep_point(cfg: Any, *, project_dir: str, sweep_id: str, force: bool,
     return point_row(open_store(project_dir), run.run_id)["score"]
 
 
+@_in_project
 def sweep(model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
           overrides: Sequence[str] = (), force: bool = False, project_dir: PathLike = ".",
           on_event: EventSink | None = None) -> SweepResult:
@@ -565,6 +651,7 @@ class ReplayResult:
     replayed: dict[str, float]
 
 
+@_in_project
 def replay(model: str, *, project_dir: PathLike = ".", on_event: EventSink | None = None) -> ReplayResult:
     """Refit ``NAME@VERSION``'s winning config on its recorded dataset version and split; check the score.
 
@@ -604,6 +691,7 @@ class RunReport:
     path: Path
 
 
+@_in_project
 def run_report(run_id: str, *, project_dir: PathLike = ".") -> RunReport:
     """Write ``.tesla/reports/run-<id>.html``: steps, leaderboard, search progress and trials (or a sweep's points)."""
     from tesla.report.run_report import estimator_leaderboard, render_run_report
@@ -620,19 +708,22 @@ def run_report(run_id: str, *, project_dir: PathLike = ".") -> RunReport:
 
 
 # -- models: evaluate, predict ---------------------------------------------------------------------
+@_in_project
 def resolve_model(ref: str, *, project_dir: PathLike = ".") -> ModelVersion:
     name, version = parse_model_ref(ref)
     return open_store(project_dir).model(name, version)
 
 
+@_in_project
 def evaluate(model: str, data: PathLike, *, overrides: Sequence[str] = (), force: bool = False,
              project_dir: PathLike = ".", on_event: EventSink | None = None) -> EvaluateResult:
     """Score a registered model (``NAME`` or ``NAME@N``) on a labelled file; store metrics and report."""
     _, plain = compose_config(overrides, project_dir=project_dir)
     store = open_store(project_dir)
     mv = resolve_model(model, project_dir=project_dir)
-    _check_labelled(Path(data), mv, store)  # before anything is stored or a run is recorded
-    test = _stage_file(str(Path(data).resolve()), store, project_dir, "-d", put=True)
+    path = _input_file(data, "evaluation data")
+    _check_labelled(path, mv, store)  # before anything is stored or a run is recorded
+    test = _stage_file(str(path.resolve()), store, project_dir, "-d", put=True)
     assert test is not None
     plan = compile_evaluate(plain, model_ref=mv.ref, bundle_sha=mv.bundle_sha, test_file=test)
     backend = _backend(plain, store)
@@ -652,8 +743,6 @@ def _check_labelled(path: Path, mv: ModelVersion, store: Store) -> None:
     from tesla.data import check_columns, read_table
     from tesla.models import read_manifest, verified_bundle_dir
 
-    if not path.exists():
-        raise DataNotFoundError(f"-d file '{path}' does not exist; check the path", key="-d")
     manifest = read_manifest(verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref))
     target, df = manifest["target"], read_table(path)
     columns = list(df.columns)
@@ -663,9 +752,14 @@ def _check_labelled(path: Path, mv: ModelVersion, store: Store) -> None:
     check_columns(df, manifest["signature"], f"evaluation data '{path}'")
 
 
+@_in_project
 def predict(model: str, data: PathLike, output: PathLike | None = None, *,
             project_dir: PathLike = ".") -> tuple[Any, Path | None]:
-    """Batch-score ``data`` with a registered model; returns (frame with predictions, output path)."""
+    """Batch-score ``data`` with a registered model; returns (frame with predictions, output path).
+
+    ``output`` (``.parquet`` or else CSV) is checked before anything is scored; its missing parent
+    directories are made, as ``tesla monitor --report`` and the evaluation reports do.
+    """
     import pandas as pd
 
     from tesla.data import check_columns, read_table
@@ -673,8 +767,10 @@ def predict(model: str, data: PathLike, output: PathLike | None = None, *,
 
     store = open_store(project_dir)
     mv = resolve_model(model, project_dir=project_dir)
+    source = _input_file(data)
+    path = _output_file(output) if output is not None else None
     bundle = load_verified_bundle(store.artifacts, mv.bundle_sha, ref=mv.ref)
-    df = read_table(data)
+    df = read_table(source)
     check_columns(df, bundle.signature, f"'{data}'")
     target = bundle.manifest["target"]
     features = df.drop(columns=[target]) if target in df.columns else df
@@ -685,10 +781,8 @@ def predict(model: str, data: PathLike, output: PathLike | None = None, *,
         probs = pd.DataFrame([r["probabilities"] for r in records], index=df.index)
         for col in probs.columns:
             out[f"proba_{col}"] = probs[col]
-    path = None
-    if output is not None:
-        path = Path(output)
-        out.to_parquet(path, index=False) if path.suffix == ".parquet" else out.to_csv(path, index=False)
+    if path is not None:
+        _write_table(out, path)
     return out, path
 
 
@@ -731,6 +825,7 @@ def _check_vs(metric: str, rule: Mapping[str, Any], value: float, mv: ModelVersi
                         "the current deployment is unchanged", key=f"evaluation.gates.{metric}")
 
 
+@_in_project
 def deploy(model: str, profile: str = "production", *, overrides: Sequence[str] = (),
            project_dir: PathLike = ".") -> DeployResult:
     """Serve a registered model with a deploy profile (``conf/deploy/<profile>.yaml``).
@@ -852,6 +947,7 @@ def _with_capture_drops(info: Mapping[str, Any]) -> dict[str, Any]:
     return {**info, "capture_dropped": dropped}
 
 
+@_in_project
 def deployments(*, model: str | None = None, project_dir: PathLike = ".",
                 active_only: bool = False) -> list[dict[str, Any]]:
     """Deployments, newest first; a local one whose process died is reported as failed."""
@@ -866,6 +962,7 @@ def deployments(*, model: str | None = None, project_dir: PathLike = ".",
     return [d for d in rows if d["status"] == "running"] if active_only else rows
 
 
+@_in_project
 def stop_deployment(model: str, *, profile: str | None = None, project_dir: PathLike = ".") -> list[dict[str, Any]]:
     """Stop every running deployment of ``model`` (optionally only ``profile``)."""
     from tesla.serving.process import stop_server
@@ -892,6 +989,7 @@ def _no_deployment(store: Store, name: str, profile: str | None, what: str = "ru
     return DeployError(f"no {what} of '{name}'{f' on profile {profile}' if profile else ''}.{hint}", key=name)
 
 
+@_in_project
 def rollback(profile: str = "production", *, model: str | None = None, overrides: Sequence[str] = (),
              project_dir: PathLike = ".") -> DeployResult:
     """Serve again the version that served ``profile`` before the current one.
@@ -941,6 +1039,7 @@ def _rollback_model(store: Store, profile: str, model: str | None) -> str:
     return names[0]
 
 
+@_in_project
 def deployment_status(model: str | None = None, *, profile: str | None = None,
                       project_dir: PathLike = ".") -> list[dict[str, Any]]:
     """Running deployments, each with a live ``health`` probe and its ``capture`` counts.
@@ -981,6 +1080,7 @@ def _capture_counts(info: Mapping[str, Any]) -> dict[str, Any]:
             "bytes": sum(f.stat().st_size for f in files), "dropped": _with_capture_drops(info)["capture_dropped"]}
 
 
+@_in_project
 def deployment_logs(model: str, *, profile: str | None = None, lines: int = 50,
                     project_dir: PathLike = ".") -> tuple[dict[str, Any], str]:
     """(deployment, the last ``lines`` lines of its server log) for the newest deployment of ``model``.
@@ -1003,6 +1103,7 @@ def deployment_logs(model: str, *, profile: str | None = None, lines: int = 50,
 
 
 # -- monitoring -----------------------------------------------------------------------------------
+@_in_project
 def monitor(model: str, *, profile: str | None = None, since: str | None = None, overrides: Sequence[str] = (),
             report: PathLike | None = None, project_dir: PathLike = ".") -> Any:
     """Check a deployment's captured traffic against the model's training data (``tesla monitor``).
@@ -1021,6 +1122,7 @@ def monitor(model: str, *, profile: str | None = None, since: str | None = None,
     from tesla.monitor import MonitorSettings, check_deployment, write_report
     from tesla.monitor.captures import parse_since
 
+    report = _output_file(report) if report is not None else None
     _, plain = compose_config(overrides, project_dir=project_dir)
     store = open_store(project_dir)
     name, version = parse_model_ref(model)
@@ -1038,6 +1140,7 @@ def monitor(model: str, *, profile: str | None = None, since: str | None = None,
     return result
 
 
+@_in_project
 def monitor_history(model: str | None = None, *, limit: int = 20, project_dir: PathLike = ".") -> list[dict[str, Any]]:
     """Recorded ``tesla monitor`` checks, newest first (status, alerts, report path)."""
     return open_store(project_dir).monitor_events(model=model, limit=limit)
@@ -1059,6 +1162,7 @@ def _monitor_retrain(store: Store, ref: str, profile: str, overrides: Sequence[s
     return retrain(mv, newest, run_train, run_deploy, extra=overrides)
 
 
+@_in_project
 def monitor_feedback(model: str, data: PathLike, *, profile: str | None = None, project_dir: PathLike = ".") -> Any:
     """Append ground-truth labels (request_id, label[, row]) from a file to a deployment's feedback.
 
@@ -1067,8 +1171,8 @@ def monitor_feedback(model: str, data: PathLike, *, profile: str | None = None, 
     """
     from tesla.monitor import record_feedback
 
-    return record_feedback(open_store(project_dir), resolve_model(model, project_dir=project_dir), Path(data),
-                           profile=profile)
+    mv = resolve_model(model, project_dir=project_dir)
+    return record_feedback(open_store(project_dir), mv, _input_file(data, "labels file"), profile=profile)
 
 
 # -- dry runs, cost and cloud jobs ------------------------------------------------------------------
@@ -1102,6 +1206,7 @@ def _guard_budget(backend: Backend, plan: Plan, plain: Mapping[str, Any], projec
         check_budget(_estimate(backend, plan, project_dir, points), max_usd, what=f"plan '{plan.name}'")
 
 
+@_in_project
 def dry_run(model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
             overrides: Sequence[str] = (), project_dir: PathLike = ".", points: int = 1) -> DryRunResult:
     """Compile the training plan and show what running it would send, without sending anything.
@@ -1152,21 +1257,25 @@ def _jobs_backend(overrides: Sequence[str], project_dir: PathLike) -> Backend:
     return _backend(plain, open_store(project_dir))
 
 
+@_in_project
 def jobs_list(*, overrides: Sequence[str] = (), limit: int = 50, project_dir: PathLike = ".") -> list[dict[str, Any]]:
     """Provider jobs Tesla started on the configured cloud backend, newest first."""
     return _jobs_backend(overrides, project_dir).list_jobs(limit)
 
 
+@_in_project
 def jobs_status(job: str, *, overrides: Sequence[str] = (), project_dir: PathLike = ".") -> dict[str, Any]:
     """One job's Tesla state, provider state and failure reason."""
     return _jobs_backend(overrides, project_dir).job_status(job)
 
 
+@_in_project
 def jobs_logs(job: str, *, overrides: Sequence[str] = (), project_dir: PathLike = ".") -> str:
     """One job's log text from the provider."""
     return _jobs_backend(overrides, project_dir).job_logs(job)
 
 
+@_in_project
 def jobs_cancel(job: str, *, overrides: Sequence[str] = (), project_dir: PathLike = ".") -> dict[str, Any]:
     """Ask the provider to stop a job; returns its status afterwards."""
     backend = _jobs_backend(overrides, project_dir)

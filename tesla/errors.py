@@ -11,6 +11,8 @@ Each class also subclasses the matching built-in so callers that catch ``ValueEr
     ├── DataError(ValueError)              unreadable data, unknown column, bad schema
     │   └── DataNotFoundError(FileNotFoundError)   missing file or dataset version
     ├── ModelNotFoundError(LookupError)    unknown model name or version
+    ├── ProjectError(ValueError)           a directory that cannot be the project asked for (``tesla init``)
+    │   └── ProjectNotFoundError(FileNotFoundError)  no project in a directory or any parent of it
     ├── BundleError(ValueError)            a model bundle that cannot be loaded safely (``key`` = file inside it)
     ├── IntegrityError(ValueError)         a stored artifact changed since it was stored (``key`` = file inside it)
     ├── DependencyError(ImportError)       an optional extra is not installed (message has the pip command)
@@ -40,6 +42,8 @@ __all__ = [
     "ModelNotFoundError",
     "NotSupportedError",
     "PlanError",
+    "ProjectError",
+    "ProjectNotFoundError",
     "ReplayError",
     "StepFailedError",
     "TeslaError",
@@ -101,6 +105,14 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 class ModelNotFoundError(TeslaError, LookupError):
     """No registered model has that name or version."""
+
+
+class ProjectError(TeslaError, ValueError):
+    """A directory cannot be used as the project asked for: e.g. ``tesla init`` onto a file or a project."""
+
+
+class ProjectNotFoundError(ProjectError, FileNotFoundError):
+    """No Tesla project (``conf/config.yaml`` or ``.tesla/``) in a directory or any of its parents."""
 
 
 class BundleError(TeslaError, ValueError):

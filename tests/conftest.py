@@ -10,8 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tesla.store import Store
 
 # set before any SDK import: nothing may try to reach a non-loopback address
 os.environ.update(
@@ -74,6 +78,15 @@ def datasets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     churn.to_csv(root / "churn.csv", index=False)
     churn.head(200).to_csv(root / "churn_test.csv", index=False)
     return root
+
+
+def project_store(root: Path) -> Store:
+    """The store of the project at ``root``, scaffolded first (tesla init) when there is none:
+    ``Store.open`` refuses a directory in no project."""
+    from tesla import api
+    from tesla.store import Store, is_project
+
+    return Store.open(root if is_project(root) else api.init_project(root))
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """The ``tesla`` command: parse arguments, call ``tesla.api``, render the result. Nothing else.
 
 Errors map to exits in one place (``main``): a ``TeslaError`` prints ``Error: ...`` and exits
-1; a usage error exits 2; a traceback only with ``TESLA_FULL_ERROR=1``. Heavy modules are
-imported inside commands so ``tesla --help`` stays fast.
+1; a usage error exits 2; an ``OSError`` about a path prints the path and exits 1; anything
+else is a bug in Tesla and still gets one line and exit 1. A traceback only with
+``TESLA_FULL_ERROR=1``. Heavy modules are imported inside commands so ``tesla --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ app.add_typer(monitor_app, name="monitor")
 Overrides = Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, key=value (e.g. search.metric=log_loss).",
                                                           show_default=False)]
 ModelOpt = Annotated[str, typer.Option("-m", "--model", help="Model name; NAME@N picks version N.")]
-ProjectOpt = Annotated[Path, typer.Option("--project", help="Project directory.", show_default=False)]
+ProjectOpt = Annotated[Path, typer.Option("--project", help="A directory in the project (default: the working "
+                                          "directory); its root is found by walking up, as git does.",
+                                          show_default=False)]
 
 
 def _overrides(values: list[str] | None) -> list[str]:
@@ -497,8 +500,9 @@ def server(host: Annotated[str, typer.Option("--host", help="Bind address (loopb
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise UsageError("the REST server has no authentication yet; bind it to 127.0.0.1 and put an "
                          "authenticating proxy in front of it to expose it")
-    typer.echo(f"Tesla REST API for {project.resolve()} on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(create_app(project), host=host, port=port, log_level="warning")
+    web = create_app(project)  # refuses a directory in no project before anything listens
+    typer.echo(f"Tesla REST API for {web.state.project} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
 # -- models and runs ----------------------------------------------------------------------------------------
@@ -653,6 +657,27 @@ def jobs_cancel(job: JobArg, overrides: Overrides = None, project: ProjectOpt = 
 
 
 # -- entry point -------------------------------------------------------------------------------------------------
+_OS_HINTS = {PermissionError: "check its permissions", IsADirectoryError: "pass a file, not a directory",
+             NotADirectoryError: "a part of the path is a file, not a directory", FileNotFoundError: "check the path",
+             FileExistsError: "pick another path"}
+
+
+def _flat(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _os_error_line(exc: OSError) -> str:
+    """``Error: '<path>': <reason>; <fix>`` for an OSError that names a path."""
+    hint = next((h for cls, h in _OS_HINTS.items() if isinstance(exc, cls)), "check the path")
+    return f"Error: '{exc.filename}': {_flat(exc.strerror or exc).lower()}; {hint}"
+
+
+def _unexpected_line(exc: BaseException) -> str:
+    detail = _flat(exc)[:300]
+    return (f"Error: unexpected {type(exc).__name__}{f': {detail}' if detail else ''} (a bug in Tesla; rerun with "
+            "TESLA_FULL_ERROR=1 for the traceback and report it)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; the one place errors become exit codes."""
     command = typer.main.get_command(app)
@@ -673,7 +698,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         sys.stderr.write(one_line(exc) + "\n")
         sys.exit(getattr(exc, "exit_code", 2))
-    except TeslaError as exc:
+    except TeslaError as exc:  # before OSError: DataNotFoundError is a FileNotFoundError too
         if os.environ.get("TESLA_FULL_ERROR") == "1":
             raise
         sys.stderr.write(f"Error: {exc}\n")
@@ -681,3 +706,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)
+    except Exception as exc:  # the last resort: never a traceback unless asked for
+        if os.environ.get("TESLA_FULL_ERROR") == "1":
+            raise
+        if isinstance(exc, OSError) and exc.filename is not None:  # about a path, e.g. a file the user named
+            sys.stderr.write(_os_error_line(exc) + "\n")
+        else:
+            sys.stderr.write(_unexpected_line(exc) + "\n")
+        sys.exit(1)

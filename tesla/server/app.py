@@ -27,6 +27,7 @@ from tesla.errors import (
     ModelNotFoundError,
     TeslaError,
 )
+from tesla.store import find_project_root
 
 __all__ = ["create_app"]
 
@@ -199,9 +200,14 @@ def _monitoring_router(project: Path) -> APIRouter:
 
 
 def create_app(project_dir: str | Path = ".") -> FastAPI:
-    """The REST app for one project."""
-    project = Path(project_dir).resolve()
+    """The REST app for the project holding ``project_dir`` (its root is ``app.state.project``).
+
+    Raises:
+        ProjectNotFoundError: ``project_dir`` is in no Tesla project; no app is made.
+    """
+    project = find_project_root(project_dir)
     app = FastAPI(title="Tesla", description="Data, training, evaluation, deployment and monitoring services.")
+    app.state.project = project
     jobs = _Jobs()
     for router in (_data_router(project), _training_router(project, jobs), _evaluation_router(project),
                    _deployment_router(project), _monitoring_router(project)):

@@ -2,6 +2,9 @@
 
 ``Store.open(project_dir)`` gives the embedded defaults: SQLite at ``.tesla/tesla.db`` and
 artifacts under ``.tesla/artifacts``. ``TESLA_DB_URL`` and ``TESLA_ARTIFACTS`` override both.
+The project is found as git finds a repository: ``find_project_root`` walks up from
+``project_dir`` to the nearest directory holding ``conf/config.yaml`` or ``.tesla/``; only
+``tesla init`` creates one, so no command leaves a stray store outside a project.
 """
 
 from __future__ import annotations
@@ -16,13 +19,47 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tesla.errors import DataNotFoundError, ModelNotFoundError
+from tesla.errors import DataNotFoundError, ModelNotFoundError, ProjectNotFoundError
 from tesla.store import metadata as t
 from tesla.store.artifacts import ArtifactStore, hash_path
 
-__all__ = ["ArtifactStore", "DatasetVersion", "ModelVersion", "Store", "hash_path"]
+__all__ = ["ArtifactStore", "DatasetVersion", "ModelVersion", "Store", "find_project_root", "hash_path",
+           "is_project"]
 
 STATE_DIR = ".tesla"
+PROJECT_CONF = Path("conf") / "config.yaml"  # written by `tesla init`
+
+
+def is_project(directory: Path) -> bool:
+    """Whether ``directory`` is a Tesla project's root: it holds ``conf/config.yaml`` or ``.tesla/``."""
+    return (directory / PROJECT_CONF).is_file() or (directory / STATE_DIR).is_dir()
+
+
+def find_project_root(start: str | os.PathLike[str] = ".") -> Path:
+    """The root of the Tesla project holding ``start``: it or its nearest parent that ``is_project``.
+
+    Args:
+        start: a directory in the project (the working directory, or ``--project``).
+
+    Returns:
+        The project root, absolute.
+
+    Raises:
+        ProjectNotFoundError: ``start`` is missing or a file, or no directory from it up is a project.
+    """
+    begin = Path(start).expanduser()
+    if not begin.exists():
+        raise ProjectNotFoundError(f"project directory '{begin}' does not exist; create a project there with "
+                                   f"'tesla init {begin}' or pass --project DIR of an existing one", key=str(begin))
+    if not begin.is_dir():
+        raise ProjectNotFoundError(f"project directory '{begin}' is a file, not a directory; pass --project DIR "
+                                   "of a Tesla project", key=str(begin))
+    here = begin.resolve()
+    for directory in (here, *here.parents):
+        if is_project(directory):
+            return directory
+    raise ProjectNotFoundError(f"no Tesla project in {here} or any parent directory; create one with "
+                               "'tesla init DIR' or pass --project DIR", key=str(here))
 
 
 @dataclass(frozen=True)
@@ -96,8 +133,13 @@ class Store:
 
     @classmethod
     def open(cls, project_dir: str | os.PathLike[str] = ".") -> Store:
-        state = Path(project_dir).resolve() / STATE_DIR
-        state.mkdir(parents=True, exist_ok=True)
+        """The store of the project holding ``project_dir`` (its ``.tesla/`` is made on first use).
+
+        Raises:
+            ProjectNotFoundError: ``project_dir`` is in no Tesla project (see ``find_project_root``).
+        """
+        state = find_project_root(project_dir) / STATE_DIR
+        state.mkdir(exist_ok=True)
         db_url = os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
         root = os.environ.get("TESLA_ARTIFACTS") or str(state / "artifacts")
         return cls(db_url, ArtifactStore(root, cache_dir=state / "cache"), state)

@@ -75,7 +75,9 @@ class BackendContract:
 
     @pytest.fixture
     def contract_store(self, tmp_path: Path) -> Store:
-        return Store.open(tmp_path / "project")
+        from tesla import api  # a store belongs to a project: Store.open refuses a directory in none
+
+        return Store.open(api.init_project(tmp_path / "project"))
 
     @pytest.fixture
     def backend(self, contract_store: Store) -> Backend:  # pragma: no cover - always overridden

@@ -48,7 +48,7 @@ CASES = [
     ("unknown-version", ["predict", "-m", "bc_model@9", "-d", "{data}/bc_test.csv"], r"model 'bc_model' has no version 9"),
     ("bad-model-ref", ["predict", "-m", "bc_model@latest", "-d", "{data}/bc_test.csv"], r"the version after '@' must be a number"),
     ("unknown-dataset", ["train", "-m", "m", "data.dataset=bcc"], r"no dataset named 'bcc'; datasets: bc"),
-    ("missing-eval-file", ["evaluate", "-m", "bc_model", "-d", "{tmp}/nope.csv"], r"-d file '.*nope\.csv' does not exist"),
+    ("missing-eval-file", ["evaluate", "-m", "bc_model", "-d", "{tmp}/nope.csv"], r"evaluation data '.*nope\.csv' does not exist"),
     ("eval-without-target", ["evaluate", "-m", "bc_model", "-d", "{tmp}/small.csv"], r"has no target column 'target'"),
     ("port-in-use", ["deploy", "-m", "bc_model", "deploy.port={port}"], r"port \d+ on 127\.0\.0\.1 is in use; pick another with deploy\.port=N"),
     ("stop-unknown", ["deployments", "stop", "bc_modle"], r"no running deployment of 'bc_modle'"),

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from tesla import api
-from tesla.errors import ConfigError
+from tesla.errors import ConfigError, ProjectError
 
 
-def test_defaults_compose_with_every_group(tmp_path: Path) -> None:
-    _, cfg = api.compose_config([], project_dir=tmp_path)
+def test_defaults_compose_with_every_group(project: Path) -> None:
+    _, cfg = api.compose_config([], project_dir=project)
     assert set(cfg) == {"model", "data", "search", "evaluation", "deploy", "monitor", "backend"}
     assert cfg["backend"]["name"] == "local" and cfg["deploy"]["profile"] == "production"
 
@@ -25,11 +25,11 @@ def test_project_conf_overrides_the_default_tree(project: Path) -> None:
     assert cfg["deploy"]["profile"] == "canary" and cfg["deploy"]["target"] == "local"
 
 
-def test_backend_groups_get_their_own_schema(tmp_path: Path) -> None:
-    _, cfg = api.compose_config(["backend=sagemaker", "backend.bucket=b"], project_dir=tmp_path)
+def test_backend_groups_get_their_own_schema(project: Path) -> None:
+    _, cfg = api.compose_config(["backend=sagemaker", "backend.bucket=b"], project_dir=project)
     assert cfg["backend"]["bucket"] == "b" and cfg["backend"]["instance_type"] == "ml.m5.large"
     with pytest.raises(ConfigError, match="backend.instance_count"):
-        api.compose_config(["backend=sagemaker", "backend.instance_count=lots"], project_dir=tmp_path)
+        api.compose_config(["backend=sagemaker", "backend.instance_count=lots"], project_dir=project)
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -41,11 +41,11 @@ def test_backend_groups_get_their_own_schema(tmp_path: Path) -> None:
     ("deploy=prod", r"unknown option 'prod' for config group 'deploy'\. Available: production, staging\. "
                     r"Did you mean 'production'\?"),
 ])
-def test_semantic_errors_name_the_key(tmp_path: Path, override: str, message: str) -> None:
+def test_semantic_errors_name_the_key(project: Path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        api.compose_config([override], project_dir=tmp_path)
+        api.compose_config([override], project_dir=project)
 
 
 def test_init_refuses_an_existing_project(project: Path) -> None:
-    with pytest.raises(ConfigError, match="already holds a Tesla project"):
+    with pytest.raises(ProjectError, match="already holds a Tesla project"):
         api.init_project(project)

@@ -10,11 +10,12 @@ from tesla.errors import BackendError, StepFailedError
 from tesla.store import Store
 from tesla.testing.contract import _dataset_csv, contract_plan
 from tesla.testing.fake import FakeBackend, FakeClock
+from tests.conftest import project_store
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "p")
+    return project_store(tmp_path / "p")
 
 
 def _plan(store: Store, tmp_path: Path):  # noqa: ANN202 - test helper

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tesla.execution.packaging import tar_directory
+from tests.conftest import project_store
 
 BUCKET = "tesla-test"
 ROLE = "arn:aws:iam::123456789012:role/TeslaSageMaker"
@@ -175,6 +176,4 @@ def sm() -> SimpleNamespace:
 
 @pytest.fixture
 def sm_store(tmp_path: Path) -> Any:
-    from tesla.store import Store
-
-    return Store.open(tmp_path / "project")
+    return project_store(tmp_path / "project")

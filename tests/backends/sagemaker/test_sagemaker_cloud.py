@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from tesla.errors import StepFailedError
-from tesla.store import Store
 from tesla.testing.contract import contract_plan
+from tests.conftest import project_store
 
 REQUIRED = ("TESLA_AWS_PROFILE", "TESLA_SM_ROLE_ARN", "TESLA_SM_BUCKET", "TESLA_SM_IMAGE_URI")
 pytestmark = [
@@ -51,7 +51,7 @@ def real_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
                                   max_runtime_s=600, max_usd=1.0, tags={"tesla-test": "smoke"}).__dict__}
     session = boto3.Session(profile_name=os.environ["TESLA_AWS_PROFILE"], region_name=region)
     clients = make_clients(settings, strict=True, session=session)
-    return SageMakerBackend(settings, Store.open(tmp_path / "project"), clients=clients)
+    return SageMakerBackend(settings, project_store(tmp_path / "project"), clients=clients)
 
 
 def _csv(path: Path) -> Path:

@@ -31,6 +31,7 @@ from tesla.execution.packaging import build_code_package
 from tesla.store import Store
 from tesla.testing.contract import contract_plan
 from tesla_backends.sagemaker._backend import SageMakerBackend
+from tests.conftest import project_store
 
 
 def _overrides(sm: SimpleNamespace, *extra: str) -> list[str]:
@@ -184,7 +185,7 @@ def test_deploy_serves_the_bundle_and_teardown_deletes_by_tag(trained_project: P
     store = api.open_store(trained_project)
     mv = store.model("bc_model")
     bundle = store.artifacts.path(mv.bundle_sha)
-    backend = SageMakerBackend(sm.settings(), Store.open(tmp_path / "p"), clients=sm_clients, sleep=lambda _s: None)
+    backend = SageMakerBackend(sm.settings(), project_store(tmp_path / "p"), clients=sm_clients, sleep=lambda _s: None)
     deploy = {"profile": "production", "serverless": False, "instance_type": None, "instance_count": 1,
               "unseen_category": "error"}
     info = backend.deploy_model(bundle, model="bc_model", version=mv.version, settings=deploy,

@@ -20,7 +20,6 @@ import regex
 from tesla.errors import ConfigError
 from tesla.execution.labels import gcp_label_problems, gcp_labels
 from tesla.plan import Plan, Step
-from tesla.store import Store
 from tesla.testing.contract import contract_plan
 from tesla_backends.sagemaker._backend import SageMakerBackend
 from tesla_backends.sagemaker._requests import (
@@ -31,6 +30,7 @@ from tesla_backends.sagemaker._requests import (
     resource_name,
 )
 from tesla_backends.sagemaker._validate import request_errors
+from tests.conftest import project_store
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "contract_plan_requests.json"
 NAME_PATTERN = regex.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -39,7 +39,7 @@ SOURCE_SHA = "ab" * 32
 
 @pytest.fixture
 def backend(tmp_path: Path, sm: SimpleNamespace) -> SageMakerBackend:
-    return SageMakerBackend(sm.settings(), Store.open(tmp_path / "p"))
+    return SageMakerBackend(sm.settings(), project_store(tmp_path / "p"))
 
 
 def _plan(backend: SageMakerBackend, **step_params: Any) -> Plan:
@@ -80,7 +80,7 @@ def test_every_rendered_request_passes_strict_validation(backend: SageMakerBacke
 
 
 def test_spot_renders_max_wait_that_the_server_accepts(tmp_path: Path, sm: SimpleNamespace) -> None:
-    spot = SageMakerBackend(sm.settings(use_spot=True, max_runtime_s=1800), Store.open(tmp_path / "p"))
+    spot = SageMakerBackend(sm.settings(use_spot=True, max_runtime_s=1800), project_store(tmp_path / "p"))
     request = _rendered(spot)[0]["request"]
     assert request["EnableManagedSpotTraining"] is True
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600}
@@ -172,7 +172,7 @@ def test_serverless_memory_outside_the_service_range_is_caught(sm: SimpleNamespa
     ({"instance_type": "ml.m5.larg"}, "step 'load': CreateTrainingJob.ResourceConfig.InstanceType: 'ml.m5.larg'"),
 ], ids=["no-role", "no-bucket", "no-image", "two-instances", "typo-instance"])
 def test_check_names_each_problem(changes: dict[str, Any], expected: str, tmp_path: Path, sm: SimpleNamespace) -> None:
-    backend = SageMakerBackend(sm.settings(**changes), Store.open(tmp_path / "p"))
+    backend = SageMakerBackend(sm.settings(**changes), project_store(tmp_path / "p"))
     problems = backend.check(_plan(backend))
     assert any(p.startswith(expected) for p in problems), problems
 
@@ -185,7 +185,7 @@ def test_check_names_each_problem(changes: dict[str, Any], expected: str, tmp_pa
 def test_plan_with_estimators_the_image_lacks_is_refused(params: dict[str, Any], packages: list[str] | None,
                                                           expected: str, tmp_path: Path, sm: SimpleNamespace) -> None:
     changes = {"image_packages": packages} if packages else {}
-    backend = SageMakerBackend(sm.settings(**changes), Store.open(tmp_path / "p"))
+    backend = SageMakerBackend(sm.settings(**changes), project_store(tmp_path / "p"))
     with pytest.raises(ConfigError, match=regex.escape(expected)) as info:
         backend.check(_plan(backend, **params))
     assert info.value.key == "backend.image_packages"

@@ -20,10 +20,10 @@ from botocore.stub import ANY, Stubber
 from tesla.errors import BackendError
 from tesla.execution import StepHandle, StepState
 from tesla.plan import Step
-from tesla.store import Store
 from tesla.testing.fake import FakeClock
 from tesla_backends.sagemaker._backend import SageMakerBackend
 from tesla_backends.sagemaker._clients import SageMakerClients
+from tests.conftest import project_store
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 ARN = "arn:aws:sagemaker:us-east-1:123456789012"
@@ -36,7 +36,7 @@ def stubbed(tmp_path: Path, sm: SimpleNamespace) -> Iterator[tuple[SageMakerBack
     sagemaker, s3 = session.client("sagemaker"), session.client("s3")
     clients = SageMakerClients(sagemaker=sagemaker, runtime=None, s3=s3, logs=None, region="us-east-1")
     clock = FakeClock()
-    backend = SageMakerBackend(sm.settings(), Store.open(tmp_path / "p"), clients=clients, clock=clock,
+    backend = SageMakerBackend(sm.settings(), project_store(tmp_path / "p"), clients=clients, clock=clock,
                                sleep=clock.advance)
     with Stubber(sagemaker) as sm_stub, Stubber(s3) as s3_stub:
         yield backend, sm_stub, s3_stub, clock

@@ -17,6 +17,7 @@ from tesla.store import Store
 from tesla.testing.contract import _dataset_csv, contract_plan
 from tesla_backends.vertex._backend import VertexBackend
 from tesla_backends.vertex._clients import Gcs
+from tests.conftest import project_store
 from tests.fakes.vertex_fake import VertexFake
 
 pytestmark = pytest.mark.slow  # steps run as subprocesses
@@ -26,7 +27,7 @@ JOBS = r"projects/tesla-test-project/locations/us-central1/customJobs"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "proj")
+    return project_store(tmp_path / "proj")
 
 
 @pytest.fixture

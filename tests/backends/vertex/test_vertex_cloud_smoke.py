@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tesla.store import Store
 from tesla.testing.contract import _dataset_csv, contract_plan
+from tests.conftest import project_store
 
 NEEDED = ("TESLA_VERTEX_PROJECT", "TESLA_VERTEX_BUCKET", "TESLA_VERTEX_IMAGE")
 
@@ -36,7 +36,7 @@ def test_contract_plan_runs_on_real_vertex(tmp_path: Path) -> None:
                 "staging_bucket": os.environ["TESLA_VERTEX_BUCKET"], "image_uri": os.environ["TESLA_VERTEX_IMAGE"],
                 "machine_type": "n1-standard-4", "replica_count": 1, "max_runtime_s": 600,
                 "labels": {"tesla-smoke": "true"}}
-    store = Store.open(tmp_path / "proj")
+    store = project_store(tmp_path / "proj")
     backend = VertexBackend(settings, store)
     plan = contract_plan(store.artifacts.put(_dataset_csv(tmp_path / "c.csv")), backend=settings)
     assert backend.check(plan) == []

@@ -17,6 +17,7 @@ from tesla.errors import ConfigError, DeployError
 from tesla.models import load_bundle
 from tesla.store import Store
 from tesla_backends.vertex._backend import VertexBackend
+from tests.conftest import project_store
 from tests.fakes.vertex_fake import VertexFake
 
 pytestmark = pytest.mark.slow  # serving containers are real subprocesses
@@ -33,7 +34,7 @@ def bundle(trained_project: Path) -> Path:
 
 @pytest.fixture
 def backend(tmp_path: Path, make_backend: Callable[..., VertexBackend]) -> VertexBackend:
-    return make_backend(Store.open(tmp_path / "proj"))
+    return make_backend(project_store(tmp_path / "proj"))
 
 
 def _rows(datasets_dir: Path, n: int = 6) -> list[dict[str, float]]:

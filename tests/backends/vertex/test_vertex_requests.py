@@ -12,11 +12,11 @@ import pytest
 
 from tesla.errors import ConfigError
 from tesla.plan import Plan
-from tesla.store import Store
 from tesla.testing.contract import contract_plan
 from tesla_backends.vertex import _requests as rq
 from tesla_backends.vertex._backend import VertexBackend
 from tesla_backends.vertex._validate import field_rules, request_problems
+from tests.conftest import project_store
 from tests.fakes.vertex_fake import TEST_SETTINGS
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "vertex_custom_jobs.json"
@@ -26,7 +26,7 @@ SOURCE_SHA = "ab" * 32
 @pytest.fixture
 def backend(tmp_path: Path) -> VertexBackend:
     # no clients injected: rendering and validating must never need one
-    return VertexBackend(TEST_SETTINGS, Store.open(tmp_path / "proj"))
+    return VertexBackend(TEST_SETTINGS, project_store(tmp_path / "proj"))
 
 
 def _plan(**settings: Any) -> Plan:
@@ -188,7 +188,7 @@ def test_missing_settings_name_the_key(settings: dict[str, Any], message: str) -
 
 def test_check_lists_missing_settings_without_raising(tmp_path: Path) -> None:
     settings = {**TEST_SETTINGS, "project": None, "image_uri": None, "replica_count": 3}
-    backend = VertexBackend(settings, Store.open(tmp_path / "proj"))
+    backend = VertexBackend(settings, project_store(tmp_path / "proj"))
     assert backend.check(contract_plan(SOURCE_SHA, backend=settings)) == [
         "backend.project is not set (edit conf/backend/vertex.yaml or pass backend.project=...)",
         "backend.image_uri is not set (edit conf/backend/vertex.yaml or pass backend.image_uri=...)",
@@ -213,7 +213,7 @@ def test_a_plan_whose_estimators_the_image_lacks_is_refused(tmp_path: Path) -> N
     from tesla.plan import Step
 
     settings = {**TEST_SETTINGS, "image_packages": ["tesla-ml", "scikit-learn"]}
-    backend = VertexBackend(settings, Store.open(tmp_path / "proj"))
+    backend = VertexBackend(settings, project_store(tmp_path / "proj"))
     plan = contract_plan(SOURCE_SHA, backend=settings)
     search = Step.create("search", "search", {"estimators": ["rf", "lgbm"], "framework": "scikit-learn"})
     problems = backend.check(Plan(name=plan.name, steps=(*plan.steps, search), backend=settings))
