@@ -19,20 +19,27 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tesla import api
 from tesla.errors import (
+    BundleError,
     ConfigError,
     DataError,
     DataNotFoundError,
     DeployError,
     GateError,
+    IntegrityError,
     ModelNotFoundError,
+    ProjectError,
+    ProjectNotFoundError,
     TeslaError,
 )
 from tesla.store import find_project_root
 
 __all__ = ["create_app"]
 
-_STATUS = [(DataNotFoundError, 404), (ModelNotFoundError, 404), (GateError, 409), (DeployError, 409),
-           (ConfigError, 422), (DataError, 422)]
+# stored data that fails its checks (a tampered bundle) is a conflict with the store's state, not a
+# bad request and not a server bug
+_STATUS = [(DataNotFoundError, 404), (ModelNotFoundError, 404), (ProjectNotFoundError, 404),
+           (GateError, 409), (DeployError, 409), (BundleError, 409), (IntegrityError, 409),
+           (ConfigError, 422), (DataError, 422), (ProjectError, 422)]
 
 
 def _status_of(exc: TeslaError) -> int:
