@@ -71,9 +71,11 @@ def recover(store: Store) -> None:
     if key in _recovered:
         return
     _recovered.add(key)
-    live_runs = _settle_runs(store)
+    live_here = _settle_runs(store)
     _settle_deployments(store)
-    _clean_scratch(Path(store.state_dir), live_runs)
+    with store.engine.connect() as c:
+        running = set(c.execute(sa.select(t.runs.c.id).where(t.runs.c.status == "running")).scalars())
+    _clean_scratch(Path(store.state_dir), running, live_here)
     store.artifacts.remove_abandoned(lambda pid: Owner(socket.gethostname(), pid, "").alive())
 
 
@@ -125,13 +127,13 @@ def _stop_orphan(pid: int | None) -> None:
         stop_server(pid)  # waits: a fixed port is free again once this returns
 
 
-def _clean_scratch(state_dir: Path, live_runs: set[str]) -> None:
-    """Remove scratch space no live run owns: scratch/<run id>/ and the older layout's tesla-* dirs."""
+def _clean_scratch(state_dir: Path, running: set[str], live_here: set[str]) -> None:
+    """Remove scratch space no running run owns: scratch/<run id>/ and the older layout's tesla-* dirs."""
     root = state_dir / SCRATCH_DIR
     for path in sorted(root.iterdir()) if root.is_dir() else []:
-        if path.name not in live_runs:
+        if path.name not in running:
             shutil.rmtree(path, ignore_errors=True)
-    if not live_runs:  # the older layout names no run: only safe to remove when nothing runs here
+    if not live_here:  # the older layout names no run: only safe to remove when nothing runs here
         for path in state_dir.glob("tesla-*"):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
