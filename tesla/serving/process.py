@@ -64,7 +64,16 @@ def is_alive(pid: int | None) -> bool:
         waited, _ = os.waitpid(pid, os.WNOHANG)
         return waited == 0
     except ChildProcessError:
-        return True
+        return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` exited but nobody reaped it: a server whose deployer died, where pid 1 does not reap."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here, or it is gone by now
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 def _tail(path: Path, since: int = 0, lines: int = 5) -> str:
