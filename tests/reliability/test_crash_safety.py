@@ -26,7 +26,8 @@ from tesla.store.faults import ENV, POINTS
 from tests.conftest import TESLA
 from tests.reliability.corpus import cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e,
+              pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds server processes in /proc")]
 
 TRAIN_STEPS = ("load", "split", "search", "evaluate", "register")
 PER_STEP = ("train.step_running", "train.step_outputs", "train.step_stored", "train.step_recorded")
