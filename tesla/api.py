@@ -25,6 +25,7 @@ from tesla.errors import ConfigError, DataError, DataNotFoundError, DeployError,
 from tesla.execution import Backend, Event, RunResult, backend_spec, backend_specs
 from tesla.plan import Plan
 from tesla.store import DatasetVersion, ModelVersion, Store, find_project_root, hash_path, is_project
+from tesla.store.faults import fault_point
 
 __all__ = [
     "DeployResult",
@@ -288,8 +289,10 @@ def load(data: PathLike, name: str, *, target: str | None = None, message: str |
     say(f"inferring the schema of {len(df)} rows x {len(df.columns)} columns")
     schema = infer_schema(df)
     store.artifacts.put(path)  # the artifact first: a row never points at a missing file
+    fault_point("load.after_artifact")
     version = store.add_dataset_version(name, sha256=sha, format=detect_format(path), source=str(path),
                                         rows=len(df), schema=schema, target=target, message=message)
+    fault_point("load.after_version")
     return LoadResult(version, created=True)
 
 
@@ -465,7 +468,8 @@ def _register(store: Store, name: str, plan: Plan, run_id: str, steps: Mapping[s
     search, registered = steps["search"]["result"], steps["register"]["result"]
     # a bundle that fails its hashes or schemas never becomes a version
     verified_bundle_dir(store.artifacts, steps["register"]["outputs"]["bundle"], ref=name)
-    return store.register_model(
+    fault_point("register.before_model_row")
+    registration = store.register_model(
         name, bundle_sha=steps["register"]["outputs"]["bundle"], framework=registered["framework"],
         task=registered["task"], run_id=run_id, dataset=plan.meta["dataset"].split("@")[0],
         dataset_version=plan.step("load").params["version"], plan_fingerprint=plan.fingerprint,
@@ -475,6 +479,8 @@ def _register(store: Store, name: str, plan: Plan, run_id: str, steps: Mapping[s
                 "best_config_per_estimator": search.get("best_config_per_estimator", {}),
                 "ensemble": search.get("ensemble", []),
                 "resolved": {k: plain[k] for k in ("data", "search", "evaluation")}})
+    fault_point("register.after_model_row")
+    return registration
 
 
 # -- sweeps, replay, run reports ---------------------------------------------------------------------
@@ -854,30 +860,48 @@ def _deploy_version(store: Store, plain: Mapping[str, Any], mv: ModelVersion, *,
     current = _live(store, mv.name, dep["profile"])
     if current and current["version"] == mv.version and current["target"] == dep["target"]:
         return DeployResult(mv, dep["profile"], dep["target"], current["url"], changed=False, info=current)
-    if dep["target"] == "local":
-        info = _deploy_local(store, mv, dep, current)
-    else:
-        info = _deploy_cloud(store, plain, mv)
-    dep_id = store.add_deployment(model=mv.name, version=mv.version, profile=dep["profile"], target=dep["target"],
-                                  status="running", url=info["url"], pid=info.get("pid"), port=info.get("port"),
-                                  log_path=info.get("log_path"), info=info)
+    # recorded as starting first: killed before it is healthy, the next start stops its server and drops it
+    dep_id = store.start_deployment(model=mv.name, version=mv.version, profile=dep["profile"], target=dep["target"])
+    fault_point("deploy.after_intent")
+
+    def spawned(pid: int) -> None:  # recorded before the health wait, so recovery can stop this server
+        store.update_deployment(dep_id, pid=pid)
+        fault_point("deploy.after_spawn")
+
+    try:
+        if dep["target"] == "local":
+            info = _deploy_local(store, mv, dep, current, on_spawn=spawned)
+        else:
+            info = _deploy_cloud(store, plain, mv)
+    except BaseException:
+        store.drop_deployment(dep_id)  # nothing was deployed
+        raise
+    fault_point("deploy.after_healthy")
+    store.activate_deployment(dep_id, stage=dep["profile"], url=info["url"], pid=info.get("pid"),
+                              port=info.get("port"), log_path=info.get("log_path"), info=info)
+    fault_point("deploy.after_activate")
     if current:
         _retire(store, current)  # only now: the new server is already healthy
-    store.set_model_stage(mv.name, mv.version, dep["profile"])
+        fault_point("deploy.after_retire")
     return DeployResult(mv, dep["profile"], dep["target"], info["url"], changed=True, info={**info, "id": dep_id})
 
 
 def _live(store: Store, model: str, profile: str) -> dict[str, Any] | None:
     from tesla.serving.process import is_alive
 
-    for d in store.deployments(model=model, profile=profile, active_only=True):
-        if d["target"] != "local" or is_alive(d["pid"]):
-            return d
-        store.update_deployment(d["id"], status="failed")  # the process died since
-    return None
+    live = None
+    for d in store.deployments(model=model, profile=profile, active_only=True):  # newest first
+        if d["target"] == "local" and not is_alive(d["pid"]):
+            store.update_deployment(d["id"], status="failed")  # the process died since
+        elif live is None:
+            live = d
+        else:
+            _retire(store, d)  # a replace killed before it stopped the old server: finish it now
+    return live
 
 
-def _deploy_local(store: Store, mv: ModelVersion, dep: Mapping[str, Any], current: Mapping[str, Any] | None) -> dict[str, Any]:
+def _deploy_local(store: Store, mv: ModelVersion, dep: Mapping[str, Any], current: Mapping[str, Any] | None,
+                  on_spawn: Callable[[int], None] | None = None) -> dict[str, Any]:
     import secrets
 
     from tesla.serving import handoff
@@ -901,7 +925,7 @@ def _deploy_local(store: Store, mv: ModelVersion, dep: Mapping[str, Any], curren
                         capture_dir=capture, max_batch_size=dep["batching"]["max_batch_size"],
                         max_latency_ms=dep["batching"]["max_latency_ms"],
                         handoff_from=Path(take_from) if take_from else None, handoff_at=offer_at,
-                        health_timeout_s=dep["health_timeout_s"])
+                        health_timeout_s=dep["health_timeout_s"], on_spawn=on_spawn)
     return {"url": proc.url, "pid": proc.pid, "port": proc.port, "log_path": str(proc.log_path),
             "capture_dir": str(capture) if capture else None, "handoff": str(offer_at) if offer_at else None}
 

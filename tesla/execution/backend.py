@@ -24,6 +24,8 @@ from tesla.execution.registry import BackendSpec
 from tesla.plan import Plan, Step
 from tesla.steps import StepContext, run_step
 from tesla.store import Store
+from tesla.store.faults import fault_point
+from tesla.store.recovery import SCRATCH_DIR
 
 __all__ = ["Backend", "Event", "RunResult", "StepHandle", "StepOutcome", "StepState"]
 
@@ -153,6 +155,7 @@ class Backend(ABC):
         run_id = self.store.create_run(plan_name=plan.name, plan_fingerprint=plan.fingerprint,
                                        backend=self.name, plan_json=plan.to_json(),
                                        meta=plan.meta, parent_id=parent_id)
+        fault_point("train.after_run_row")
         emit(Event("run_started", data={"run_id": run_id, "plan": plan.name}))
         done: dict[str, dict[str, Any]] = {}
         try:
@@ -162,6 +165,9 @@ class Backend(ABC):
             self.store.finish_run(run_id, "failed", error=str(exc))
             emit(Event("run_finished", data={"run_id": run_id, "status": "failed"}))
             raise
+        finally:
+            shutil.rmtree(self.store.scratch_dir(run_id), ignore_errors=True)
+        fault_point("train.before_run_finished")
         self.store.finish_run(run_id, "succeeded")
         emit(Event("run_finished", data={"run_id": run_id, "status": "succeeded"}))
         return RunResult(run_id=run_id, plan=plan, status="succeeded", steps=done)
@@ -193,9 +199,13 @@ class Backend(ABC):
                   for name, ref in step.inputs.items()}
         started = self.clock()
         self.store.record_step(run_id, step, status="running")
+        fault_point("train.step_running")
+        self._scratch_root = self.store.scratch_dir(run_id)
         try:
             outcome, job_ref = self._execute(plan, step, run_id, inputs, emit, timeout_s)
+            fault_point("train.step_outputs")
             shas = {name: self.store.artifacts.put(path) for name, path in outcome.outputs.items()}
+            fault_point("train.step_stored")
         except BaseException as exc:
             self.store.record_step(run_id, step, status="failed", error=str(exc),
                                    seconds=self.clock() - started)
@@ -213,11 +223,12 @@ class Backend(ABC):
                 shutil.rmtree(path, ignore_errors=True)
             self._scratch = []
         seconds = self.clock() - started
-        self.store.record_step(run_id, step, status="succeeded", outputs=shas, result=outcome.result,
-                               seconds=seconds, job_ref=job_ref)
-        if "trials" in shas:
+        if "trials" in shas:  # before the step counts as succeeded: a succeeded search always has its trials
             trials = json.loads(Path(self.store.artifacts.path(shas["trials"])).read_text())
             self.store.add_trials(run_id, step.id, trials)
+        self.store.record_step(run_id, step, status="succeeded", outputs=shas, result=outcome.result,
+                               seconds=seconds, job_ref=job_ref)
+        fault_point("train.step_recorded")
         emit(Event("step_finished", step.id, {"seconds": seconds, "result": outcome.result}))
         return {"status": "succeeded", "outputs": shas, "result": outcome.result}
 
@@ -251,7 +262,9 @@ class Backend(ABC):
 
     def run_in_process(self, step: Step, inputs: Mapping[str, str], emit: EventSink) -> StepOutcome:
         """Run a step body here, reading inputs from the store; used by local and control steps."""
-        workdir = Path(tempfile.mkdtemp(prefix=f"tesla-{step.id}-", dir=self.store.state_dir))
+        root = getattr(self, "_scratch_root", self.store.state_dir / SCRATCH_DIR / "_")  # set per step by run()
+        root.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f"{step.id}-", dir=root))
         self._scratch = [*getattr(self, "_scratch", []), workdir]
         ctx = StepContext(step=step, inputs={k: self.store.artifacts.path(v) for k, v in inputs.items()},
                           outdir=workdir,

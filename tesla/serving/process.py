@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,14 +64,27 @@ def is_alive(pid: int | None) -> bool:
         waited, _ = os.waitpid(pid, os.WNOHANG)
         return waited == 0
     except ChildProcessError:
-        return True
+        return not _zombie(pid)
 
 
-def _tail(path: Path, lines: int = 5) -> str:
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` exited but nobody reaped it: a server whose deployer died, where pid 1 does not reap."""
     try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here, or it is gone by now
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def _tail(path: Path, since: int = 0, lines: int = 5) -> str:
+    """The last ``lines`` lines written to ``path`` after byte offset ``since`` (this attempt's, not older ones)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode(errors="replace")
     except OSError:
         return ""
+    return " | ".join(text.strip().splitlines()[-lines:])
 
 
 def _healthy(url: str, pid: int) -> bool:
@@ -84,11 +98,11 @@ def _healthy(url: str, pid: int) -> bool:
         return False
 
 
-def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+def _wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float, log_start: int) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise DeployError(f"the model server exited with status {proc.returncode}: {_tail(log_path)} "
+            raise DeployError(f"the model server exited with status {proc.returncode}: {_tail(log_path, log_start)} "
                               f"(log: {log_path})")
         if _healthy(url, proc.pid):
             return
@@ -103,7 +117,7 @@ def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_
                  auth_token_env: str | None = None, capture_dir: Path | None = None,
                  max_batch_size: int = 64, max_latency_ms: float = 2.0, handoff_from: Path | None = None,
                  handoff_at: Path | None = None, extra_args: list[str] | None = None,
-                 health_timeout_s: float = 60.0) -> ServerProcess:
+                 health_timeout_s: float = 60.0, on_spawn: Callable[[int], None] | None = None) -> ServerProcess:
     """Start ``python -m tesla.serving`` detached, and return once it answers ``/health`` itself.
 
     Args:
@@ -111,7 +125,7 @@ def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_
         host: bind address; anything but loopback needs ``auth_token_env``.
         port: fixed port, or 0 for a free one.
         model_ref: ``name@version``.
-        log_path: the server's stdout and stderr (appended).
+        log_path: the server's stdout and stderr (appended; an error quotes only this attempt's lines).
         unseen_category: ``error`` or ``unknown``.
         max_body_bytes: request body limit.
         auth_token_env: name of the environment variable holding the bearer token (never its value).
@@ -123,6 +137,7 @@ def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_
         handoff_at: offer this server's listening socket there, for its successor.
         extra_args: more ``python -m tesla.serving`` flags.
         health_timeout_s: how long to wait for ``/health``.
+        on_spawn: called with the server's pid as soon as it exists (before the health wait).
 
     Raises:
         DeployError: the port is taken, or the server exited or never reported healthy.
@@ -145,11 +160,21 @@ def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_
         args += ["--handoff-at", str(handoff_at)]
     args += extra_args or []
     with open(log_path, "ab") as log:
+        log.write(f"--- tesla: starting {model_ref} on {host}:{port} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                  .encode())
+        log.flush()
+        log_start = log.tell()  # what an earlier attempt wrote is not this attempt's reason
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)  # outlives the CLI that started it
+    if on_spawn is not None:
+        try:
+            on_spawn(proc.pid)
+        except BaseException:
+            stop_server(proc.pid)  # nobody would know of this server otherwise
+            raise
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{url_host}:{port}"
-    _wait_healthy(proc, url, log_path, health_timeout_s)
+    _wait_healthy(proc, url, log_path, health_timeout_s, log_start)
     return ServerProcess(pid=proc.pid, host=host, port=port, url=url, log_path=log_path)
 
 

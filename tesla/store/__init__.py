@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from tesla.errors import DataNotFoundError, ModelNotFoundError, ProjectNotFoundError
 from tesla.store import metadata as t
 from tesla.store.artifacts import ArtifactStore, hash_path
+from tesla.store.recovery import SCRATCH_DIR, Owner, recover
 
 __all__ = ["ArtifactStore", "DatasetVersion", "ModelVersion", "Store", "find_project_root", "hash_path",
            "is_project"]
@@ -116,6 +117,18 @@ def _row_to_model(row: Any) -> ModelVersion:
                         stage=row.stage, created_at=str(row.created_at))
 
 
+def _set_stage(c: sa.Connection, name: str, version: int, stage: str | None) -> None:
+    if stage:
+        c.execute(t.models.update().where(t.models.c.name == name, t.models.c.stage == stage).values(stage=None))
+    c.execute(t.models.update().where(t.models.c.name == name, t.models.c.version == version).values(stage=stage))
+
+
+def _lease(kind: str, ref: str) -> sa.Insert:
+    """This process takes on ``kind`` ``ref``: if it dies first, recovery settles what it left."""
+    me = Owner.me()
+    return t.leases.insert().values(kind=kind, ref=ref, host=me.host, pid=me.pid, started=me.started)
+
+
 class Store:
     """Metadata and artifacts of one project.
 
@@ -142,7 +155,9 @@ class Store:
         state.mkdir(exist_ok=True)
         db_url = os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
         root = os.environ.get("TESLA_ARTIFACTS") or str(state / "artifacts")
-        return cls(db_url, ArtifactStore(root, cache_dir=state / "cache"), state)
+        store = cls(db_url, ArtifactStore(root, cache_dir=state / "cache"), state)
+        recover(store)  # runs and deployments whose process was killed: interrupted, scratch removed
+        return store
 
     # -- datasets -----------------------------------------------------------
     def find_dataset_version(self, name: str, sha256: str) -> DatasetVersion | None:
@@ -214,7 +229,12 @@ class Store:
                 id=run_id, plan_name=plan_name, plan_fingerprint=plan_fingerprint, backend=backend,
                 status="running", plan_json=plan_json, meta_json=json.dumps(dict(meta), sort_keys=True),
                 parent_id=parent_id))
+            c.execute(_lease("run", run_id))
         return run_id
+
+    def scratch_dir(self, run_id: str) -> Path:
+        """Where the steps of ``run_id`` run in-process; removed when the run ends (or, killed, on the next open)."""
+        return self.state_dir / SCRATCH_DIR / run_id
 
     def finish_run(self, run_id: str, status: str, error: str | None = None,
                    meta: Mapping[str, Any] | None = None) -> None:
@@ -223,6 +243,7 @@ class Store:
             values["meta_json"] = json.dumps(dict(meta), sort_keys=True)
         with self.engine.begin() as c:
             c.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+            c.execute(t.leases.delete().where(t.leases.c.kind == "run", t.leases.c.ref == run_id))
 
     def run(self, run_id: str) -> dict[str, Any]:
         with self.engine.connect() as c:
@@ -351,11 +372,7 @@ class Store:
 
     def set_model_stage(self, name: str, version: int, stage: str | None) -> None:
         with self.engine.begin() as c:
-            if stage:
-                c.execute(t.models.update().where(t.models.c.name == name, t.models.c.stage == stage)
-                          .values(stage=None))
-            c.execute(t.models.update().where(t.models.c.name == name, t.models.c.version == version)
-                      .values(stage=stage))
+            _set_stage(c, name, version, stage)
 
     # -- evaluations --------------------------------------------------------
     def add_evaluation(self, model: str, version: int, data: str, metrics: Mapping[str, Any],
@@ -378,6 +395,36 @@ class Store:
         with self.engine.begin() as c:
             res = c.execute(t.deployments.insert().values(info_json=json.dumps(info, sort_keys=True), **values))
             return int(res.inserted_primary_key[0])
+
+    def start_deployment(self, **values: Any) -> int:
+        """Record a deployment about to start (status ``starting``), leased to this process.
+
+        Should this process die before ``activate_deployment``, the next ``Store.open`` stops the
+        server it may have spawned and drops the row: only deployments that served are listed.
+        """
+        info = values.pop("info", {})
+        with self.engine.begin() as c:
+            res = c.execute(t.deployments.insert().values(status="starting", info_json=json.dumps(info, sort_keys=True),
+                                                          **values))
+            dep_id = int(res.inserted_primary_key[0])
+            c.execute(_lease("deployment", str(dep_id)))
+        return dep_id
+
+    def activate_deployment(self, dep_id: int, *, stage: str, **values: Any) -> None:
+        """A started deployment is healthy: mark it running and its model version ``stage``, in one transaction."""
+        if "info" in values:
+            values["info_json"] = json.dumps(values.pop("info"), sort_keys=True)
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(t.deployments).where(t.deployments.c.id == dep_id)).one()
+            c.execute(t.deployments.update().where(t.deployments.c.id == dep_id).values(status="running", **values))
+            _set_stage(c, row.model, row.version, stage)
+            c.execute(t.leases.delete().where(t.leases.c.kind == "deployment", t.leases.c.ref == str(dep_id)))
+
+    def drop_deployment(self, dep_id: int) -> None:
+        """Forget a deployment that never started (its server failed): nothing was deployed."""
+        with self.engine.begin() as c:
+            c.execute(t.leases.delete().where(t.leases.c.kind == "deployment", t.leases.c.ref == str(dep_id)))
+            c.execute(t.deployments.delete().where(t.deployments.c.id == dep_id))
 
     def update_deployment(self, dep_id: int, **values: Any) -> None:
         if "info" in values:

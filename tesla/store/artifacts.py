@@ -19,9 +19,11 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from tesla.errors import DataNotFoundError, IntegrityError
+from tesla.store.faults import fault_point
 
 __all__ = ["ArtifactStore", "hash_path"]
 
@@ -170,6 +172,7 @@ class ArtifactStore:
                 shutil.copytree(source, staging / _TREE)
                 (staging / _FILE_LIST).write_text(_tree_lines(staging / _TREE))
             (staging / _MARKER).write_text(sha)
+            fault_point("artifact.staged")
             self._publish(staging, sha)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -177,9 +180,18 @@ class ArtifactStore:
 
     def _staging_dir(self) -> Path:
         base = (self._root_path if self._local else self._cache_dir) / "tmp"  # type: ignore[operator]
-        staging = base / uuid.uuid4().hex
+        staging = base / f"{os.getpid()}-{uuid.uuid4().hex}"  # the writer's pid: see remove_abandoned
         staging.mkdir(parents=True)
         return staging
+
+    def remove_abandoned(self, alive: Callable[[int], bool]) -> None:
+        """Remove the staging directories (``tmp/<pid>-<uuid>``) of writers that died mid-put."""
+        root = self._root_path if self._local else self._cache_dir
+        base = root / "tmp" if root is not None else None
+        for path in sorted(base.iterdir()) if base is not None and base.is_dir() else []:
+            pid, _, _ = path.name.partition("-")
+            if pid.isdigit() and not alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
 
     def _publish(self, staging: Path, sha: str) -> None:
         if self._local:

@@ -1,4 +1,4 @@
-"""Metadata tables (SQLAlchemy Core): datasets, runs, steps, trials, models, deployments.
+"""Metadata tables (SQLAlchemy Core): datasets, runs, steps, trials, models, deployments, leases.
 
 Embedded SQLite under the project's ``.tesla/`` by default; any SQLAlchemy URL
 (``postgresql://...``) for a team. Rows that point at artifacts are written only after
@@ -43,7 +43,7 @@ runs = sa.Table(
     sa.Column("plan_name", sa.String, nullable=False),
     sa.Column("plan_fingerprint", sa.String, nullable=False),
     sa.Column("backend", sa.String, nullable=False),
-    sa.Column("status", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # running | succeeded | failed | interrupted
     sa.Column("parent_id", sa.String),  # the sweep a multirun point belongs to
     sa.Column("plan_json", sa.Text, nullable=False),
     sa.Column("meta_json", sa.Text, nullable=False, default="{}"),
@@ -58,7 +58,7 @@ steps = sa.Table(
     sa.Column("step_id", sa.String, primary_key=True),
     sa.Column("kind", sa.String, nullable=False),
     sa.Column("fingerprint", sa.String, nullable=False, index=True),
-    sa.Column("status", sa.String, nullable=False),  # succeeded | cached | failed | running
+    sa.Column("status", sa.String, nullable=False),  # succeeded | cached | failed | running | interrupted
     sa.Column("params_json", sa.Text, nullable=False),
     sa.Column("outputs_json", sa.Text, nullable=False, default="{}"),  # output name -> sha256
     sa.Column("result_json", sa.Text, nullable=False, default="{}"),
@@ -116,7 +116,7 @@ deployments = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("profile", sa.String, nullable=False),
     sa.Column("target", sa.String, nullable=False),
-    sa.Column("status", sa.String, nullable=False),  # running | stopped | failed | replaced
+    sa.Column("status", sa.String, nullable=False),  # starting | running | stopped | failed | replaced
     sa.Column("url", sa.String),
     sa.Column("pid", sa.Integer),
     sa.Column("port", sa.Integer),
@@ -126,6 +126,16 @@ deployments = sa.Table(
     sa.Column("stopped_at", sa.DateTime),
 )
 
+# who is doing a piece of work that is not finished yet: a run, or a deployment being started
+leases = sa.Table(
+    "leases", METADATA,
+    sa.Column("kind", sa.String, primary_key=True),  # run | deployment
+    sa.Column("ref", sa.String, primary_key=True),  # the run id, or the deployment id
+    sa.Column("host", sa.String, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started", sa.String, nullable=False),  # the process's start time: a guard against pid reuse
+    sa.Column("created_at", sa.DateTime, server_default=_now()),
+)
 
 monitor_events = sa.Table(
     "monitor_events", METADATA,
