@@ -39,7 +39,7 @@ def test_the_server_error_quotes_only_this_attempts_log_lines(tmp_path: Path) ->
     with pytest.raises(DeployError) as info:
         start_server(tmp_path / "no-bundle", host="127.0.0.1", port=0, model_ref="m@1", log_path=log)
     message = str(info.value)
-    assert "no manifest.json" in message and "earlier attempt" not in message, message
+    assert "is not a model bundle" in message and "earlier attempt" not in message, message
     assert "earlier attempt's reason 4" in log.read_text()  # the log itself keeps every attempt
 
 

@@ -20,6 +20,7 @@ from tesla.store import Store
 from tesla.store import metadata as t
 from tesla.store.faults import ENV, POINTS, fault_point
 from tesla.store.recovery import Owner
+from tests.conftest import project_store
 
 
 def _dead_pid() -> int:
@@ -47,7 +48,7 @@ def _reopen(project: Path) -> Store:
 
 
 def test_a_run_whose_process_died_is_interrupted_and_its_scratch_removed(tmp_path: Path) -> None:
-    store = Store.open(tmp_path)
+    store = project_store(tmp_path)
     me = Owner.me()
     _run_with_lease(store, "dead", pid=_dead_pid())
     _run_with_lease(store, "reused", pid=me.pid, started="1")  # our pid, another start time: pid reuse
@@ -70,7 +71,7 @@ def test_a_run_whose_process_died_is_interrupted_and_its_scratch_removed(tmp_pat
 
 
 def test_finished_runs_hold_no_lease_and_old_scratch_goes_when_nothing_runs(tmp_path: Path) -> None:
-    store = Store.open(tmp_path)
+    store = project_store(tmp_path)
     run_id = store.create_run(plan_name="p", plan_fingerprint="f", backend="local", plan_json="{}", meta={})
     store.finish_run(run_id, "succeeded")
     (tmp_path / ".tesla" / "tesla-search-old").mkdir()
@@ -82,7 +83,7 @@ def test_finished_runs_hold_no_lease_and_old_scratch_goes_when_nothing_runs(tmp_
 
 
 def test_artifact_staging_of_a_dead_writer_is_removed(tmp_path: Path) -> None:
-    Store.open(tmp_path)
+    project_store(tmp_path)
     staging = tmp_path / ".tesla" / "artifacts" / "tmp"
     (staging / f"{_dead_pid()}-abc").mkdir(parents=True)
     (staging / f"{os.getpid()}-def").mkdir()
@@ -91,7 +92,7 @@ def test_artifact_staging_of_a_dead_writer_is_removed(tmp_path: Path) -> None:
 
 
 def test_a_deployment_left_starting_by_a_dead_deployer_is_dropped(tmp_path: Path) -> None:
-    store = Store.open(tmp_path)
+    store = project_store(tmp_path)
     dead = store.start_deployment(model="m", version=1, profile="production", target="local")
     with store.engine.begin() as c:
         c.execute(t.leases.update().where(t.leases.c.ref == str(dead)).values(pid=_dead_pid()))
@@ -103,7 +104,7 @@ def test_a_deployment_left_starting_by_a_dead_deployer_is_dropped(tmp_path: Path
 
 
 def test_activating_a_deployment_sets_the_stage_in_the_same_step(tmp_path: Path) -> None:
-    store = Store.open(tmp_path)
+    store = project_store(tmp_path)
     store.register_model("m", bundle_sha="b1", framework="f", task="t", run_id=None, dataset=None,
                          dataset_version=None, plan_fingerprint=None, metrics={}, config={})
     dep = store.start_deployment(model="m", version=1, profile="production", target="local")
