@@ -9,7 +9,10 @@ Each class also subclasses the matching built-in so callers that catch ``ValueEr
     ├── ConfigError(ValueError)            bad config key, type or value (``key`` = dotted path)
     ├── PlanError(ValueError)              a plan that cannot be compiled or read
     ├── DataError(ValueError)              unreadable data, unknown column, bad schema
-    │   └── DataNotFoundError(FileNotFoundError)   missing file or dataset version
+    │   ├── DataNotFoundError(FileNotFoundError)   missing file or dataset version
+    │   └── PayloadError                   (tesla.serving.payload) a request body that cannot be read as rows
+    │       ├── UnsupportedMediaType       neither JSON nor CSV (HTTP 415)
+    │       └── PayloadTooLarge            over the body or row limit (HTTP 413)
     ├── ModelNotFoundError(LookupError)    unknown model name or version
     ├── ProjectError(ValueError)           a directory that cannot be the project asked for (``tesla init``)
     │   └── ProjectNotFoundError(FileNotFoundError)  no project in a directory or any parent of it

@@ -60,7 +60,7 @@ def test_bad_search_space_is_a_one_line_config_error_naming_the_key(project: Pat
                                                                     message: str) -> None:
     with pytest.raises(ConfigError) as err:
         api.compose_config([override], project_dir=project)
-    assert str(err.value).startswith(message), str(err.value)
+    assert message in str(err.value), str(err.value)
     assert "\n" not in str(err.value) and err.value.key.startswith("search.search_space")
 
 
@@ -130,7 +130,8 @@ def test_trial_bounded_search_takes_estimators_in_turn_and_cost_lets_flaml_choos
 def test_unknown_learner_selector_is_refused(project: Path) -> None:
     with pytest.raises(ConfigError) as err:
         api.compose_config(["search.learner_selector=random"], project_dir=project)
-    assert str(err.value) == "'search.learner_selector' must be one of auto, roundrobin, cost; got 'random'."
+    assert str(err.value) == ("override 'search.learner_selector=random': 'search.learner_selector' must be one of "
+                              "auto, roundrobin, cost; got 'random'.")
 
 
 # -- warm start ------------------------------------------------------------------------------------------
@@ -178,7 +179,8 @@ def test_ensemble_of_neural_learners_is_refused_at_compose_time(project: Path, o
                                                                 named: str) -> None:
     with pytest.raises(ConfigError) as err:
         api.compose_config(["search.ensemble=true", *overrides], project_dir=project)
-    assert str(err.value) == (f"search.ensemble stacks scikit-learn-family learners only, not {named}; list "
+    assert str(err.value) == (f"override 'search.ensemble=true': search.ensemble stacks scikit-learn-family "
+                              f"learners only, not {named}; list "
                               "scikit-learn learners in search.estimators or set search.ensemble=false")
     assert err.value.key == "search.ensemble"
 
