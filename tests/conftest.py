@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +36,15 @@ def _reset_hydra() -> Iterator[None]:
     from hydra.core.global_hydra import GlobalHydra
 
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something is already listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield sock.getsockname()[1]
 
 
 def run_tesla(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,

@@ -83,7 +83,14 @@ def training_overrides(mv: ModelVersion, extra: Sequence[str] = ()) -> list[str]
                 out += _flatten(dotted, node[key])
         else:
             out += _flatten(section, node)
-    return [*out, f"data.dataset={hydra_value(mv.dataset)}", "data.source=null", "data.version=null", *extra]
+    recipe = [*out, f"data.dataset={hydra_value(mv.dataset)}", "data.source=null", "data.version=null"]
+    # the user's value replaces the recorded one (a key set twice is refused as a user mistake)
+    mine = {_key(o) for o in extra}
+    return [*(o for o in recipe if _key(o) not in mine), *extra]
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def retrain(mv: ModelVersion, newest_version: int | None, train: TrainFn, deploy: DeployFn,

@@ -117,8 +117,10 @@ def _plan_json(overrides: list[str], project_dir: Path) -> tuple[str, dict[str, 
 
 @pytest.fixture(scope="module")
 def bare_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """No conf/ of its own: the shipped defaults under the drawn overrides."""
-    return tmp_path_factory.mktemp("props")
+    """A project with no conf/ of its own (only .tesla/): the shipped defaults under the drawn overrides."""
+    root = tmp_path_factory.mktemp("props")
+    (root / ".tesla").mkdir()
+    return root
 
 
 # one Hydra compose per example (~0.1-0.3 s): 40 examples stay well under 30 s on a shared machine

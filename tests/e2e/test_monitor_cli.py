@@ -89,7 +89,7 @@ def test_calm_traffic_exits_0_and_a_shift_exits_1(proj: Path, datasets_dir: Path
     (["-m", "bc_model", "--since", "yesterday"], 1,
      "Error: --since 'yesterday' is neither a duration (30m, 2h, 7d, 1w) nor an ISO-8601 time (2024-05-01T12:00:00Z)"),
     (["-m", "bc_model", "--set", "monitor.js_threshold=2"], 1,
-     "Error: 'monitor.js_threshold' must be in the range (0.0, 1.0]; got 2"),
+     "Error: override 'monitor.js_threshold=2': 'monitor.js_threshold' must be in the range (0.0, 1.0]; got 2"),
     ([], 2, "Error: Missing option '-m' / '--model'."),
 ], ids=["unknown-model", "bad-since", "bad-threshold", "no-model"])
 def test_mistakes_are_errors(proj: Path, args: list[str], code: int, stderr: str) -> None:

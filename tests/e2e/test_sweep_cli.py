@@ -60,7 +60,7 @@ def test_plan_multirun_imports_no_ml_framework(cli_project: Path) -> None:
 def test_a_bad_sweep_value_fails_before_anything_runs(cli_project: Path) -> None:
     proc = run_tesla("train", "-m", "m", "--multirun", "search.metric=roc_auc,rocauc", cwd=cli_project, check=False)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("Error: 'search.metric' must be one of auto, roc_auc")
+    assert proc.stderr.startswith("Error: override 'search.metric=rocauc': 'search.metric' must be one of auto, roc_auc")
     assert "Did you mean 'roc_auc'?" in proc.stderr and api.open_store(cli_project).runs() == []
 
 

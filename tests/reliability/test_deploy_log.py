@@ -7,8 +7,6 @@ the error quotes only what this attempt's server wrote.
 from __future__ import annotations
 
 import shutil
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +18,6 @@ from tests.reliability.corpus import assert_one_error, assert_refused
 @pytest.fixture
 def deployable(trained_project: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(trained_project, tmp_path / "proj"))
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1)
-        yield sock.getsockname()[1]
 
 
 def test_the_server_error_quotes_only_this_attempts_log_lines(tmp_path: Path) -> None:
