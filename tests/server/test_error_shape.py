@@ -97,3 +97,26 @@ def test_every_tesla_error_class_is_in_the_status_table() -> None:
     classes = {getattr(errors, n) for n in errors.__all__ if isinstance(getattr(errors, n), type)}
     assert {c.__name__ for c in classes} - {"TeslaError", "StepFailedError"} == {
         c.__name__ for c in classes if status_of(c("x")) != 500}
+
+
+BIG = "9" * 23  # past SQLite's INTEGER
+
+
+@pytest.mark.parametrize(("method", "url", "body", "status", "type_"), [
+    ("post", "/evaluation", {"model": "m@²", "data": "x.csv"}, 422, "ConfigError"),  # '²'.isdigit(); int() fails
+    ("get", "/monitoring/m@²", None, 422, "ConfigError"),
+    ("post", "/evaluation", {"model": f"m@{BIG}", "data": "x.csv"}, 422, "ConfigError"),  # OverflowError in SQLite
+    ("get", f"/monitoring/m@{BIG}", None, 422, "ConfigError"),
+    ("post", "/training/plan", {"model": "m", "overrides": [f"data.version={BIG}"]}, 422, "ConfigError"),
+    ("post", "/training/plan", {"model": "m", "overrides": ["x" * 5000 + "=1"]}, 422, "ConfigError"),  # ENAMETOOLONG
+    ("post", "/data/load", {"name": "\x00"}, 422, "DataError"),  # was stored, then broke every later plan
+], ids=["superscript-version", "superscript-version-get", "huge-version", "huge-version-get", "huge-data-version",
+        "overlong-override-key", "control-char-name"])
+def test_inputs_that_once_gave_a_500_are_refused(client: TestClient, datasets_dir: Path, method: str, url: str,
+                                                 body: dict[str, Any] | None, status: int, type_: str) -> None:
+    if url == "/data/load":
+        assert body is not None
+        body = {**body, "path": str(datasets_dir / "iris.csv")}
+    kwargs = {"json": body} if body is not None else {}
+    assert _error(client.request(method.upper(), url, **kwargs), status)["type"] == type_
+    assert client.get("/data").json() == []  # nothing was stored
