@@ -9,7 +9,6 @@ says it is a bug; the traceback goes to the server log, not to the client.
 
 from __future__ import annotations
 
-import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -39,8 +38,6 @@ from tesla.errors import (
 )
 
 __all__ = ["error_body", "install_error_handlers", "status_of"]
-
-log = logging.getLogger("tesla.server")
 
 # the first match wins, so subclasses come before their bases. Stored data that fails its checks
 # (a tampered bundle) is a conflict with the store's state, not a bad request and not a server bug;
@@ -119,9 +116,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette's outermost middleware calls this, sends the answer, then re-raises so the ASGI server
-    # logs the traceback too
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    # Starlette's outermost middleware calls this, sends the answer, then re-raises, so the ASGI server
+    # (uvicorn) logs the traceback once
     return _response(500, "InternalError", f"{request.method} {request.url.path} failed unexpectedly "
                      f"({type(exc).__name__}: {exc}); this is a bug in Tesla, the server log has the traceback",
                      None)
