@@ -110,7 +110,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         allowed = (exc.headers or {}).get("Allow", "")
         return _response(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}"
                          + (f" (allowed: {allowed})" if allowed else ""), "method", headers=exc.headers)
-    phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
+    phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in set(HTTPStatus) else "Error"
     return _response(exc.status_code, phrase.title().replace(" ", "").replace("-", ""), str(exc.detail), None,
                      headers=exc.headers)
 

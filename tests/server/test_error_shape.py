@@ -120,3 +120,18 @@ def test_inputs_that_once_gave_a_500_are_refused(client: TestClient, datasets_di
     kwargs = {"json": body} if body is not None else {}
     assert _error(client.request(method.upper(), url, **kwargs), status)["type"] == type_
     assert client.get("/data").json() == []  # nothing was stored
+
+
+def test_another_http_refusal_keeps_its_status_and_headers(project: Path) -> None:
+    from fastapi import HTTPException
+
+    app = create_app(project)
+
+    def refuse() -> None:
+        raise HTTPException(429, "slow down", headers={"Retry-After": "3"})
+
+    app.add_api_route("/refuse", refuse)
+    resp = TestClient(app).get("/refuse")
+    err = _error(resp, 429)
+    assert err == {"type": "TooManyRequests", "message": "slow down", "key": None}
+    assert resp.headers["retry-after"] == "3"
