@@ -176,12 +176,16 @@ def _write_table(frame: Any, path: Path) -> None:
         raise DataError(f"cannot write '{path}': {exc.strerror or exc}; choose another path", key=str(path)) from exc
 
 
+_MAX_VERSION = 2**63 - 1  # SQLite's INTEGER: a bigger version number is in no store
+
+
 def parse_model_ref(ref: str) -> tuple[str, int | None]:
     """``"name@3"`` -> ("name", 3); ``"name"`` -> ("name", None)."""
     name, _, version = ref.partition("@")
     if not name:
         raise ConfigError(f"model reference '{ref}' has no name; use NAME or NAME@VERSION", key="model")
-    if version and not version.isdigit():
+    # ASCII digits only ('²'.isdigit() is true, int('²') fails), and no more than the store's INTEGER holds
+    if version and not (version.isascii() and version.isdigit() and int(version) <= _MAX_VERSION):
         raise ConfigError(f"model reference '{ref}': the version after '@' must be a number, e.g. {name}@2",
                           key="model")
     return name, int(version) if version else None
@@ -271,8 +275,9 @@ def load(data: PathLike, name: str, *, target: str | None = None, message: str |
     from tesla.data import check_training_data, detect_format, infer_schema, read_table
     from tesla.steps.data import check_target
 
-    if not name or any(c in name for c in "/@ "):
-        raise DataError(f"dataset name '{name}' may not be empty or hold '/', '@' or spaces", key="name")
+    if not name or any(c in name for c in "/@ ") or not name.isprintable():
+        raise DataError(f"dataset name {name!r} may not be empty or hold '/', '@', spaces or control characters",
+                        key="name")
     path = _input_file(data)
     say = progress or (lambda _m: None)
     say(f"reading {path}")

@@ -39,7 +39,7 @@ ALLOWED: dict[str, tuple[Any, ...]] = {
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "data.split.test_size": (0.0, 1.0, False, False),
     "data.split.seed": (0, 2**32 - 1, True, True),  # numpy's seeds
-    "data.version": (1, math.inf, True, True),
+    "data.version": (1, 2**63 - 1, True, True),  # SQLite's INTEGER holds the store's version numbers
     "search.max_iter": (1, math.inf, True, True),
     "search.time_budget_s": (0.0, math.inf, False, True),
     "search.n_splits": (2, 100, True, True),

@@ -70,6 +70,9 @@ def _free_form(key: str) -> bool:
     return any(key == f or key.startswith(f"{f}.") for f in FREE_FORM)
 
 
+_MAX_KEY = 200  # characters in an override's key, far above any real one, below a file name's 255
+
+
 def check_overrides(overrides: Sequence[str]) -> None:
     """What Hydra accepts but Tesla refuses: a key set twice, ``~`` on a schema key, an override with no key.
 
@@ -89,6 +92,9 @@ def check_overrides(overrides: Sequence[str]) -> None:
         key = parsed.key_or_group + (f"@{parsed.package}" if parsed.package else "")
         if not parsed.key_or_group:
             raise ConfigError(f"override '{raw}' has no key; overrides are KEY=VALUE (e.g. search.metric=log_loss)")
+        if len(key) > _MAX_KEY:  # Hydra would look the key up as a file name and fail with ENAMETOOLONG
+            raise ConfigError(f"override key '{key[:40]}...' is {len(key)} characters long; no config key is longer "
+                              f"than {_MAX_KEY}", key=key[:_MAX_KEY])
         if key.startswith(("hydra.", "hydra/")):
             continue
         if parsed.is_delete() and not _free_form(key):

@@ -3,7 +3,8 @@
 Services: data ingestion (``/data``), training (``/training``), evaluation (``/evaluation``),
 deployment (``/deployments``), monitoring (``/monitoring``). Training runs in a background
 thread and is polled (``GET /training/jobs/{id}``), because searches outlast HTTP timeouts.
-Errors map in one place: ``{"error": {"type", "message", "key"}}`` with 4xx for mistakes.
+Errors map in one place (``tesla/server/_errors.py``): ``{"error": {"type", "message", "key"}}`` with
+4xx for mistakes. ``/docs`` is Swagger UI from assets shipped in the package (``_docs.py``): it works offline.
 """
 
 from __future__ import annotations
@@ -13,38 +14,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from tesla import api
-from tesla.errors import (
-    BundleError,
-    ConfigError,
-    DataError,
-    DataNotFoundError,
-    DeployError,
-    GateError,
-    IntegrityError,
-    ModelNotFoundError,
-    ProjectError,
-    ProjectNotFoundError,
-    TeslaError,
-)
+from tesla.errors import DataNotFoundError, TeslaError
+from tesla.server._docs import install_docs
+from tesla.server._errors import install_error_handlers
 from tesla.store import find_project_root
 
 __all__ = ["create_app"]
-
-# stored data that fails its checks (a tampered bundle) is a conflict with the store's state, not a
-# bad request and not a server bug
-_STATUS = [(DataNotFoundError, 404), (ModelNotFoundError, 404), (ProjectNotFoundError, 404),
-           (GateError, 409), (DeployError, 409), (BundleError, 409), (IntegrityError, 409),
-           (ConfigError, 422), (DataError, 422), (ProjectError, 422)]
-
-
-def _status_of(exc: TeslaError) -> int:
-    return next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -213,17 +192,16 @@ def create_app(project_dir: str | Path = ".") -> FastAPI:
         ProjectNotFoundError: ``project_dir`` is in no Tesla project; no app is made.
     """
     project = find_project_root(project_dir)
-    app = FastAPI(title="Tesla", description="Data, training, evaluation, deployment and monitoring services.")
+    app = FastAPI(title="Tesla", description="Data, training, evaluation, deployment and monitoring services.",
+                  docs_url=None, redoc_url=None)  # install_docs serves /docs offline; no ReDoc
     app.state.project = project
     jobs = _Jobs()
     for router in (_data_router(project), _training_router(project, jobs), _evaluation_router(project),
                    _deployment_router(project), _monitoring_router(project)):
         app.include_router(router)
 
-    @app.exception_handler(TeslaError)
-    async def tesla_error(_request: Request, exc: TeslaError) -> JSONResponse:
-        return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc), "key": exc.key}},
-                            status_code=_status_of(exc))
+    install_error_handlers(app)
+    install_docs(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -11,14 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 from starlette.testclient import TestClient
 
 from tesla.models import Bundle
 from tesla.serving.app import ServingSettings, create_app
+from tests.openapi_fuzz import asgi_schema, fuzz
 
 POSTS = ("/predict", "/invocations", "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer",
          "/feedback")
@@ -34,26 +31,13 @@ def _app(bundle: Bundle) -> Any:
 @pytest.fixture(scope="module")
 def api_schema(mixed_bundle: Bundle) -> Any:
     """The app's document, loaded the way schemathesis loads any ASGI app's (calls go to the app in-process)."""
-    loaded = schemathesis.openapi.from_asgi("/openapi.json", _app(mixed_bundle))
-    loaded.config.generation.update(deterministic=True, database="none")
-    return loaded
-
-
-def _fuzz(operation: Any, mode: str, examples: int) -> None:
-    """Send ``examples`` generated requests of ``mode`` to ``operation``; any 5xx fails (and is shrunk)."""
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(generation_mode=GenerationMode(mode)))
-    def check(case: Any) -> None:
-        case.call_and_validate(checks=[not_a_server_error])
-
-    check()
+    return asgi_schema(_app(mixed_bundle))
 
 
 @pytest.mark.parametrize("mode", EXAMPLES)
 @pytest.mark.parametrize("path", POSTS)
 def test_no_generated_body_gets_a_5xx(api_schema: Any, path: str, mode: str) -> None:
-    _fuzz(api_schema[path]["POST"], mode, EXAMPLES[mode])
+    fuzz(api_schema[path]["POST"], mode, EXAMPLES[mode])
 
 
 @pytest.mark.parametrize("mode", EXAMPLES)
@@ -61,7 +45,7 @@ def test_no_generated_metadata_request_gets_a_5xx(api_schema: Any, mode: str) ->
     for path in GETS:
         if mode == "negative" and "{" not in path:
             continue  # nothing to get wrong: no parameters, no body
-        _fuzz(api_schema[path]["GET"], mode, max(1, EXAMPLES[mode] // 10))
+        fuzz(api_schema[path]["GET"], mode, max(1, EXAMPLES[mode] // 10))
 
 
 def test_the_document_describes_every_route_and_body(mixed_bundle: Bundle) -> None:
