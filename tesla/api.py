@@ -32,7 +32,6 @@ from tesla.services import (
 )
 from tesla.services._common import EventSink, PathLike, parse_model_ref
 from tesla.services._common import backend_schemas as _backend_schemas  # noqa: F401 - kept for callers
-from tesla.services._common import train_overrides as _train_overrides  # noqa: F401 - kept for callers
 from tesla.services.evaluation import check_gates  # noqa: F401 - kept for callers
 from tesla.store import ModelVersion, Store
 

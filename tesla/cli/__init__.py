@@ -76,10 +76,9 @@ def init(path: Annotated[Path, typer.Argument(help="Directory of the new project
     """Scaffold a project: conf/, data/, .gitignore and a CI workflow."""
     from tesla.project import Project
 
-    root = path
-    Project.init(root)
-    typer.echo(f"Created Tesla project in {root}/ (conf/, data/, .gitignore, .github/workflows/tesla.yml)")
-    typer.echo(f"Next: cd {root} && tesla load -d data.csv -o NAME --target COLUMN")
+    Project.init(path)  # the message names the directory as given, not the resolved root
+    typer.echo(f"Created Tesla project in {path}/ (conf/, data/, .gitignore, .github/workflows/tesla.yml)")
+    typer.echo(f"Next: cd {path} && tesla load -d data.csv -o NAME --target COLUMN")
 
 
 @app.command()
@@ -239,9 +238,8 @@ def _print_cfg(ov: list[str], model: str | None, framework: str | None, trials: 
     from omegaconf import OmegaConf
 
     from tesla.project import Project
-    from tesla.services._common import train_overrides
 
-    node, _ = Project(project).config(train_overrides(model, framework, trials, ov))
+    node, _ = Project(project).training.config(model, framework=framework, max_iter=trials, overrides=ov)
     sys.stdout.write(OmegaConf.to_yaml(node))
 
 

@@ -108,6 +108,11 @@ class TrainingService:
         self.project = project
 
     # -- plans --------------------------------------------------------------------------------------
+    def config(self, model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
+               overrides: Sequence[str] = ()) -> tuple[Any, dict[str, Any]]:
+        """The composed training config (``-m``, ``-f``, ``-p`` and overrides applied) as (node, plain dict)."""
+        return self.project.config(train_overrides(model, framework, max_iter, overrides))
+
     def compile_plan(self, model: str | None = None, *, framework: str | None = None, max_iter: int | None = None,
                      overrides: Sequence[str] = (), ingest: bool = False) -> Plan:
         """Compose the config and compile the training plan, without running anything.

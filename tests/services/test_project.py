@@ -11,7 +11,13 @@ import tesla
 from tesla import api
 from tesla.errors import ProjectError, ProjectNotFoundError
 from tesla.project import Project
-from tesla.services import DataService, DeploymentService, EvaluationService, MonitoringService, TrainingService
+from tesla.services import (
+    DataService,
+    DeploymentService,
+    EvaluationService,
+    MonitoringService,
+    TrainingService,
+)
 from tesla.store import Store
 
 
