@@ -1,7 +1,9 @@
 """Tesla: describe an ML pipeline as Hydra configs, compile it to a plan, run it anywhere.
 
-The library API lives in :mod:`tesla.api`; it is re-exported here lazily so that
-``import tesla`` stays cheap (no pandas, sklearn or flaml at import time).
+``tesla.Project`` is the session: ``Project(path)`` finds the project root, opens its store once
+and offers the five services (``data``, ``training``, ``evaluation``, ``deployments``,
+``monitoring``). The function API of :mod:`tesla.api` is a thin façade over it. Both are
+re-exported here lazily so that ``import tesla`` stays cheap (no pandas, sklearn or flaml).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from tesla._version import __version__
 
 __all__ = [
+    "Project",
     "__version__",
     "compile_plan",
     "deploy",
@@ -23,7 +26,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # lazy re-export: tesla.api pulls in the config and store layers
+    # lazy re-export: tesla.project and tesla.api pull in the config and store layers
+    if name == "Project":
+        from tesla.project import Project
+
+        return Project
     if name in __all__ and name != "__version__":
         from tesla import api
 

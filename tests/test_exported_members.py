@@ -8,13 +8,13 @@ import pytest
 
 import tesla
 
-PACKAGES = ["tesla.api", "tesla.errors", "tesla.plan", "tesla.execution", "tesla.store", "tesla.models",
+PACKAGES = ["tesla.api", "tesla.project", "tesla.services", "tesla.errors", "tesla.plan", "tesla.execution", "tesla.store", "tesla.models",
             "tesla.config", "tesla.data"]
 
 
 def test_tesla_all_matches_the_lazy_api() -> None:
     public = sorted(n for n in tesla.__all__ if n != "__version__")
-    assert public == ["compile_plan", "deploy", "evaluate", "init_project", "load", "predict", "train"]
+    assert public == ["Project", "compile_plan", "deploy", "evaluate", "init_project", "load", "predict", "train"]
     for name in public:
         assert callable(getattr(tesla, name))
 

@@ -1,4 +1,4 @@
-"""The ``tesla`` command: parse arguments, call ``tesla.api``, render the result. Nothing else.
+"""The ``tesla`` command: parse arguments, call one ``tesla.Project`` service, render the result. Nothing else.
 
 Errors map to exits in one place (``main``): a ``TeslaError`` prints ``Error: ...`` and exits
 1; a usage error exits 2; an ``OSError`` about a path prints the path and exits 1; anything
@@ -74,11 +74,11 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version_c
 @app.command()
 def init(path: Annotated[Path, typer.Argument(help="Directory of the new project.")]) -> None:
     """Scaffold a project: conf/, data/, .gitignore and a CI workflow."""
-    from tesla import api
+    from tesla.project import Project
 
-    root = api.init_project(path)
-    typer.echo(f"Created Tesla project in {root}/ (conf/, data/, .gitignore, .github/workflows/tesla.yml)")
-    typer.echo(f"Next: cd {root} && tesla load -d data.csv -o NAME --target COLUMN")
+    Project.init(path)  # the message names the directory as given, not the resolved root
+    typer.echo(f"Created Tesla project in {path}/ (conf/, data/, .gitignore, .github/workflows/tesla.yml)")
+    typer.echo(f"Next: cd {path} && tesla load -d data.csv -o NAME --target COLUMN")
 
 
 @app.command()
@@ -88,11 +88,11 @@ def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet o
          message: Annotated[Optional[str], typer.Option("--message", help="Note for this version.")] = None,
          project: ProjectOpt = Path(".")) -> None:
     """Ingest a file as a new immutable version of a dataset."""
-    from tesla import api
     from tesla.cli.render import err_console
+    from tesla.project import Project
 
-    result = api.load(data, output, target=target, message=message, project_dir=project,
-                      progress=lambda m: err_console.print(f"  • {m}"))
+    result = Project(project).data.load(data, output, target=target, message=message,
+                                        progress=lambda m: err_console.print(f"  • {m}"))
     v = result.version
     if result.created:
         typer.echo(f"Loaded {v.name}@{v.version}: {v.rows} rows, {len(v.schema)} columns, sha256 {v.sha256[:12]}"
@@ -108,29 +108,25 @@ def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet o
 @data_app.command("list")
 def data_list(project: ProjectOpt = Path(".")) -> None:
     """Datasets and their current versions."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
-    store = api.open_store(project)
-    rows = []
-    for name in store.dataset_names():
-        v = store.dataset_version(name)
-        rows.append({"dataset": name, "current": v.version, "rows": v.rows, "columns": len(v.schema),
-                     "target": v.target, "sha256": v.sha256[:12], "source": v.source})
+    rows = [{"dataset": v.name, "current": v.version, "rows": v.rows, "columns": len(v.schema), "target": v.target,
+             "sha256": v.sha256[:12], "source": v.source} for v in Project(project).data.datasets()]
     console.print(table(rows, ["dataset", "current", "rows", "columns", "target", "sha256", "source"]))
 
 
 @data_app.command("log")
 def data_log(name: Annotated[str, typer.Argument(help="Dataset name.")], project: ProjectOpt = Path(".")) -> None:
     """Every version of a dataset, newest first."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
-    store = api.open_store(project)
-    current = store.dataset_version(name).version
+    data = Project(project).data
+    current = data.version(name).version
     rows = [{"version": f"{v.version}{' (current)' if v.version == current else ''}", "rows": v.rows,
              "columns": len(v.schema), "sha256": v.sha256[:12], "source": v.source, "created": v.created_at,
-             "message": v.message} for v in store.dataset_log(name)]
+             "message": v.message} for v in data.log(name)]
     console.print(table(rows, ["version", "rows", "columns", "sha256", "source", "created", "message"], title=name))
 
 
@@ -138,9 +134,9 @@ def data_log(name: Annotated[str, typer.Argument(help="Dataset name.")], project
 def data_rollback(name: Annotated[str, typer.Argument()], version: Annotated[int, typer.Argument()],
                   project: ProjectOpt = Path(".")) -> None:
     """Make an earlier version current again (nothing is deleted)."""
-    from tesla import api
+    from tesla.project import Project
 
-    v = api.open_store(project).set_current_dataset_version(name, version)
+    v = Project(project).data.rollback(name, version)
     typer.echo(f"{name} now points at version {v.version} ({v.rows} rows, sha256 {v.sha256[:12]})")
 
 
@@ -148,9 +144,9 @@ def data_rollback(name: Annotated[str, typer.Argument()], version: Annotated[int
 def data_diff(name: Annotated[str, typer.Argument()], old: Annotated[int, typer.Argument()],
               new: Annotated[int, typer.Argument()], project: ProjectOpt = Path(".")) -> None:
     """Rows and columns added, removed or retyped between two versions."""
-    from tesla import api
+    from tesla.project import Project
 
-    d = api.data_diff(name, old, new, project_dir=project)
+    d = Project(project).data.diff(name, old, new)
     typer.echo(f"{name}@{old} -> {name}@{new}: rows {d['rows']['old']} -> {d['rows']['new']}"
                + (" (identical content)" if d["same_content"] else ""))
     for label in ("added", "removed"):
@@ -165,10 +161,10 @@ def data_profile(name: Annotated[str, typer.Argument()],
                  version: Annotated[Optional[int], typer.Option("--version")] = None,
                  project: ProjectOpt = Path(".")) -> None:
     """Column types, null flags and distinct counts of a dataset version."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
-    v = api.open_store(project).dataset_version(name, version)
+    v = Project(project).data.version(name, version)
     rows = [{"column": c, **{k: s.get(k) for k in ("type", "dtype", "nullable", "n_unique")}} for c, s in v.schema.items()]
     console.print(table(rows, ["column", "type", "dtype", "nullable", "n_unique"], title=f"{name}@{v.version}"))
 
@@ -187,7 +183,7 @@ def plan(overrides: Overrides = None,
                                                 "(comma-separated override values).")] = False,
          project: ProjectOpt = Path(".")) -> None:
     """Show the compiled plan and what is cached. Runs nothing."""
-    from tesla import api
+    from tesla.project import Project
 
     ov = _overrides(overrides)
     if cfg:
@@ -196,16 +192,16 @@ def plan(overrides: Overrides = None,
         raise UsageError(f"--format must be text, json or md; got '{fmt}'")
     if multirun:
         return _plan_multirun(ov, model, framework, trials, fmt, project, dry_run)
+    training = Project(project).training
     if dry_run:
-        return _print_dry_run(api.dry_run(model, framework=framework, max_iter=trials, overrides=ov,
-                                          project_dir=project), fmt)
-    compiled = api.compile_plan(model, framework=framework, max_iter=trials, overrides=ov, project_dir=project)
+        return _print_dry_run(training.dry_run(model, framework=framework, max_iter=trials, overrides=ov), fmt)
+    compiled = training.compile_plan(model, framework=framework, max_iter=trials, overrides=ov)
     if fmt == "json":
         sys.stdout.write(compiled.to_json())
         return
     from tesla.cli.render import console, plan_markdown, plan_text
 
-    status = api.plan_status(compiled, project_dir=project)
+    status = training.plan_status(compiled)
     if fmt == "md":
         sys.stdout.write(plan_markdown(compiled, status))
     else:
@@ -241,9 +237,9 @@ def _print_dry_run(result: Any, fmt: str) -> None:
 def _print_cfg(ov: list[str], model: str | None, framework: str | None, trials: int | None, project: Path) -> None:
     from omegaconf import OmegaConf
 
-    from tesla import api
+    from tesla.project import Project
 
-    node, _ = api.compose_config(api._train_overrides(model, framework, trials, ov), project_dir=project)
+    node, _ = Project(project).training.config(model, framework=framework, max_iter=trials, overrides=ov)
     sys.stdout.write(OmegaConf.to_yaml(node))
 
 
@@ -258,18 +254,19 @@ def train(overrides: Overrides = None,
           cfg: Annotated[bool, typer.Option("--cfg", help="Print the composed config and exit.")] = False,
           project: ProjectOpt = Path(".")) -> None:
     """Search models with FLAML, evaluate the best, register it as a new model version."""
-    from tesla import api
     from tesla.cli.render import ProgressRenderer, console, table
+    from tesla.project import Project
 
     ov = _overrides(overrides)
     if cfg:
         return _print_cfg(ov, model, framework, trials, project)
     if multirun:
         return _train_multirun(ov, model, framework, trials, force, project)
-    result = api.train(model, framework=framework, max_iter=trials, overrides=ov, force=force,
-                       project_dir=project, on_event=ProgressRenderer())
+    training = Project(project).training
+    result = training.train(model, framework=framework, max_iter=trials, overrides=ov, force=force,
+                            on_event=ProgressRenderer())
     counts: dict[str, int] = {}
-    for trial in api.open_store(project).trials(result.run.run_id):
+    for trial in training.trials(result.run.run_id):
         counts[trial["estimator"]] = counts.get(trial["estimator"], 0) + 1
     rows = [{"estimator": e, "best loss": loss, "trials": counts.get(e, 0)}
             for e, loss in sorted(result.leaderboard.items(), key=lambda kv: kv[1])]
@@ -292,13 +289,14 @@ def _plan_multirun(ov: list[str], model: str | None, framework: str | None, tria
                    project: Path, dry_run: bool) -> None:
     from rich.markup import escape
 
-    from tesla import api
     from tesla.cli.render import console, plan_markdown, plan_text
+    from tesla.project import Project
 
-    planned = api.compile_sweep_plans(model, framework=framework, max_iter=trials, overrides=ov, project_dir=project)
+    training = Project(project).training
+    planned = training.compile_sweep_plans(model, framework=framework, max_iter=trials, overrides=ov)
     if dry_run:  # the first point's requests; its cost times the number of points
-        return _print_dry_run(api.dry_run(overrides=planned.tesla_overrides(0), project_dir=project,
-                                          points=len(planned.points)), fmt)
+        return _print_dry_run(training.dry_run(overrides=planned.tesla_overrides(0), points=len(planned.points)),
+                              fmt)
     labels = _point_labels([p for p, _ in planned.points])
     if fmt == "json":
         _print_json({"model": planned.model, "sweeper": planned.sweeper, "launcher": planned.launcher,
@@ -311,7 +309,7 @@ def _plan_multirun(ov: list[str], model: str | None, framework: str | None, tria
     if fmt == "md":
         sys.stdout.write(f"### Tesla sweep\n\n{summary}\n\n")
     for i, (label, (_, compiled)) in enumerate(zip(labels, planned.points)):
-        status = api.plan_status(compiled, project_dir=project)
+        status = training.plan_status(compiled)
         if fmt == "md":
             sys.stdout.write(f"#### point #{i}: `{label}`\n\n{plan_markdown(compiled, status)}\n")
         else:
@@ -325,9 +323,9 @@ def _train_multirun(ov: list[str], model: str | None, framework: str | None, tri
                     project: Path) -> None:
     from rich.markup import escape
 
-    from tesla import api
     from tesla.cli.render import ProgressRenderer, console, err_console, table
     from tesla.execution import Event
+    from tesla.project import Project
 
     renderer = ProgressRenderer()
 
@@ -337,8 +335,8 @@ def _train_multirun(ov: list[str], model: str | None, framework: str | None, tri
         else:
             renderer(event)
 
-    result = api.sweep(model, framework=framework, max_iter=trials, overrides=ov, force=force, project_dir=project,
-                       on_event=on_event)
+    result = Project(project).training.sweep(model, framework=framework, max_iter=trials, overrides=ov, force=force,
+                                             on_event=on_event)
     metric = result.rank_metric or "score"
     rows = [{"rank": r["rank"], "point": r["point"], "run": r["run_id"], "search metric": r["search_metric"],
              "best estimator": r["best_estimator"], "val loss": r["best_loss"], f"held-out {metric}": r["score"],
@@ -354,10 +352,10 @@ def _train_multirun(ov: list[str], model: str | None, framework: str | None, tri
 @app.command()
 def replay(model: ModelOpt, project: ProjectOpt = Path(".")) -> None:
     """Refit a model's winning config on its recorded data; exit 1 unless the held-out score matches."""
-    from tesla import api
     from tesla.cli.render import ProgressRenderer, console, table
+    from tesla.project import Project
 
-    result = api.replay(model, project_dir=project, on_event=ProgressRenderer())
+    result = Project(project).training.replay(model, on_event=ProgressRenderer())
     rows = [{"metric": k, "recorded": v, "replayed": result.replayed.get(k)} for k, v in sorted(result.recorded.items())]
     console.print(table(rows, ["metric", "recorded", "replayed"], title=f"replay of {result.model.ref}"))
     typer.echo(f"{result.model.ref} replays: every held-out metric matches (dataset {result.model.dataset}@"
@@ -373,11 +371,12 @@ def evaluate(model: ModelOpt,
              force: Annotated[bool, typer.Option("--force")] = False,
              project: ProjectOpt = Path(".")) -> None:
     """Score a registered model on labelled data, against a dummy baseline; writes an HTML report."""
-    from tesla import api
     from tesla.cli.render import ProgressRenderer, console, table
+    from tesla.project import Project
 
-    result = api.evaluate(model, data, overrides=_overrides(overrides), force=force, project_dir=project,
-                          on_event=None if as_json else ProgressRenderer())
+    ov = _overrides(overrides)
+    result = Project(project).evaluation.evaluate(model, data, overrides=ov, force=force,
+                                                  on_event=None if as_json else ProgressRenderer())
     if as_json:
         _print_json({"model": result.model.ref, "rows": result.rows, "metrics": result.metrics,
                      "baseline": result.baseline, "report": str(result.report_path)})
@@ -393,9 +392,9 @@ def predict(model: ModelOpt,
             output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write predictions.")] = None,
             project: ProjectOpt = Path(".")) -> None:
     """Batch-score a file with a registered model."""
-    from tesla import api
+    from tesla.project import Project
 
-    frame, path = api.predict(model, data, output, project_dir=project)
+    frame, path = Project(project).evaluation.predict(model, data, output)
     if path is None:
         sys.stdout.write(frame.to_csv(index=False))
     else:
@@ -407,9 +406,10 @@ def deploy(model: ModelOpt,
            profile: Annotated[str, typer.Option("-p", "--profile", help="Deploy profile (conf/deploy/<profile>.yaml).")] = "production",
            overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """Serve a registered model with a deploy profile (idempotent)."""
-    from tesla import api
+    from tesla.project import Project
 
-    result = api.deploy(model, profile, overrides=_overrides(overrides), project_dir=project)
+    ov = _overrides(overrides)
+    result = Project(project).deployments.deploy(model, profile, overrides=ov)
     if not result.changed:
         typer.echo(f"{result.model.ref} is already serving on '{result.profile}' at {result.url} (no change)")
         return
@@ -422,10 +422,10 @@ def deploy(model: ModelOpt,
 def deployments_list(all_: Annotated[bool, typer.Option("--all", help="Include stopped ones.")] = False,
                      project: ProjectOpt = Path(".")) -> None:
     """Deployments (running ones, or --all)."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
-    rows = api.deployments(project_dir=project, active_only=not all_)
+    rows = Project(project).deployments.list(active_only=not all_)
     console.print(table(rows, ["id", "model", "version", "profile", "target", "status", "url", "pid", "created_at"]))
 
 
@@ -434,9 +434,9 @@ def deployments_stop(model: Annotated[str, typer.Argument(help="Model name.")],
                      profile: Annotated[Optional[str], typer.Option("-p", "--profile")] = None,
                      project: ProjectOpt = Path(".")) -> None:
     """Stop the running deployments of a model."""
-    from tesla import api
+    from tesla.project import Project
 
-    for d in api.stop_deployment(model, profile=profile, project_dir=project):
+    for d in Project(project).deployments.stop(model, profile=profile):
         typer.echo(f"stopped {d['model']}@{d['version']} on '{d['profile']}' ({d['url']})")
 
 
@@ -446,10 +446,10 @@ def deployments_status(model: Annotated[Optional[str], typer.Argument(help="Mode
                        as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
                        project: ProjectOpt = Path(".")) -> None:
     """Running deployments with a live health check and their prediction-capture counts."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
-    rows = api.deployment_status(model, profile=profile, project_dir=project)
+    rows = Project(project).deployments.status(model, profile=profile)
     if as_json:
         return _print_json(rows)
     shown = [{**d, "health": d["health"].get("status"), "uptime_s": d["health"].get("uptime_s"),
@@ -466,9 +466,9 @@ def deployments_logs(model: Annotated[str, typer.Argument(help="Model name.")],
                      lines: Annotated[int, typer.Option("-n", "--lines", help="Last N lines; 0: all.")] = 50,
                      project: ProjectOpt = Path(".")) -> None:
     """The server log of a model's newest deployment."""
-    from tesla import api
+    from tesla.project import Project
 
-    dep, text = api.deployment_logs(model, profile=profile, lines=lines, project_dir=project)
+    dep, text = Project(project).deployments.logs(model, profile=profile, lines=lines)
     typer.echo(f"# {dep['model']}@{dep['version']} on '{dep['profile']}' ({dep['status']}): {dep['log_path']}",
                err=True)
     if text:
@@ -481,9 +481,10 @@ def rollback(profile: Annotated[str, typer.Option("-p", "--profile", help="Deplo
                                                           help="Model name; default: the profile's only model.")] = None,
              overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """Serve again the version that served the profile before the current one."""
-    from tesla import api
+    from tesla.project import Project
 
-    result = api.rollback(profile, model=model, overrides=_overrides(overrides), project_dir=project)
+    ov = _overrides(overrides)
+    result = Project(project).deployments.rollback(profile, model=model, overrides=ov)
     state = "rolled back to" if result.changed else "already serving"
     typer.echo(f"{state} {result.model.ref} on '{result.profile}' ({result.target}) at {result.url}")
 
@@ -509,33 +510,33 @@ def server(host: Annotated[str, typer.Option("--host", help="Bind address (loopb
 @models_app.command("list")
 def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project: ProjectOpt = Path(".")) -> None:
     """Registered model versions with their metrics and lineage."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
     rows = [{"model": m.ref, "framework": m.framework, "task": m.task, "estimator": m.config.get("best_estimator"),
              "dataset": f"{m.dataset}@{m.dataset_version}", "stage": m.stage,
              "metrics": ", ".join(f"{k}={v:.4f}" for k, v in list(m.metrics.items())[:3]), "created": m.created_at}
-            for m in api.open_store(project).model_versions(name)]
+            for m in Project(project).training.models(name)]
     console.print(table(rows, ["model", "framework", "task", "estimator", "dataset", "stage", "metrics", "created"]))
 
 
 @runs_app.command("list")
 def runs_list(limit: Annotated[int, typer.Option("--limit")] = 20, project: ProjectOpt = Path(".")) -> None:
     """Recent runs."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
-    rows = [{**r, "fingerprint": r["plan_fingerprint"][:12]} for r in api.open_store(project).runs(limit)]
+    rows = [{**r, "fingerprint": r["plan_fingerprint"][:12]} for r in Project(project).training.runs(limit)]
     console.print(table(rows, ["id", "plan_name", "backend", "status", "fingerprint", "started_at", "ended_at", "error"]))
 
 
 @runs_app.command("show")
 def runs_show(run_id: Annotated[str, typer.Argument()], project: ProjectOpt = Path(".")) -> None:
     """Steps, leaderboard and trials of one run (a sweep: its points); writes the run's HTML report."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
-    report = api.run_report(run_id, project_dir=project)
+    report = Project(project).training.run_report(run_id)
     run = report.run
     console.print(f"run {run['id']} · {run['plan_name']} · {run['status']} · backend {run['backend']}"
                   + (f" · sweep {run['parent_id']}" if run.get("parent_id") else ""))
@@ -571,11 +572,12 @@ def monitor(ctx: typer.Context,
         return
     if not model:
         raise UsageError("Missing option '-m' / '--model'.", ctx=ctx)
-    from tesla import api
     from tesla.monitor import report_text
+    from tesla.project import Project
 
     overrides = _overrides(sets) + (["monitor.retrain=true"] if retrain else [])
-    result = api.monitor(model, profile=profile, since=since, overrides=overrides, report=report, project_dir=project)
+    result = Project(project).monitoring.monitor(model, profile=profile, since=since, overrides=overrides,
+                                                 report=report)
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -589,12 +591,12 @@ def monitor_history(model: Annotated[Optional[str], typer.Option("-m", "--model"
                     limit: Annotated[int, typer.Option("--limit")] = 20,
                     project: ProjectOpt = Path(".")) -> None:
     """Past monitoring checks, newest first."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
     rows = [{"id": e["id"], "checked": e["created_at"], "model": e["model"], "profile": e["profile"],
              "status": e["status"], "alerts": "; ".join(a.get("message", a.get("check", "")) for a in e["alerts"])[:120],
-             "report": e["report_path"]} for e in api.monitor_history(model, limit=limit, project_dir=project)]
+             "report": e["report_path"]} for e in Project(project).monitoring.history(model, limit=limit)]
     console.print(table(rows, ["id", "checked", "model", "profile", "status", "alerts", "report"]))
 
 
@@ -604,9 +606,9 @@ def monitor_feedback(model: ModelOpt,
                      profile: Annotated[Optional[str], typer.Option("-p", "--profile")] = None,
                      project: ProjectOpt = Path(".")) -> None:
     """Record ground-truth labels for captured predictions."""
-    from tesla import api
+    from tesla.project import Project
 
-    result = api.monitor_feedback(model, data, profile=profile, project_dir=project)
+    result = Project(project).monitoring.feedback(model, data, profile=profile)
     typer.echo(f"recorded {result.recorded} labels for {result.model} on '{result.profile}'; {result.matched} match "
                f"a captured prediction ({result.path})")
 
@@ -619,19 +621,21 @@ JobArg = Annotated[str, typer.Argument(help="The provider's job name (see `tesla
 def jobs_list(overrides: Overrides = None, limit: Annotated[int, typer.Option("--limit")] = 20,
               project: ProjectOpt = Path(".")) -> None:
     """Jobs Tesla started on the cloud backend (backend=sagemaker|vertex), newest first."""
-    from tesla import api
     from tesla.cli.render import console, table
+    from tesla.project import Project
 
-    rows = api.jobs_list(overrides=_overrides(overrides), limit=limit, project_dir=project)
+    ov = _overrides(overrides)
+    rows = Project(project).training.jobs_list(overrides=ov, limit=limit)
     console.print(table(rows, ["job", "run_id", "step", "state", "provider_state", "created"]))
 
 
 @jobs_app.command("status")
 def jobs_status(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """A job's state and, when it failed, the provider's reason."""
-    from tesla import api
+    from tesla.project import Project
 
-    status = api.jobs_status(job, overrides=_overrides(overrides), project_dir=project)
+    ov = _overrides(overrides)
+    status = Project(project).training.jobs_status(job, overrides=ov)
     typer.echo(f"{status['job']}: {status['state']} (provider: {status['provider_state']})"
                + (f": {status['reason']}" if status.get("reason") else ""))
     for key in sorted(k for k in status if k not in {"job", "state", "provider_state", "reason"}):
@@ -642,17 +646,19 @@ def jobs_status(job: JobArg, overrides: Overrides = None, project: ProjectOpt = 
 @jobs_app.command("logs")
 def jobs_logs(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """A job's log lines."""
-    from tesla import api
+    from tesla.project import Project
 
-    sys.stdout.write(api.jobs_logs(job, overrides=_overrides(overrides), project_dir=project))
+    ov = _overrides(overrides)
+    sys.stdout.write(Project(project).training.jobs_logs(job, overrides=ov))
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """Ask the provider to stop a job."""
-    from tesla import api
+    from tesla.project import Project
 
-    status = api.jobs_cancel(job, overrides=_overrides(overrides), project_dir=project)
+    ov = _overrides(overrides)
+    status = Project(project).training.jobs_cancel(job, overrides=ov)
     typer.echo(f"cancel requested for {job}: now {status['state']} (provider: {status['provider_state']})")
 
 

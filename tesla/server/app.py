@@ -1,4 +1,4 @@
-"""The REST shell (`tesla server`): five routers that call ``tesla.api`` and nothing else.
+"""The REST shell (`tesla server`): five routers that call a ``tesla.Project``'s services and nothing else.
 
 Services: data ingestion (``/data``), training (``/training``), evaluation (``/evaluation``),
 deployment (``/deployments``), monitoring (``/monitoring``). Training runs in a background
@@ -17,8 +17,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from tesla import api
 from tesla.errors import DataNotFoundError, TeslaError
+from tesla.project import Project
 from tesla.server._docs import install_docs
 from tesla.server._errors import install_error_handlers
 from tesla.store import find_project_root
@@ -66,19 +66,18 @@ def _data_router(project: Path) -> APIRouter:
 
     @r.post("/load")
     def load(req: LoadRequest) -> dict[str, Any]:
-        res = api.load(req.path, req.name, target=req.target, message=req.message, project_dir=project)
+        res = Project(project).data.load(req.path, req.name, target=req.target, message=req.message)
         v = res.version
         return {"dataset": v.name, "version": v.version, "created": res.created, "rows": v.rows, "sha256": v.sha256}
 
     @r.get("")
     def datasets() -> list[dict[str, Any]]:
-        store = api.open_store(project)
-        return [{"dataset": n, "current": store.dataset_version(n).version} for n in store.dataset_names()]
+        return [{"dataset": v.name, "current": v.version} for v in Project(project).data.datasets()]
 
     @r.get("/{name}/versions")
     def log(name: str) -> list[dict[str, Any]]:
         return [{"version": v.version, "rows": v.rows, "sha256": v.sha256, "source": v.source, "schema": v.schema}
-                for v in api.open_store(project).dataset_log(name)]
+                for v in Project(project).data.log(name)]
 
     return r
 
@@ -111,18 +110,19 @@ def _training_router(project: Path, jobs: _Jobs) -> APIRouter:
 
     @r.post("/plan")
     def plan(req: TrainRequest) -> dict[str, Any]:
-        compiled = api.compile_plan(req.model, framework=req.framework, max_iter=req.trials,
-                                    overrides=req.overrides, project_dir=project)
-        return {"plan": compiled.to_dict(), "status": api.plan_status(compiled, project_dir=project)}
+        training = Project(project).training
+        compiled = training.compile_plan(req.model, framework=req.framework, max_iter=req.trials,
+                                         overrides=req.overrides)
+        return {"plan": compiled.to_dict(), "status": training.plan_status(compiled)}
 
     @r.post("/jobs", status_code=202)
     def train(req: TrainRequest) -> dict[str, Any]:
-        api.compile_plan(req.model, framework=req.framework, max_iter=req.trials, overrides=req.overrides,
-                         project_dir=project)  # config and data mistakes answer now, not in the job
+        Project(project).training.compile_plan(req.model, framework=req.framework, max_iter=req.trials,
+                                               overrides=req.overrides)  # config and data mistakes answer now
 
         def work(on_event: Any) -> dict[str, Any]:
-            res = api.train(req.model, framework=req.framework, max_iter=req.trials, overrides=req.overrides,
-                            force=req.force, project_dir=project, on_event=on_event)
+            res = Project(project).training.train(req.model, framework=req.framework, max_iter=req.trials,
+                                                  overrides=req.overrides, force=req.force, on_event=on_event)
             return {**_model_json(res.model), "created": res.created, "run_id": res.run.run_id,
                     "leaderboard": res.leaderboard, "best_estimator": res.search["best_estimator"]}
 
@@ -136,7 +136,7 @@ def _training_router(project: Path, jobs: _Jobs) -> APIRouter:
 
     @r.get("/models")
     def models() -> list[dict[str, Any]]:
-        return [_model_json(m) for m in api.open_store(project).model_versions()]
+        return [_model_json(m) for m in Project(project).training.models()]
 
     return r
 
@@ -146,7 +146,7 @@ def _evaluation_router(project: Path) -> APIRouter:
 
     @r.post("")
     def evaluate(req: EvaluateRequest) -> dict[str, Any]:
-        res = api.evaluate(req.model, req.data, overrides=req.overrides, project_dir=project)
+        res = Project(project).evaluation.evaluate(req.model, req.data, overrides=req.overrides)
         return {"model": res.model.ref, "rows": res.rows, "metrics": res.metrics, "baseline": res.baseline,
                 "report": str(res.report_path)}
 
@@ -158,18 +158,18 @@ def _deployment_router(project: Path) -> APIRouter:
 
     @r.post("")
     def deploy(req: DeployRequest) -> dict[str, Any]:
-        res = api.deploy(req.model, req.profile, overrides=req.overrides, project_dir=project)
+        res = Project(project).deployments.deploy(req.model, req.profile, overrides=req.overrides)
         return {"model": res.model.ref, "profile": res.profile, "target": res.target, "url": res.url,
                 "changed": res.changed}
 
     @r.get("")
     def deployments(all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - the query parameter's name
         return [{k: d[k] for k in ("id", "model", "version", "profile", "target", "status", "url")}
-                for d in api.deployments(project_dir=project, active_only=not all)]
+                for d in Project(project).deployments.list(active_only=not all)]
 
     @r.delete("/{model}")
     def stop(model: str, profile: str | None = None) -> dict[str, Any]:
-        stopped = api.stop_deployment(model, profile=profile, project_dir=project)
+        stopped = Project(project).deployments.stop(model, profile=profile)
         return {"stopped": [{"model": d["model"], "version": d["version"], "profile": d["profile"]} for d in stopped]}
 
     return r
@@ -180,7 +180,7 @@ def _monitoring_router(project: Path) -> APIRouter:
 
     @r.get("/{model}")
     def monitor(model: str, profile: str = "production", since: str | None = None) -> dict[str, Any]:
-        return api.monitor(model, profile=profile, since=since, project_dir=project).to_dict()
+        return Project(project).monitoring.monitor(model, profile=profile, since=since).to_dict()
 
     return r
 

@@ -357,7 +357,7 @@ def test_an_unexpected_exception_is_one_line(exc: Exception, names: str, project
     def broken(*_a: object, **_k: object) -> None:
         raise exc
 
-    monkeypatch.setattr(api, "open_store", broken)
+    monkeypatch.setattr(Store, "open", broken)
     assert_refused(project, "data", "list", names=names)
 
 
@@ -365,7 +365,7 @@ def test_full_error_shows_the_traceback(project: Path, monkeypatch: pytest.Monke
     def broken(*_a: object, **_k: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api, "open_store", broken)
+    monkeypatch.setattr(Store, "open", broken)
     with pytest.raises(RuntimeError, match="boom"):
         cli("data", "list", cwd=project, env={"TESLA_FULL_ERROR": "1"})
 

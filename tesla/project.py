@@ -1,0 +1,154 @@
+"""The Project session: one project root, one store, the composed config and the five services.
+
+``Project(path)`` finds the root of the project holding ``path`` (walking up, as git does; see
+``tesla.store.find_project_root``), so a directory in no project is refused before anything is
+read or written. The store is opened once, on first use, and shared by every service call made
+through this project. The CLI, the REST server and notebooks all work through it::
+
+    project = tesla.Project()
+    project.data.load("data/iris.csv", "iris", target="target")
+    result = project.training.train("iris-clf", max_iter=20)
+    project.deployments.deploy(result.model.ref, "staging")
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tesla.config import DEFAULT_CONF_DIR, check_config, compose
+from tesla.errors import ProjectError
+from tesla.execution import Backend, backend_spec
+from tesla.services import (
+    DataService,
+    DeploymentService,
+    EvaluationService,
+    MonitoringService,
+    TrainingService,
+)
+from tesla.services._common import PathLike, backend_schemas
+from tesla.store import Store, find_project_root, is_project
+
+__all__ = ["Project", "scaffold"]
+
+_GITIGNORE = ".tesla/\n__pycache__/\n*.pyc\n.venv/\n"
+_WORKFLOW = """name: tesla
+on: [pull_request]
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with: {python-version: "3.11"}
+      - run: pip install tesla-ml
+      - run: tesla plan --format md >> "$GITHUB_STEP_SUMMARY"
+"""
+
+
+class Project:
+    """A Tesla project: its root, its store, its config and the services that work on them.
+
+    Args:
+        path: any directory in the project (default: the working directory).
+
+    Raises:
+        ProjectNotFoundError: ``path`` is in no Tesla project.
+    """
+
+    def __init__(self, path: PathLike = ".") -> None:
+        self.root: Path = find_project_root(path)
+        self._store: Store | None = None
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r})"
+
+    @classmethod
+    def init(cls, path: PathLike) -> Project:
+        """Scaffold a project at ``path`` (see ``scaffold``) and return it."""
+        return cls(scaffold(path))
+
+    @property
+    def store(self) -> Store:
+        """The project's store, opened on first use (its ``.tesla/`` is made then) and kept."""
+        if self._store is None:
+            self._store = Store.open(self.root)
+        return self._store
+
+    def config(self, overrides: Sequence[str] = ()) -> tuple[Any, dict[str, Any]]:
+        """The composed config as (OmegaConf node, plain dict), checked in both phases."""
+        from omegaconf import OmegaConf
+
+        cfg = compose(list(overrides), project_dir=self.root, backend_schemas=backend_schemas())
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(plain, dict)
+        check_config(plain)
+        backend_spec(plain["backend"]["name"])  # raises with the installed backends listed
+        return cfg, plain
+
+    def backend(self, plain: Mapping[str, Any]) -> Backend:
+        """The backend a composed config names, working on this project's store."""
+        spec = backend_spec(plain["backend"]["name"])
+        return spec.load()(plain["backend"], self.store)
+
+    # -- the five services ------------------------------------------------------------------------
+    @functools.cached_property
+    def data(self) -> DataService:
+        return DataService(self)
+
+    @functools.cached_property
+    def training(self) -> TrainingService:
+        return TrainingService(self)
+
+    @functools.cached_property
+    def evaluation(self) -> EvaluationService:
+        return EvaluationService(self)
+
+    @functools.cached_property
+    def deployments(self) -> DeploymentService:
+        return DeploymentService(self)
+
+    @functools.cached_property
+    def monitoring(self) -> MonitoringService:
+        return MonitoringService(self)
+
+
+def scaffold(path: PathLike) -> Path:
+    """Scaffold a project: ``conf/`` (a copy of the defaults), ``data/``, ``.gitignore``, a CI workflow.
+
+    ``path`` may be a new directory or an existing one that is not yet a project.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        ProjectError: ``path`` is a file, lies under a file, cannot be created, or already holds a project.
+    """
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise ProjectError(f"'{root}' is a file; tesla init needs a directory (a new one, or an existing one "
+                           "without a project)", key=str(root))
+    if is_project(root):
+        marker = "conf/config.yaml" if (root / "conf" / "config.yaml").is_file() else ".tesla/"
+        raise ProjectError(f"'{root}' already holds a Tesla project ({marker} exists); use it as it is or "
+                           "pick another directory", key=str(root))
+    existing = next(p for p in root.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise ProjectError(f"cannot create '{root}': '{existing}' is a file, not a directory; pick another path",
+                           key=str(root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create '{root}': {exc.strerror or exc}; pick another path", key=str(root)) from exc
+    shutil.copytree(DEFAULT_CONF_DIR, root / "conf", dirs_exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
+    gitignore = root / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text(_GITIGNORE)
+    workflow = root / ".github" / "workflows" / "tesla.yml"
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(_WORKFLOW)
+    return root

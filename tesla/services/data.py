@@ -1,0 +1,146 @@
+"""The data service: dataset versions (ingest, listings, log, rollback, profile, diff)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tesla.compiler import DatasetInput, FileInput
+from tesla.errors import ConfigError, DataError, DataNotFoundError
+from tesla.services._common import PathLike, input_file
+from tesla.store import DatasetVersion, hash_path
+from tesla.store.faults import fault_point
+
+if TYPE_CHECKING:
+    from tesla.project import Project
+
+__all__ = ["DataService", "LoadResult"]
+
+
+@dataclass
+class LoadResult:
+    version: DatasetVersion
+    created: bool  # False: the same content was already a version
+
+
+class DataService:
+    """Datasets of one project: every ingested file is an immutable, content-addressed version."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def load(self, data: PathLike, name: str, *, target: str | None = None, message: str | None = None,
+             progress: Callable[[str], None] | None = None) -> LoadResult:
+        """Ingest ``data`` as a new immutable version of dataset ``name``.
+
+        The same content again is not a new version (``created`` is False). Nothing is stored
+        when the file cannot be read or ``target`` is not one of its columns.
+        """
+        from tesla.data import (
+            check_training_data,
+            detect_format,
+            infer_schema,
+            read_table,
+        )
+        from tesla.steps.data import check_target
+
+        if not name or any(c in name for c in "/@ ") or not name.isprintable():
+            raise DataError(f"dataset name {name!r} may not be empty or hold '/', '@', spaces or control characters",
+                            key="name")
+        path = input_file(data)
+        say = progress or (lambda _m: None)
+        say(f"reading {path}")
+        df = read_table(path)
+        if target:
+            check_target(list(df.columns), target, f"'{path}'")
+        for warning in check_training_data(df, target, f"'{path}'"):
+            say(warning)
+        store = self.project.store
+        sha = hash_path(path)
+        existing = store.find_dataset_version(name, sha)
+        if existing is not None:
+            return LoadResult(existing, created=False)
+        say(f"inferring the schema of {len(df)} rows x {len(df.columns)} columns")
+        schema = infer_schema(df)
+        store.artifacts.put(path)  # the artifact first: a row never points at a missing file
+        fault_point("load.after_artifact")
+        version = store.add_dataset_version(name, sha256=sha, format=detect_format(path), source=str(path),
+                                            rows=len(df), schema=schema, target=target, message=message)
+        fault_point("load.after_version")
+        return LoadResult(version, created=True)
+
+    def diff(self, name: str, old: int, new: int) -> dict[str, Any]:
+        """What changed between two versions of a dataset: rows, and added, removed or retyped columns."""
+        store = self.project.store
+        a, b = store.dataset_version(name, old), store.dataset_version(name, new)
+        retyped = {c: f"{a.schema[c]['type']} -> {b.schema[c]['type']}" for c in sorted(set(a.schema) & set(b.schema))
+                   if a.schema[c]["type"] != b.schema[c]["type"]}
+        return {"dataset": name, "old": old, "new": new, "rows": {"old": a.rows, "new": b.rows},
+                "added": sorted(set(b.schema) - set(a.schema)), "removed": sorted(set(a.schema) - set(b.schema)),
+                "retyped": retyped, "same_content": a.sha256 == b.sha256}
+
+    # -- listings -----------------------------------------------------------------------------------
+    def datasets(self) -> list[DatasetVersion]:
+        """The current version of every dataset, by name."""
+        store = self.project.store
+        return [store.dataset_version(name) for name in store.dataset_names()]
+
+    def version(self, name: str, version: int | None = None) -> DatasetVersion:
+        """One version of a dataset; default: its current one (what ``tesla data profile`` shows)."""
+        return self.project.store.dataset_version(name, version)
+
+    def log(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset, newest first."""
+        return self.project.store.dataset_log(name)
+
+    def rollback(self, name: str, version: int) -> DatasetVersion:
+        """Make an earlier version current again (nothing is deleted)."""
+        return self.project.store.set_current_dataset_version(name, version)
+
+    # -- what the training and evaluation plans read ---------------------------------------------------
+    def resolve(self, plain: Mapping[str, Any], *, ingest: bool) -> DatasetInput:
+        """The dataset version a composed config trains on (``data.source`` is loaded first when ``ingest``)."""
+        data = plain["data"]
+        if data["source"]:
+            source = Path(data["source"])
+            if not source.is_absolute():
+                source = self.project.root / source
+            name = data["dataset"] or source.stem
+            if ingest:
+                version = self.load(source, name, target=data["target"]).version
+                return DatasetInput(name, version.version, version.sha256, version.format, version.target)
+            from tesla.data import detect_format
+
+            if not source.exists():
+                raise DataNotFoundError(f"data.source '{source}' does not exist; check the path", key="data.source")
+            return DatasetInput(name, 0, hash_path(source), detect_format(source), data["target"])
+        store = self.project.store
+        name = data["dataset"] or self._only_dataset()
+        version = store.dataset_version(name, data["version"])
+        return DatasetInput(name, version.version, version.sha256, version.format, version.target)
+
+    def _only_dataset(self) -> str:
+        names = self.project.store.dataset_names()
+        if not names:
+            raise DataNotFoundError("the project has no dataset yet; load one with "
+                                    "`tesla load -d FILE -o NAME --target COLUMN` or set data.source=FILE",
+                                    key="data.dataset")
+        if len(names) > 1:
+            raise ConfigError(f"the project has {len(names)} datasets ({', '.join(names)}); choose one with "
+                              f"data.dataset=NAME", key="data.dataset")
+        return names[0]
+
+    def stage_file(self, path: str | None, key: str, *, put: bool) -> FileInput | None:
+        """A file a plan reads (``evaluation.data``, ``-d``), checked readable; stored when ``put``."""
+        if not path:
+            return None
+        from tesla.data import detect_format, read_table
+
+        source = Path(path) if Path(path).is_absolute() else self.project.root / path
+        if not source.exists():
+            raise DataNotFoundError(f"{key} file '{path}' does not exist; check the path", key=key)
+        read_table(source)  # fail now, with the file named, rather than inside a step
+        sha = self.project.store.artifacts.put(source) if put else hash_path(source)
+        return FileInput(sha256=sha, format=detect_format(source), label=source.name)

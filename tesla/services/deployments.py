@@ -1,0 +1,314 @@
+"""The deployments service: serve registered models (local servers or cloud endpoints), roll back, stop, inspect."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tesla.errors import ConfigError, DeployError
+from tesla.services._common import parse_model_ref
+from tesla.store import ModelVersion
+from tesla.store.faults import fault_point
+
+if TYPE_CHECKING:
+    from tesla.project import Project
+
+__all__ = ["DeployResult", "DeploymentService"]
+
+
+@dataclass
+class DeployResult:
+    model: ModelVersion
+    profile: str
+    target: str
+    url: str
+    changed: bool  # False: this version was already serving on this profile
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class DeploymentService:
+    """Deployments of one project: a new version replaces the old only once it is healthy."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    # -- rollout ------------------------------------------------------------------------------------
+    def deploy(self, model: str, profile: str = "production", *, overrides: Sequence[str] = ()) -> DeployResult:
+        """Serve a registered model with a deploy profile (``conf/deploy/<profile>.yaml``).
+
+        Idempotent: the same version already serving on the profile is a no-op. A new version
+        replaces the old one only after it reports healthy, so there is no moment without a healthy
+        server: with ``deploy.port=0`` the new server gets its own port (the deployment's URL changes);
+        with a fixed port the new server takes over the old one's listening socket (both accept on it
+        until the old one stops; see ``tesla.serving.handoff``).
+
+        Raises:
+            GateError: the model fails ``evaluation.gates``; nothing is started or stopped.
+            DeployError: the new server did not start or report healthy; the old one keeps serving.
+        """
+        _, plain = self.project.config([f"deploy={profile}", *overrides])
+        mv = self.project.training.resolve_model(model)
+        return self._deploy_version(plain, mv, compare=True)
+
+    def rollback(self, profile: str = "production", *, model: str | None = None,
+                 overrides: Sequence[str] = ()) -> DeployResult:
+        """Serve again the version that served ``profile`` before the current one.
+
+        It goes through the same path as ``deploy`` (the new server is healthy before the current one
+        stops) and the absolute ``evaluation.gates``; the ``vs`` rules are skipped, since returning to
+        the former champion is the point. A deployment on a fixed port stays on it even when the
+        profile says ``port: 0``. Rolling back twice returns to where you started.
+
+        Args:
+            profile: the deploy profile.
+            model: the model name; default: the only model deployed on ``profile``.
+
+        Raises:
+            DeployError: nothing was deployed on the profile before, or ``model`` is needed.
+        """
+        store = self.project.store
+        name = self._rollback_model(profile, model)
+        history = store.deployments(model=name, profile=profile)  # newest first
+        current = self._live(name, profile)
+        now = current["version"] if current else history[0]["version"]
+        previous = next((d for d in history if d["version"] != now), None)
+        if previous is None:
+            raise DeployError(f"{name} has only ever served version {now} on profile '{profile}'; there is no "
+                              f"earlier version to roll back to (deploy one with `tesla deploy -m {name}@N`)",
+                              key=name)
+        _, plain = self.project.config([f"deploy={profile}", *overrides])
+        if current and current["info"].get("handoff") and not plain["deploy"]["port"]:
+            plain["deploy"]["port"] = current["port"]  # it serves on a fixed port (e.g. -o deploy.port=N): stay there
+        return self._deploy_version(plain, store.model(name, previous["version"]), compare=False)
+
+    def _rollback_model(self, profile: str, model: str | None) -> str:
+        store = self.project.store
+        if model:
+            name, _ = parse_model_ref(model)
+            if not store.deployments(model=name, profile=profile):
+                raise self._no_deployment(name, profile, what="deployment history")
+            return name
+        history = store.deployments(profile=profile)
+        running = sorted({d["model"] for d in history if d["status"] == "running"})
+        names = running or sorted({d["model"] for d in history})
+        if not names:
+            raise DeployError(f"nothing has been deployed on profile '{profile}'; deploy with "
+                              f"`tesla deploy -m NAME -p {profile}` first", key=profile)
+        if len(names) > 1:
+            raise DeployError(f"profile '{profile}' serves several models ({', '.join(names)}); choose one with "
+                              "-m NAME", key=profile)
+        return names[0]
+
+    def _deploy_version(self, plain: Mapping[str, Any], mv: ModelVersion, *, compare: bool) -> DeployResult:
+        from tesla.models import verified_bundle_dir
+
+        store = self.project.store
+        dep = plain["deploy"]
+        verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref)  # refused here, before anything starts or stops
+        self.project.evaluation.check_gates(plain["evaluation"]["gates"], mv, compare=compare)
+        current = self._live(mv.name, dep["profile"])
+        if current and current["version"] == mv.version and current["target"] == dep["target"]:
+            return DeployResult(mv, dep["profile"], dep["target"], current["url"], changed=False, info=current)
+        # recorded as starting first: killed before it is healthy, the next start stops its server and drops it
+        dep_id = store.start_deployment(model=mv.name, version=mv.version, profile=dep["profile"],
+                                        target=dep["target"])
+        fault_point("deploy.after_intent")
+
+        def spawned(pid: int) -> None:  # recorded before the health wait, so recovery can stop this server
+            store.update_deployment(dep_id, pid=pid)
+            fault_point("deploy.after_spawn")
+
+        try:
+            if dep["target"] == "local":
+                info = self._deploy_local(mv, dep, current, on_spawn=spawned)
+            else:
+                info = self._deploy_cloud(plain, mv)
+        except BaseException:
+            store.drop_deployment(dep_id)  # nothing was deployed
+            raise
+        fault_point("deploy.after_healthy")
+        store.activate_deployment(dep_id, stage=dep["profile"], url=info["url"], pid=info.get("pid"),
+                                  port=info.get("port"), log_path=info.get("log_path"), info=info)
+        fault_point("deploy.after_activate")
+        if current:
+            self._retire(current)  # only now: the new server is already healthy
+            fault_point("deploy.after_retire")
+        return DeployResult(mv, dep["profile"], dep["target"], info["url"], changed=True, info={**info, "id": dep_id})
+
+    def _live(self, model: str, profile: str) -> dict[str, Any] | None:
+        from tesla.serving.process import is_alive
+
+        store = self.project.store
+        live = None
+        for d in store.deployments(model=model, profile=profile, active_only=True):  # newest first
+            if d["target"] == "local" and not is_alive(d["pid"]):
+                store.update_deployment(d["id"], status="failed")  # the process died since
+            elif live is None:
+                live = d
+            else:
+                self._retire(d)  # a replace killed before it stopped the old server: finish it now
+        return live
+
+    # -- hosting ----------------------------------------------------------------------------------------
+    def _deploy_local(self, mv: ModelVersion, dep: Mapping[str, Any], current: Mapping[str, Any] | None,
+                      on_spawn: Callable[[int], None] | None = None) -> dict[str, Any]:
+        import secrets
+
+        from tesla.serving import handoff
+        from tesla.serving.process import start_server, stop_server
+
+        store = self.project.store
+        port = dep["port"]
+        if port:
+            self._check_port_owner(port, mv.name, dep["profile"])
+        same_port = bool(port and current and current["target"] == "local" and current["port"] == port)
+        take_from = current["info"].get("handoff") if same_port and current else None
+        if same_port and current and not (handoff.SUPPORTED and take_from):
+            stop_server(current["pid"])  # the port cannot be handed over here: it must be freed first
+        # a fixed port outlives its servers: each offers its socket to the next (no moment without a server)
+        offer_at = (handoff.handoff_path(store.state_dir, f"{mv.name}-{dep['profile']}-{secrets.token_hex(4)}")
+                    if port and handoff.SUPPORTED else None)
+        capture = store.state_dir / "captures" / mv.name / dep["profile"] if dep["data_capture"] else None
+        log_path = store.state_dir / "logs" / f"{mv.name}-{dep['profile']}-v{mv.version}.log"
+        proc = start_server(store.artifacts.path(mv.bundle_sha), host=dep["host"], port=port, model_ref=mv.ref,
+                            log_path=log_path, unseen_category=dep["unseen_category"],
+                            max_body_bytes=dep["max_body_bytes"], auth_token_env=dep["auth_token_env"],
+                            capture_dir=capture, max_batch_size=dep["batching"]["max_batch_size"],
+                            max_latency_ms=dep["batching"]["max_latency_ms"],
+                            handoff_from=Path(take_from) if take_from else None, handoff_at=offer_at,
+                            health_timeout_s=dep["health_timeout_s"], on_spawn=on_spawn)
+        return {"url": proc.url, "pid": proc.pid, "port": proc.port, "log_path": str(proc.log_path),
+                "capture_dir": str(capture) if capture else None, "handoff": str(offer_at) if offer_at else None}
+
+    def _check_port_owner(self, port: int, model: str, profile: str) -> None:
+        """A fixed port is handed over only by the deployment this one replaces."""
+        for d in self.project.store.deployments(active_only=True):
+            if d["target"] == "local" and d["port"] == port and (d["model"], d["profile"]) != (model, profile):
+                raise DeployError(f"port {port} is serving {d['model']}@{d['version']} on profile "
+                                  f"'{d['profile']}'; pick another deploy.port (0 picks a free one) or stop that "
+                                  "deployment", key="deploy.port")
+
+    def _deploy_cloud(self, plain: Mapping[str, Any], mv: ModelVersion) -> dict[str, Any]:
+        target = plain["deploy"]["target"]
+        if plain["backend"]["name"] != target:
+            raise ConfigError(f"deploy.target={target} needs backend={target} (its region, bucket and role); "
+                              f"got backend={plain['backend']['name']}", key="deploy.target")
+        backend = self.project.backend(plain)
+        tags = {"tesla-model": mv.name, "tesla-version": str(mv.version), "tesla-profile": plain["deploy"]["profile"]}
+        return backend.deploy_model(self.project.store.artifacts.path(mv.bundle_sha), model=mv.name,
+                                    version=mv.version, settings=plain["deploy"], tags=tags)
+
+    def _retire(self, dep: Mapping[str, Any], status: str = "replaced") -> None:
+        from tesla.serving.process import stop_server
+
+        if dep["target"] == "local":
+            stop_server(dep["pid"])  # SIGTERM: the server finishes its requests and flushes its capture first
+        self.project.store.update_deployment(dep["id"], status=status, info=_with_capture_drops(dep["info"]))
+
+    # -- listings, status, logs, stop --------------------------------------------------------------------------
+    def list(self, *, model: str | None = None, active_only: bool = False) -> list[dict[str, Any]]:
+        """Deployments, newest first; a local one whose process died is reported as failed."""
+        from tesla.serving.process import is_alive
+
+        store = self.project.store
+        rows = store.deployments(model=model, active_only=active_only)
+        for d in rows:
+            if d["status"] == "running" and d["target"] == "local" and not is_alive(d["pid"]):
+                store.update_deployment(d["id"], status="failed")
+                d["status"] = "failed"
+        return [d for d in rows if d["status"] == "running"] if active_only else rows
+
+    def stop(self, model: str, *, profile: str | None = None) -> list[dict[str, Any]]:
+        """Stop every running deployment of ``model`` (optionally only ``profile``)."""
+        from tesla.serving.process import stop_server
+
+        name, _ = parse_model_ref(model)
+        store = self.project.store
+        live = [d for d in store.deployments(model=name, profile=profile, active_only=True)]
+        if not live:
+            raise self._no_deployment(name, profile)
+        for d in live:
+            if d["target"] == "local":
+                stop_server(d["pid"])
+            else:
+                _, plain = self.project.config([f"backend={d['target']}"])
+                self.project.backend(plain).undeploy_model(d["info"])
+            store.update_deployment(d["id"], status="stopped", info=_with_capture_drops(d["info"]))
+        return live
+
+    def _no_deployment(self, name: str, profile: str | None, what: str = "running deployment") -> DeployError:
+        known = sorted({d["model"] for d in self.project.store.deployments(active_only=True)})
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else (f" Running: {', '.join(known)}." if known else "")
+        return DeployError(f"no {what} of '{name}'{f' on profile {profile}' if profile else ''}.{hint}", key=name)
+
+    def status(self, model: str | None = None, *, profile: str | None = None) -> list[dict[str, Any]]:
+        """Running deployments, each with a live ``health`` probe and its ``capture`` counts.
+
+        Raises:
+            DeployError: ``model`` is given and has no running deployment.
+        """
+        name = parse_model_ref(model)[0] if model else None
+        rows = [d for d in self.list(model=name, active_only=True) if profile is None or d["profile"] == profile]
+        if name and not rows:
+            raise self._no_deployment(name, profile)
+        for d in rows:
+            d["health"] = _probe_health(d)
+            d["capture"] = _capture_counts(d["info"])
+        return rows
+
+    def logs(self, model: str, *, profile: str | None = None, lines: int = 50) -> tuple[dict[str, Any], str]:
+        """(deployment, the last ``lines`` lines of its server log) for the newest deployment of ``model``.
+
+        Raises:
+            DeployError: no local deployment of ``model`` (cloud targets log to their provider).
+        """
+        store = self.project.store
+        name, _ = parse_model_ref(model)
+        rows = store.deployments(model=name, profile=profile)
+        if not rows:
+            raise self._no_deployment(name, profile, what="deployment")
+        dep = rows[0]
+        if not dep["log_path"]:
+            raise DeployError(f"{name}@{dep['version']} runs on {dep['target']}, whose logs stay with the provider; "
+                              "see its console", key=name)
+        path = Path(dep["log_path"])
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return dep, "\n".join(text.splitlines()[-lines:]) if lines > 0 else text
+
+
+def _probe_health(dep: Mapping[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    if dep["target"] != "local":
+        return {"status": f"see the {dep['target']} console (tesla probes local servers only)"}
+    try:
+        response = httpx.get(f"{dep['url']}/health", timeout=2.0)
+        return response.json() if response.status_code == 200 else {"status": f"HTTP {response.status_code}"}
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"status": f"unreachable: {type(exc).__name__}"}
+
+
+def _capture_counts(info: Mapping[str, Any]) -> dict[str, Any]:
+    if not info.get("capture_dir"):
+        return {"enabled": False}
+    directory = Path(info["capture_dir"])
+    files = sorted(directory.glob("predictions-*.jsonl")) if directory.is_dir() else []
+    return {"enabled": True, "dir": str(directory), "files": len(files),
+            "bytes": sum(f.stat().st_size for f in files), "dropped": _with_capture_drops(info)["capture_dropped"]}
+
+
+def _with_capture_drops(info: Mapping[str, Any]) -> dict[str, Any]:
+    """``info`` plus ``capture_dropped``: the drop count in the capture directory's dropped.json."""
+    import json
+
+    if not info.get("capture_dir"):
+        return dict(info)
+    try:
+        dropped = int(json.loads((Path(info["capture_dir"]) / "dropped.json").read_text()).get("dropped", 0))
+    except (OSError, ValueError, AttributeError):
+        dropped = 0
+    return {**info, "capture_dropped": dropped}
