@@ -9,6 +9,7 @@ Errors map in one place (``tesla/server/_errors.py``): ``{"error": {"type", "mes
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from pathlib import Path
@@ -24,6 +25,9 @@ from tesla.server._errors import install_error_handlers
 from tesla.store import find_project_root
 
 __all__ = ["create_app"]
+
+_log = logging.getLogger(__name__)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -100,6 +104,10 @@ class _Jobs:
             except TeslaError as exc:
                 self.jobs[job_id].update(status="failed", error={"type": type(exc).__name__, "message": str(exc),
                                                                  "key": exc.key})
+            except Exception as exc:  # a bug, not a mistake: the job must still end, not stay "running"
+                _log.exception("training job %s failed", job_id)
+                self.jobs[job_id].update(status="failed", error={"type": "InternalError", "key": "job",
+                                                                 "message": f"unexpected {type(exc).__name__}: {exc}"})
 
         threading.Thread(target=run, daemon=True, name=f"tesla-train-{job_id}").start()
         return job_id

@@ -51,3 +51,22 @@ def test_errors_are_json_with_type_and_message(client: TestClient, method: str, 
 def test_unknown_request_fields_are_rejected(client: TestClient) -> None:
     resp = client.post("/data/load", json={"path": "x.csv", "name": "x", "taget": "y"})
     assert resp.status_code == 422 and "taget" in resp.text
+
+
+def test_a_training_job_that_hits_a_bug_ends_failed_not_running(client: TestClient, datasets_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tesla.services.training import TrainingService
+
+    client.post("/data/load", json={"path": str(datasets_dir / "iris.csv"), "name": "iris", "target": "target"})
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(TrainingService, "train", broken)
+    job = client.post("/training/jobs", json={"model": "m", "trials": 2}).json()["job"]
+    deadline = time.monotonic() + 60
+    while (state := client.get(f"/training/jobs/{job}").json())["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert state["status"] == "failed"
+    assert state["error"] == {"type": "InternalError", "key": "job", "message": "unexpected RuntimeError: boom"}
