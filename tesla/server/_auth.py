@@ -11,14 +11,14 @@ loopback only, requests need no token and act as the user who started the server
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tesla.project import Project
 
-__all__ = ["READ_METHODS", "Caller", "caller_project"]
+__all__ = ["READ_METHODS", "Caller", "caller_project", "document_auth"]
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # need role "read"; any other method needs "write"
 
@@ -46,3 +46,23 @@ def caller_project(request: Request,
 
 
 Caller = Annotated[Project, Depends(caller_project)]  # a route's parameter: its caller's project session
+
+
+def document_auth(app: FastAPI) -> None:
+    """Say in the OpenAPI document when the token is optional: on a server not told to require it
+    (loopback), every route also takes no credentials (``security: [{token}, {}]``) until the
+    project has a user. Bound off loopback the document says the token is required, as it is."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        if not app.state.require_auth:
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    if isinstance(operation, dict) and operation.get("security"):
+                        operation["security"].append({})
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

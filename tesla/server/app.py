@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tesla.errors import DataNotFoundError, TeslaError
 from tesla.project import Project
-from tesla.server._auth import Caller
+from tesla.server._auth import Caller, document_auth
 from tesla.server._docs import install_docs
 from tesla.server._errors import install_error_handlers
 from tesla.store import find_project_root
@@ -224,6 +224,7 @@ def create_app(project_dir: str | Path = ".", *, require_auth: bool = False) -> 
 
     install_error_handlers(app)
     install_docs(app)
+    document_auth(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tesla.project import Project
 from tesla.store import Store
 from tests.reliability.corpus import cli
@@ -39,7 +41,7 @@ def test_models_list_and_runs_list_show_who_made_them(project: Path) -> None:
     assert models.code == 0 and _by_column(models.out, "m@1") == "bob"
 
 
-def test_the_actor_defaults_to_tesla_user_then_the_os_user(project: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_actor_defaults_to_tesla_user_then_the_os_user(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import getpass
 
     monkeypatch.delenv("TESLA_USER", raising=False)

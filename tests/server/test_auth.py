@@ -250,3 +250,13 @@ def test_a_real_server_with_users_answers_only_with_a_token(project: Path) -> No
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert "auth on: 1 user(s)" in out
+
+
+@pytest.mark.parametrize("require_auth", [False, True])
+def test_the_document_says_when_a_token_is_required(project: Path, require_auth: bool) -> None:
+    doc = TestClient(create_app(project, require_auth=require_auth)).get("/openapi.json").json()
+    securities = {(m.upper(), p): op.get("security") for p, ops in doc["paths"].items() for m, op in ops.items()}
+    assert securities.pop(("GET", "/health")) is None
+    # loopback: optional until the project has a user ({} = no credentials); off loopback: required
+    wanted = [{"token": []}] if require_auth else [{"token": []}, {}]
+    assert securities and all(s == wanted for s in securities.values()), securities

@@ -12,7 +12,7 @@ UPGRADED = ("dataset_versions", "runs", "models", "deployments")
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in db.execute(f"pragma table_info({table})")}  # noqa: S608 - fixed names
+    return {row[1] for row in db.execute(f"pragma table_info({table})")}
 
 
 def test_an_old_store_gains_the_new_columns_and_tables(tmp_path: Path) -> None:
