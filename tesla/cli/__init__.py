@@ -431,8 +431,9 @@ def deployments_list(all_: Annotated[bool, typer.Option("--all", help="Include s
     from tesla.cli.render import console, table
     from tesla.project import Project
 
-    rows = Project(project).deployments.list(active_only=not all_)
-    console.print(table(rows, ["id", "model", "version", "profile", "target", "status", "url", "pid", "created_at"]))
+    rows = [{**d, "by": d.get("created_by")} for d in Project(project).deployments.list(active_only=not all_)]
+    console.print(table(rows, ["id", "model", "version", "profile", "target", "status", "url", "pid", "created_at",
+                               "by"]))
 
 
 @deployments_app.command("stop")

@@ -65,7 +65,8 @@ class DeployRequest(_Strict):
 
 def _model_json(mv: Any) -> dict[str, Any]:
     return {"model": mv.ref, "name": mv.name, "version": mv.version, "framework": mv.framework, "task": mv.task,
-            "metrics": mv.metrics, "dataset": f"{mv.dataset}@{mv.dataset_version}", "stage": mv.stage}
+            "metrics": mv.metrics, "dataset": f"{mv.dataset}@{mv.dataset_version}", "stage": mv.stage,
+            "created_by": mv.created_by}
 
 
 def _data_router() -> APIRouter:
@@ -83,8 +84,8 @@ def _data_router() -> APIRouter:
 
     @r.get("/{name}/versions")
     def log(name: str, project: Caller) -> list[dict[str, Any]]:
-        return [{"version": v.version, "rows": v.rows, "sha256": v.sha256, "source": v.source, "schema": v.schema}
-                for v in project.data.log(name)]
+        return [{"version": v.version, "rows": v.rows, "sha256": v.sha256, "source": v.source, "schema": v.schema,
+                 "created_by": v.created_by} for v in project.data.log(name)]
 
     return r
 
@@ -178,7 +179,7 @@ def _deployment_router() -> APIRouter:
     @r.get("")
     def deployments(project: Caller,
                     all: bool = False) -> list[dict[str, Any]]:
-        return [{k: d[k] for k in ("id", "model", "version", "profile", "target", "status", "url")}
+        return [{k: d[k] for k in ("id", "model", "version", "profile", "target", "status", "url", "created_by")}
                 for d in project.deployments.list(active_only=not all)]
 
     @r.delete("/{model}")

@@ -194,6 +194,8 @@ def test_a_write_through_the_server_records_the_tokens_user(tmp_path: Path, data
     assert resp.status_code == 200, resp.text
     assert Project(root).data.version("iris").created_by == "will"
     assert users.get("will").created_by == "the-server-admin"
+    log = client.get("/data/iris/versions", headers={"Authorization": f"Bearer {secret}"}).json()
+    assert [v["created_by"] for v in log] == ["will"]
 
 
 # -- binding: off loopback only with auth ------------------------------------------------------------------------
