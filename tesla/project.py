@@ -88,7 +88,8 @@ class Project:
     def store(self) -> Store:
         """The project's store, opened on first use (its ``.tesla/`` is made then) and kept."""
         if self._store is None:
-            self._store = Store.open(self.root, actor=self.user)
+            self._store = Store.open(self.root)
+            self._store.actor = self.user  # what it writes records who made it
         return self._store
 
     def config(self, overrides: Sequence[str] = ()) -> tuple[Any, dict[str, Any]]:
