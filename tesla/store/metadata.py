@@ -187,9 +187,11 @@ def _add_missing_columns(engine: sa.Engine) -> None:
     """
     inspector = sa.inspect(engine)
     existing = set(inspector.get_table_names())
-    missing = [(table, column) for table in METADATA.sorted_tables if table.name in existing
-               for column in table.columns
-               if column.name not in {c["name"] for c in inspector.get_columns(table.name)}]
+    missing = []
+    for table in METADATA.sorted_tables:
+        if table.name in existing:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            missing += [(table, column) for column in table.columns if column.name not in have]
     if not missing:
         return
     preparer = engine.dialect.identifier_preparer
