@@ -50,3 +50,15 @@ def test_the_actor_defaults_to_tesla_user_then_the_os_user(project: Path, monkey
     assert Project(project).user == "carol"
     assert Project(project, user="dave").user == "dave"
     assert Project(project, user="dave").store.actor == "dave"
+
+
+def test_a_real_train_records_the_user_on_its_run_and_model(project: Path, datasets_dir: Path) -> None:
+    env = {"TESLA_USER": "trainer"}
+    assert cli("load", "-d", str(datasets_dir / "iris.csv"), "-o", "iris", "--target", "target", cwd=project,
+               env=env).code == 0
+    trained = cli("train", "-m", "m", "-p", "2", "data.dataset=iris", cwd=project, env=env)
+    assert trained.code == 0, trained.err
+    run = Project(project).training.runs(1)[0]
+    assert run["created_by"] == "trainer"
+    assert _by_column(cli("runs", "list", cwd=project).out, run["id"]) == "trainer"
+    assert _by_column(cli("models", "list", cwd=project).out, "m@1") == "trainer"
