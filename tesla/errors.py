@@ -24,7 +24,10 @@ Each class also subclasses the matching built-in so callers that catch ``ValueEr
     │   └── StepFailedError(RuntimeError)  a step body raised (``step`` = step id)
     ├── DeployError(RuntimeError)          a deployment could not start, stop or be found
     ├── GateError(RuntimeError)            a quality gate refused a deploy
-    └── ReplayError(RuntimeError)          a replayed model did not reproduce its recorded score
+    ├── ReplayError(RuntimeError)          a replayed model did not reproduce its recorded score
+    ├── AuthError(PermissionError)         no, unknown or revoked API token (HTTP 401)
+    ├── PermissionDenied(PermissionError)  the token's user has too low a role for the request (HTTP 403)
+    └── UserNotFoundError(LookupError)     no user or API token by that name / id
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "AuthError",
     "BackendError",
     "did_you_mean",
     "BundleError",
@@ -44,12 +48,14 @@ __all__ = [
     "IntegrityError",
     "ModelNotFoundError",
     "NotSupportedError",
+    "PermissionDenied",
     "PlanError",
     "ProjectError",
     "ProjectNotFoundError",
     "ReplayError",
     "StepFailedError",
     "TeslaError",
+    "UserNotFoundError",
 ]
 
 
@@ -162,3 +168,15 @@ def did_you_mean(value: object, options: Iterable[object]) -> str:
 
 class ReplayError(TeslaError, RuntimeError):
     """Refitting a model's winning config did not reproduce its recorded score."""
+
+
+class AuthError(TeslaError, PermissionError):
+    """A request to the REST server has no API token, or one that is unknown or revoked (HTTP 401)."""
+
+
+class PermissionDenied(TeslaError, PermissionError):
+    """The API token's user has a role too low for what the request does (HTTP 403)."""
+
+
+class UserNotFoundError(TeslaError, LookupError):
+    """No user of that name, or no API token with that id."""

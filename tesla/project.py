@@ -14,6 +14,8 @@ through this project. The CLI, the REST server and notebooks all work through it
 from __future__ import annotations
 
 import functools
+import getpass
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,11 +30,12 @@ from tesla.services import (
     EvaluationService,
     MonitoringService,
     TrainingService,
+    UserService,
 )
 from tesla.services._common import PathLike, backend_schemas
 from tesla.store import Store, find_project_root, is_project
 
-__all__ = ["Project", "scaffold"]
+__all__ = ["Project", "local_user", "scaffold"]
 
 _GITIGNORE = ".tesla/\n__pycache__/\n*.pyc\n.venv/\n"
 _WORKFLOW = """name: tesla
@@ -54,17 +57,27 @@ class Project:
 
     Args:
         path: any directory in the project (default: the working directory).
+        user: who acts through this session; every dataset version, run, model version and deployment
+            it writes records the name (``created_by``). Default: ``TESLA_USER``, else the OS user.
+            The REST server passes the user of the request's API token.
 
     Raises:
         ProjectNotFoundError: ``path`` is in no Tesla project.
     """
 
-    def __init__(self, path: PathLike = ".") -> None:
+    def __init__(self, path: PathLike = ".", *, user: str | None = None) -> None:
         self.root: Path = find_project_root(path)
+        self.user: str | None = user or local_user()
         self._store: Store | None = None
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
+
+    def act_as(self, user: str) -> None:
+        """Record this session's writes from now on as made by ``user`` (the server: the API token's user)."""
+        self.user = user
+        if self._store is not None:
+            self._store.actor = user
 
     @classmethod
     def init(cls, path: PathLike) -> Project:
@@ -76,6 +89,7 @@ class Project:
         """The project's store, opened on first use (its ``.tesla/`` is made then) and kept."""
         if self._store is None:
             self._store = Store.open(self.root)
+            self._store.actor = self.user  # what it writes records who made it
         return self._store
 
     def config(self, overrides: Sequence[str] = ()) -> tuple[Any, dict[str, Any]]:
@@ -114,6 +128,22 @@ class Project:
     @functools.cached_property
     def monitoring(self) -> MonitoringService:
         return MonitoringService(self)
+
+    @functools.cached_property
+    def users(self) -> UserService:
+        """Who may use this project's REST server: users, roles, API tokens."""
+        return UserService(self)
+
+
+def local_user() -> str | None:
+    """Who acts in a local session: ``TESLA_USER``, else the OS login name (``None`` if it has none)."""
+    named = os.environ.get("TESLA_USER", "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid with no passwd entry (some containers) and no LOGNAME/USER
+        return None
 
 
 def scaffold(path: PathLike) -> Path:

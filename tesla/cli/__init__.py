@@ -37,6 +37,11 @@ jobs_app = typer.Typer(help="Cloud jobs Tesla started: list, status, logs, cance
 app.add_typer(jobs_app, name="jobs")
 monitor_app = typer.Typer(help="Check live traffic against the training data; exit 1 when a threshold is crossed.")
 app.add_typer(monitor_app, name="monitor")
+users_app = typer.Typer(help="Who may use this project's REST server (`tesla server`), and their roles: "
+                        "read, write, admin.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+tokens_app = typer.Typer(help="API tokens of the users: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 
 Overrides = Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, key=value (e.g. search.metric=log_loss).",
                                                           show_default=False)]
@@ -126,8 +131,9 @@ def data_log(name: Annotated[str, typer.Argument(help="Dataset name.")], project
     current = data.version(name).version
     rows = [{"version": f"{v.version}{' (current)' if v.version == current else ''}", "rows": v.rows,
              "columns": len(v.schema), "sha256": v.sha256[:12], "source": v.source, "created": v.created_at,
-             "message": v.message} for v in data.log(name)]
-    console.print(table(rows, ["version", "rows", "columns", "sha256", "source", "created", "message"], title=name))
+             "by": v.created_by, "message": v.message} for v in data.log(name)]
+    console.print(table(rows, ["version", "rows", "columns", "sha256", "source", "created", "by", "message"],
+                        title=name))
 
 
 @data_app.command("rollback")
@@ -425,8 +431,9 @@ def deployments_list(all_: Annotated[bool, typer.Option("--all", help="Include s
     from tesla.cli.render import console, table
     from tesla.project import Project
 
-    rows = Project(project).deployments.list(active_only=not all_)
-    console.print(table(rows, ["id", "model", "version", "profile", "target", "status", "url", "pid", "created_at"]))
+    rows = [{**d, "by": d.get("created_by")} for d in Project(project).deployments.list(active_only=not all_)]
+    console.print(table(rows, ["id", "model", "version", "profile", "target", "status", "url", "pid", "created_at",
+                               "by"]))
 
 
 @deployments_app.command("stop")
@@ -496,14 +503,33 @@ def server(host: Annotated[str, typer.Option("--host", help="Bind address (loopb
     """Serve the REST API (data, training, evaluation, deployment, monitoring) for this project."""
     import uvicorn
 
+    from tesla.project import Project
     from tesla.server.app import create_app
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise UsageError("the REST server has no authentication yet; bind it to 127.0.0.1 and put an "
-                         "authenticating proxy in front of it to expose it")
-    web = create_app(project)  # refuses a directory in no project before anything listens
-    typer.echo(f"Tesla REST API for {web.state.project} on http://{host}:{port} (docs at /docs)")
+    users = Project(project).users.list()  # refuses a directory in no project before anything listens
+    loopback = _is_loopback(host)
+    if not loopback and not users:
+        raise UsageError(f"the project has no users, so the REST server answers without a token and may only bind "
+                         f"to loopback (127.0.0.1), not '{host}'; create a user with `tesla users add NAME --role "
+                         "ROLE` and a token with `tesla tokens create NAME` to bind off loopback")
+    # off loopback a token is required even if the last user is removed while the server runs
+    web = create_app(project, require_auth=not loopback)
+    auth = (f"auth on: {len(users)} user(s); every request needs 'Authorization: Bearer TOKEN'" if users else
+            "auth off: the project has no users, so requests need no token (loopback only; `tesla users add` "
+            "turns it on)")
+    typer.echo(f"Tesla REST API for {web.state.project} on http://{host}:{port} (docs at /docs); {auth}")
     uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
 
 
 # -- models and runs ----------------------------------------------------------------------------------------
@@ -515,9 +541,10 @@ def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project
 
     rows = [{"model": m.ref, "framework": m.framework, "task": m.task, "estimator": m.config.get("best_estimator"),
              "dataset": f"{m.dataset}@{m.dataset_version}", "stage": m.stage,
-             "metrics": ", ".join(f"{k}={v:.4f}" for k, v in list(m.metrics.items())[:3]), "created": m.created_at}
-            for m in Project(project).training.models(name)]
-    console.print(table(rows, ["model", "framework", "task", "estimator", "dataset", "stage", "metrics", "created"]))
+             "metrics": ", ".join(f"{k}={v:.4f}" for k, v in list(m.metrics.items())[:3]), "created": m.created_at,
+             "by": m.created_by} for m in Project(project).training.models(name)]
+    console.print(table(rows, ["model", "framework", "task", "estimator", "dataset", "stage", "metrics", "created",
+                               "by"]))
 
 
 @runs_app.command("list")
@@ -526,8 +553,10 @@ def runs_list(limit: Annotated[int, typer.Option("--limit")] = 20, project: Proj
     from tesla.cli.render import console, table
     from tesla.project import Project
 
-    rows = [{**r, "fingerprint": r["plan_fingerprint"][:12]} for r in Project(project).training.runs(limit)]
-    console.print(table(rows, ["id", "plan_name", "backend", "status", "fingerprint", "started_at", "ended_at", "error"]))
+    rows = [{**r, "fingerprint": r["plan_fingerprint"][:12], "by": r.get("created_by")}
+            for r in Project(project).training.runs(limit)]
+    console.print(table(rows, ["id", "plan_name", "backend", "status", "fingerprint", "started_at", "ended_at", "by",
+                               "error"]))
 
 
 @runs_app.command("show")
@@ -660,6 +689,96 @@ def jobs_cancel(job: JobArg, overrides: Overrides = None, project: ProjectOpt = 
     ov = _overrides(overrides)
     status = Project(project).training.jobs_cancel(job, overrides=ov)
     typer.echo(f"cancel requested for {job}: now {status['state']} (provider: {status['provider_state']})")
+
+
+# -- users and API tokens of the REST server ----------------------------------------------------------------------
+UserArg = Annotated[str, typer.Argument(help="User name.")]
+RoleHelp = "read (GET routes), write (also POST/DELETE: load, train, deploy...) or admin (everything)."
+
+
+@users_app.command("add")
+def users_add(name: UserArg, role: Annotated[str, typer.Option("--role", help=RoleHelp)] = "read",
+              project: ProjectOpt = Path(".")) -> None:
+    """Add a user; the REST server asks for a token as soon as the project has one user."""
+    from tesla.project import Project
+
+    user = Project(project).users.add(name, role)
+    typer.echo(f"added user {user.name} (role {user.role}); make a token with `tesla tokens create {user.name}`")
+
+
+@users_app.command("list")
+def users_list(project: ProjectOpt = Path(".")) -> None:
+    """Users, their roles and how many active tokens each has."""
+    from tesla.cli.render import console, table
+    from tesla.project import Project
+
+    users = Project(project).users
+    active: dict[str, int] = {}
+    for token in users.tokens():
+        active[token.user] = active.get(token.user, 0) + token.active
+    rows = [{"user": u.name, "role": u.role, "tokens": active.get(u.name, 0), "created": u.created_at,
+             "by": u.created_by} for u in users.list()]
+    console.print(table(rows, ["user", "role", "tokens", "created", "by"]))
+
+
+@users_app.command("remove")
+def users_remove(name: UserArg, project: ProjectOpt = Path(".")) -> None:
+    """Remove a user and delete their tokens (what they wrote keeps their name)."""
+    from tesla.project import Project
+
+    users = Project(project).users
+    user, tokens = users.remove(name)
+    typer.echo(f"removed user {user.name} and {tokens} token(s)")
+    if not users.list():
+        typer.echo("the project has no users now: `tesla server` answers without a token again (loopback only)")
+
+
+@users_app.command("role")
+def users_role(name: UserArg, role: Annotated[str, typer.Argument(help=RoleHelp)],
+               project: ProjectOpt = Path(".")) -> None:
+    """Change a user's role."""
+    from tesla.project import Project
+
+    user = Project(project).users.set_role(name, role)
+    typer.echo(f"{user.name} now has role {user.role}")
+
+
+@tokens_app.command("create")
+def tokens_create(name: UserArg,
+                  note: Annotated[Optional[str], typer.Option("--note", help="What the token is for.")] = None,
+                  project: ProjectOpt = Path(".")) -> None:
+    """Make an API token for a user and print it once (only its hash is stored)."""
+    from tesla.project import Project
+
+    created = Project(project).users.create_token(name, note)
+    # the token alone on stdout, so TOKEN=$(tesla tokens create NAME) works; the rest on stderr
+    typer.echo(f"token {created.token.id} for {name}; copy it now, it is not shown again:", err=True)
+    typer.echo(created.secret)
+
+
+@tokens_app.command("list")
+def tokens_list(name: Annotated[Optional[str], typer.Argument(help="Only this user's tokens.")] = None,
+                project: ProjectOpt = Path(".")) -> None:
+    """API tokens by id (never the secret), active or revoked."""
+    from tesla.cli.render import console, table
+    from tesla.project import Project
+
+    rows = [{"id": t.id, "user": t.user, "note": t.note, "created": t.created_at, "by": t.created_by,
+             "status": "active" if t.active else f"revoked {t.revoked_at}"}
+            for t in Project(project).users.tokens(name)]
+    console.print(table(rows, ["id", "user", "note", "created", "by", "status"]))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (see `tesla tokens "
+                                                          "list`).")],
+                  project: ProjectOpt = Path(".")) -> None:
+    """Revoke a token: the server refuses it from the next request on."""
+    from tesla.project import Project
+
+    token, was_active = Project(project).users.revoke(token_id)
+    typer.echo(f"revoked token {token.id} of {token.user}" if was_active else
+               f"token {token.id} of {token.user} was already revoked ({token.revoked_at})")
 
 
 # -- entry point -------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tesla.errors import (
+    AuthError,
     BackendError,
     BundleError,
     ConfigError,
@@ -29,12 +30,14 @@ from tesla.errors import (
     IntegrityError,
     ModelNotFoundError,
     NotSupportedError,
+    PermissionDenied,
     PlanError,
     ProjectError,
     ProjectNotFoundError,
     ReplayError,
     StepFailedError,
     TeslaError,
+    UserNotFoundError,
 )
 
 __all__ = ["error_body", "install_error_handlers", "status_of"]
@@ -42,8 +45,9 @@ __all__ = ["error_body", "install_error_handlers", "status_of"]
 # the first match wins, so subclasses come before their bases. Stored data that fails its checks
 # (a tampered bundle) is a conflict with the store's state, not a bad request and not a server bug;
 # a missing optional extra is something this server cannot do (501); a cloud service that failed is a
-# bad gateway (502); a step that raised stays a 500
+# bad gateway (502); a step that raised stays a 500. No or a bad API token is 401, a role too low 403
 _STATUS: list[tuple[type[TeslaError], int]] = [
+    (AuthError, 401), (PermissionDenied, 403), (UserNotFoundError, 404),
     (DataNotFoundError, 404), (ModelNotFoundError, 404), (ProjectNotFoundError, 404),
     (GateError, 409), (DeployError, 409), (BundleError, 409), (IntegrityError, 409), (ReplayError, 409),
     (ConfigError, 422), (DataError, 422), (ProjectError, 422), (PlanError, 422), (NotSupportedError, 422),
@@ -68,7 +72,9 @@ def _response(status: int, type_: str, message: str, key: str | None, *, headers
 
 async def _tesla_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TeslaError)
-    return _response(status_of(exc), type(exc).__name__, str(exc), exc.key)
+    # RFC 6750: a 401 names the scheme the client should authenticate with
+    headers = {"WWW-Authenticate": 'Bearer realm="tesla"'} if isinstance(exc, AuthError) else None
+    return _response(status_of(exc), type(exc).__name__, str(exc), exc.key, headers=headers)
 
 
 def _loc(loc: Any) -> str:

@@ -4,7 +4,9 @@ Services: data ingestion (``/data``), training (``/training``), evaluation (``/e
 deployment (``/deployments``), monitoring (``/monitoring``). Training runs in a background
 thread and is polled (``GET /training/jobs/{id}``), because searches outlast HTTP timeouts.
 Errors map in one place (``tesla/server/_errors.py``): ``{"error": {"type", "message", "key"}}`` with
-4xx for mistakes. ``/docs`` is Swagger UI from assets shipped in the package (``_docs.py``): it works offline.
+4xx for mistakes. Every service route takes its ``Project`` from one dependency (``_auth.py``) that checks
+the request's API token once the project has users (401 / 403) and acts as the token's user.
+``/docs`` is Swagger UI from assets shipped in the package (``_docs.py``): it works offline.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tesla.errors import DataNotFoundError, TeslaError
 from tesla.project import Project
+from tesla.server._auth import Caller, document_auth
 from tesla.server._docs import install_docs
 from tesla.server._errors import install_error_handlers
 from tesla.store import find_project_root
@@ -62,26 +65,27 @@ class DeployRequest(_Strict):
 
 def _model_json(mv: Any) -> dict[str, Any]:
     return {"model": mv.ref, "name": mv.name, "version": mv.version, "framework": mv.framework, "task": mv.task,
-            "metrics": mv.metrics, "dataset": f"{mv.dataset}@{mv.dataset_version}", "stage": mv.stage}
+            "metrics": mv.metrics, "dataset": f"{mv.dataset}@{mv.dataset_version}", "stage": mv.stage,
+            "created_by": mv.created_by}
 
 
-def _data_router(project: Path) -> APIRouter:
+def _data_router() -> APIRouter:
     r = APIRouter(prefix="/data", tags=["data"])
 
     @r.post("/load")
-    def load(req: LoadRequest) -> dict[str, Any]:
-        res = Project(project).data.load(req.path, req.name, target=req.target, message=req.message)
+    def load(req: LoadRequest, project: Caller) -> dict[str, Any]:
+        res = project.data.load(req.path, req.name, target=req.target, message=req.message)
         v = res.version
         return {"dataset": v.name, "version": v.version, "created": res.created, "rows": v.rows, "sha256": v.sha256}
 
     @r.get("")
-    def datasets() -> list[dict[str, Any]]:
-        return [{"dataset": v.name, "current": v.version} for v in Project(project).data.datasets()]
+    def datasets(project: Caller) -> list[dict[str, Any]]:
+        return [{"dataset": v.name, "current": v.version} for v in project.data.datasets()]
 
     @r.get("/{name}/versions")
-    def log(name: str) -> list[dict[str, Any]]:
-        return [{"version": v.version, "rows": v.rows, "sha256": v.sha256, "source": v.source, "schema": v.schema}
-                for v in Project(project).data.log(name)]
+    def log(name: str, project: Caller) -> list[dict[str, Any]]:
+        return [{"version": v.version, "rows": v.rows, "sha256": v.sha256, "source": v.source, "schema": v.schema,
+                 "created_by": v.created_by} for v in project.data.log(name)]
 
     return r
 
@@ -113,88 +117,98 @@ class _Jobs:
         return job_id
 
 
-def _training_router(project: Path, jobs: _Jobs) -> APIRouter:
+def _training_router(jobs: _Jobs) -> APIRouter:
     r = APIRouter(prefix="/training", tags=["training"])
 
     @r.post("/plan")
-    def plan(req: TrainRequest) -> dict[str, Any]:
-        training = Project(project).training
+    def plan(req: TrainRequest, project: Caller) -> dict[str, Any]:
+        training = project.training
         compiled = training.compile_plan(req.model, framework=req.framework, max_iter=req.trials,
                                          overrides=req.overrides)
         return {"plan": compiled.to_dict(), "status": training.plan_status(compiled)}
 
     @r.post("/jobs", status_code=202)
-    def train(req: TrainRequest) -> dict[str, Any]:
-        Project(project).training.compile_plan(req.model, framework=req.framework, max_iter=req.trials,
-                                               overrides=req.overrides)  # config and data mistakes answer now
+    def train(req: TrainRequest, project: Caller) -> dict[str, Any]:
+        project.training.compile_plan(req.model, framework=req.framework, max_iter=req.trials,
+                                      overrides=req.overrides)  # config and data mistakes answer now
 
         def work(on_event: Any) -> dict[str, Any]:
-            res = Project(project).training.train(req.model, framework=req.framework, max_iter=req.trials,
-                                                  overrides=req.overrides, force=req.force, on_event=on_event)
+            # a session of its own in the worker thread, acting for the same user
+            res = Project(project.root, user=project.user).training.train(
+                req.model, framework=req.framework, max_iter=req.trials, overrides=req.overrides, force=req.force,
+                on_event=on_event)
             return {**_model_json(res.model), "created": res.created, "run_id": res.run.run_id,
                     "leaderboard": res.leaderboard, "best_estimator": res.search["best_estimator"]}
 
         return {"job": jobs.start(work)}
 
     @r.get("/jobs/{job_id}")
-    def job(job_id: str) -> dict[str, Any]:
+    def job(job_id: str, _caller: Caller) -> dict[str, Any]:  # the session is unused; taking it checks the token
         if job_id not in jobs.jobs:
             raise DataNotFoundError(f"no training job '{job_id}' in this server", key="job")
         return jobs.jobs[job_id]
 
     @r.get("/models")
-    def models() -> list[dict[str, Any]]:
-        return [_model_json(m) for m in Project(project).training.models()]
+    def models(project: Caller) -> list[dict[str, Any]]:
+        return [_model_json(m) for m in project.training.models()]
 
     return r
 
 
-def _evaluation_router(project: Path) -> APIRouter:
+def _evaluation_router() -> APIRouter:
     r = APIRouter(prefix="/evaluation", tags=["evaluation"])
 
     @r.post("")
-    def evaluate(req: EvaluateRequest) -> dict[str, Any]:
-        res = Project(project).evaluation.evaluate(req.model, req.data, overrides=req.overrides)
+    def evaluate(req: EvaluateRequest, project: Caller) -> dict[str, Any]:
+        res = project.evaluation.evaluate(req.model, req.data, overrides=req.overrides)
         return {"model": res.model.ref, "rows": res.rows, "metrics": res.metrics, "baseline": res.baseline,
                 "report": str(res.report_path)}
 
     return r
 
 
-def _deployment_router(project: Path) -> APIRouter:
+def _deployment_router() -> APIRouter:
     r = APIRouter(prefix="/deployments", tags=["deployment"])
 
     @r.post("")
-    def deploy(req: DeployRequest) -> dict[str, Any]:
-        res = Project(project).deployments.deploy(req.model, req.profile, overrides=req.overrides)
+    def deploy(req: DeployRequest, project: Caller) -> dict[str, Any]:
+        res = project.deployments.deploy(req.model, req.profile, overrides=req.overrides)
         return {"model": res.model.ref, "profile": res.profile, "target": res.target, "url": res.url,
                 "changed": res.changed}
 
     @r.get("")
-    def deployments(all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - the query parameter's name
-        return [{k: d[k] for k in ("id", "model", "version", "profile", "target", "status", "url")}
-                for d in Project(project).deployments.list(active_only=not all)]
+    def deployments(project: Caller,
+                    all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - the query parameter's name
+        return [{k: d[k] for k in ("id", "model", "version", "profile", "target", "status", "url", "created_by")}
+                for d in project.deployments.list(active_only=not all)]
 
     @r.delete("/{model}")
-    def stop(model: str, profile: str | None = None) -> dict[str, Any]:
-        stopped = Project(project).deployments.stop(model, profile=profile)
+    def stop(project: Caller, model: str, profile: str | None = None) -> dict[str, Any]:
+        stopped = project.deployments.stop(model, profile=profile)
         return {"stopped": [{"model": d["model"], "version": d["version"], "profile": d["profile"]} for d in stopped]}
 
     return r
 
 
-def _monitoring_router(project: Path) -> APIRouter:
+def _monitoring_router() -> APIRouter:
     r = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
     @r.get("/{model}")
-    def monitor(model: str, profile: str = "production", since: str | None = None) -> dict[str, Any]:
-        return Project(project).monitoring.monitor(model, profile=profile, since=since).to_dict()
+    def monitor(project: Caller, model: str, profile: str = "production",
+                since: str | None = None) -> dict[str, Any]:
+        return project.monitoring.monitor(model, profile=profile, since=since).to_dict()
 
     return r
 
 
-def create_app(project_dir: str | Path = ".") -> FastAPI:
+def create_app(project_dir: str | Path = ".", *, require_auth: bool = False) -> FastAPI:
     """The REST app for the project holding ``project_dir`` (its root is ``app.state.project``).
+
+    Args:
+        project_dir: a directory in the project.
+        require_auth: ask every request for an API token even while the project has no users (a server
+            bound off loopback: it must never answer without one). Otherwise tokens are required once
+            the project has a user.
 
     Raises:
         ProjectNotFoundError: ``project_dir`` is in no Tesla project; no app is made.
@@ -203,13 +217,15 @@ def create_app(project_dir: str | Path = ".") -> FastAPI:
     app = FastAPI(title="Tesla", description="Data, training, evaluation, deployment and monitoring services.",
                   docs_url=None, redoc_url=None)  # install_docs serves /docs offline; no ReDoc
     app.state.project = project
+    app.state.require_auth = require_auth
     jobs = _Jobs()
-    for router in (_data_router(project), _training_router(project, jobs), _evaluation_router(project),
-                   _deployment_router(project), _monitoring_router(project)):
+    for router in (_data_router(), _training_router(jobs), _evaluation_router(), _deployment_router(),
+                   _monitoring_router()):
         app.include_router(router)
 
     install_error_handlers(app)
     install_docs(app)
+    document_auth(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 ``DataService`` (datasets), ``TrainingService`` (plans, runs, sweeps, the registry, cloud
 jobs), ``EvaluationService`` (scores, predictions, gates), ``DeploymentService`` (model
-servers) and ``MonitoringService`` (live traffic, feedback, retraining). Each works on its
+servers) and ``MonitoringService`` (live traffic, feedback, retraining); ``UserService`` keeps who
+may use the project's REST server (users, roles, API tokens). Each works on its
 project's one store; the CLI and the REST server are shells over them.
 """
 
@@ -21,8 +22,10 @@ from tesla.services.training import (
     TrainingService,
     TrainResult,
 )
+from tesla.services.users import CreatedToken, UserService
 
 __all__ = [
+    "CreatedToken",
     "DataService",
     "DeployResult",
     "DeploymentService",
@@ -37,4 +40,5 @@ __all__ = [
     "SweepResult",
     "TrainResult",
     "TrainingService",
+    "UserService",
 ]

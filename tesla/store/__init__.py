@@ -5,6 +5,10 @@ artifacts under ``.tesla/artifacts``. ``TESLA_DB_URL`` and ``TESLA_ARTIFACTS`` o
 The project is found as git finds a repository: ``find_project_root`` walks up from
 ``project_dir`` to the nearest directory holding ``conf/config.yaml`` or ``.tesla/``; only
 ``tesla init`` creates one, so no command leaves a stray store outside a project.
+
+A store is opened for one acting user (``Store.open(dir, actor=...)``, set by ``tesla.Project``):
+every dataset version, run, model version and deployment it writes records that name in
+``created_by``. Users, roles and API tokens of the REST server live here too (``tesla.store.auth``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import sqlalchemy as sa
 from tesla.errors import DataNotFoundError, ModelNotFoundError, ProjectNotFoundError
 from tesla.store import metadata as t
 from tesla.store.artifacts import ArtifactStore, hash_path
+from tesla.store.auth import ApiToken, User
 from tesla.store.recovery import SCRATCH_DIR, Owner, recover
 
-__all__ = ["ArtifactStore", "DatasetVersion", "ModelVersion", "Store", "find_project_root", "hash_path",
-           "is_project"]
+__all__ = ["ApiToken", "ArtifactStore", "DatasetVersion", "ModelVersion", "Store", "User", "find_project_root",
+           "hash_path", "is_project"]
 
 STATE_DIR = ".tesla"
 PROJECT_CONF = Path("conf") / "config.yaml"  # written by `tesla init`
@@ -77,6 +82,7 @@ class DatasetVersion:
     target: str | None
     message: str | None = None
     created_at: str | None = None
+    created_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class ModelVersion:
     config: dict[str, Any]
     stage: str | None
     created_at: str | None = None
+    created_by: str | None = None
 
     @property
     def ref(self) -> str:
@@ -105,7 +112,8 @@ class ModelVersion:
 def _row_to_dataset(row: Any, target: str | None) -> DatasetVersion:
     return DatasetVersion(name=row.name, version=row.version, sha256=row.sha256, format=row.format,
                           source=row.source, rows=row.rows, schema=json.loads(row.schema_json),
-                          target=target, message=row.message, created_at=str(row.created_at))
+                          target=target, message=row.message, created_at=str(row.created_at),
+                          created_by=row.created_by)
 
 
 def _row_to_model(row: Any) -> ModelVersion:
@@ -114,7 +122,7 @@ def _row_to_model(row: Any) -> ModelVersion:
                         dataset=row.dataset, dataset_version=row.dataset_version,
                         plan_fingerprint=row.plan_fingerprint,
                         metrics=json.loads(row.metrics_json), config=json.loads(row.config_json),
-                        stage=row.stage, created_at=str(row.created_at))
+                        stage=row.stage, created_at=str(row.created_at), created_by=row.created_by)
 
 
 def _set_stage(c: sa.Connection, name: str, version: int, stage: str | None) -> None:
@@ -136,17 +144,23 @@ class Store:
         db_url: SQLAlchemy URL of the metadata database.
         artifacts: the artifact store.
         state_dir: the project's ``.tesla`` directory (logs, caches).
+        actor: who the writes made through this store are recorded as made by (``created_by``).
     """
 
-    def __init__(self, db_url: str, artifacts: ArtifactStore, state_dir: Path) -> None:
+    def __init__(self, db_url: str, artifacts: ArtifactStore, state_dir: Path, actor: str | None = None) -> None:
         self.db_url = db_url
         self.engine = t.create_engine(db_url)
         self.artifacts = artifacts
         self.state_dir = state_dir
+        self.actor = actor
 
     @classmethod
-    def open(cls, project_dir: str | os.PathLike[str] = ".") -> Store:
+    def open(cls, project_dir: str | os.PathLike[str] = ".", *, actor: str | None = None) -> Store:
         """The store of the project holding ``project_dir`` (its ``.tesla/`` is made on first use).
+
+        Args:
+            project_dir: a directory in the project.
+            actor: the acting user its writes record (``created_by``); ``None`` records nobody.
 
         Raises:
             ProjectNotFoundError: ``project_dir`` is in no Tesla project (see ``find_project_root``).
@@ -155,7 +169,7 @@ class Store:
         state.mkdir(exist_ok=True)
         db_url = os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
         root = os.environ.get("TESLA_ARTIFACTS") or str(state / "artifacts")
-        store = cls(db_url, ArtifactStore(root, cache_dir=state / "cache"), state)
+        store = cls(db_url, ArtifactStore(root, cache_dir=state / "cache"), state, actor=actor)
         recover(store)  # runs and deployments whose process was killed: interrupted, scratch removed
         return store
 
@@ -184,7 +198,7 @@ class Store:
                 c.execute(t.datasets.update().where(t.datasets.c.name == name).values(**values))
             c.execute(t.dataset_versions.insert().values(
                 name=name, version=version, sha256=sha256, format=format, source=source, rows=rows,
-                schema_json=json.dumps(dict(schema), sort_keys=True), message=message))
+                schema_json=json.dumps(dict(schema), sort_keys=True), message=message, created_by=self.actor))
         return self.dataset_version(name, version)
 
     def dataset_names(self) -> list[str]:
@@ -228,7 +242,7 @@ class Store:
             c.execute(t.runs.insert().values(
                 id=run_id, plan_name=plan_name, plan_fingerprint=plan_fingerprint, backend=backend,
                 status="running", plan_json=plan_json, meta_json=json.dumps(dict(meta), sort_keys=True),
-                parent_id=parent_id))
+                parent_id=parent_id, created_by=self.actor))
             c.execute(_lease("run", run_id))
         return run_id
 
@@ -338,7 +352,7 @@ class Store:
                 name=name, version=version, bundle_sha=bundle_sha, framework=framework, task=task,
                 run_id=run_id, dataset=dataset, dataset_version=dataset_version,
                 plan_fingerprint=plan_fingerprint, metrics_json=json.dumps(dict(metrics), sort_keys=True),
-                config_json=json.dumps(dict(config), sort_keys=True, default=str)))
+                config_json=json.dumps(dict(config), sort_keys=True, default=str), created_by=self.actor))
         return self.model(name, version), True
 
     def model_names(self) -> list[str]:
@@ -392,6 +406,7 @@ class Store:
     # -- deployments --------------------------------------------------------
     def add_deployment(self, **values: Any) -> int:
         info = values.pop("info", {})
+        values.setdefault("created_by", self.actor)
         with self.engine.begin() as c:
             res = c.execute(t.deployments.insert().values(info_json=json.dumps(info, sort_keys=True), **values))
             return int(res.inserted_primary_key[0])
@@ -403,6 +418,7 @@ class Store:
         server it may have spawned and drops the row: only deployments that served are listed.
         """
         info = values.pop("info", {})
+        values.setdefault("created_by", self.actor)
         with self.engine.begin() as c:
             res = c.execute(t.deployments.insert().values(status="starting", info_json=json.dumps(info, sort_keys=True),
                                                           **values))
@@ -467,3 +483,78 @@ class Store:
             return [{**dict(r._mapping), "alerts": json.loads(r.alerts_json), "summary": json.loads(r.summary_json)}
                     for r in c.execute(q)]
 
+
+    # -- users and API tokens (the REST server's; see tesla.store.auth) ---------------------------------
+    def users(self) -> list[User]:
+        with self.engine.connect() as c:
+            return [_row_to_user(r) for r in c.execute(sa.select(t.users).order_by(t.users.c.name))]
+
+    def user(self, name: str) -> User | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.users).where(t.users.c.name == name)).first()
+        return _row_to_user(row) if row else None
+
+    def has_users(self) -> bool:
+        """Whether anyone is a user: the REST server then asks every request for a token."""
+        with self.engine.connect() as c:
+            return c.execute(sa.select(t.users.c.name).limit(1)).first() is not None
+
+    def add_user(self, name: str, role: str) -> User:
+        with self.engine.begin() as c:
+            c.execute(t.users.insert().values(name=name, role=role, created_by=self.actor))
+        user = self.user(name)
+        assert user is not None
+        return user
+
+    def set_user_role(self, name: str, role: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(t.users.update().where(t.users.c.name == name).values(role=role))
+
+    def remove_user(self, name: str) -> int:
+        """Delete a user and their tokens (revoked or not); returns how many tokens went with them."""
+        with self.engine.begin() as c:
+            tokens = c.execute(t.api_tokens.delete().where(t.api_tokens.c.user == name)).rowcount
+            c.execute(t.users.delete().where(t.users.c.name == name))
+        return int(tokens)
+
+    def add_token(self, token_id: str, user: str, sha256: str, note: str | None) -> ApiToken:
+        """Record a token by its hash (never the token itself)."""
+        with self.engine.begin() as c:
+            c.execute(t.api_tokens.insert().values(id=token_id, user=user, sha256=sha256, note=note,
+                                                   created_by=self.actor))
+        token = self.token(token_id)
+        assert token is not None
+        return token
+
+    def tokens(self, user: str | None = None) -> list[ApiToken]:
+        q = sa.select(t.api_tokens).order_by(t.api_tokens.c.user, t.api_tokens.c.created_at, t.api_tokens.c.id)
+        if user is not None:
+            q = q.where(t.api_tokens.c.user == user)
+        with self.engine.connect() as c:
+            return [_row_to_token(r) for r in c.execute(q)]
+
+    def token(self, token_id: str) -> ApiToken | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.api_tokens).where(t.api_tokens.c.id == token_id)).first()
+        return _row_to_token(row) if row else None
+
+    def token_hash(self, token_id: str) -> tuple[ApiToken, str] | None:
+        """An active token and its stored sha256, for checking a presented token; ``None`` if unknown or revoked."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.api_tokens).where(t.api_tokens.c.id == token_id,
+                                                          t.api_tokens.c.revoked_at.is_(None))).first()
+        return (_row_to_token(row), row.sha256) if row else None
+
+    def revoke_token(self, token_id: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(t.api_tokens.update().where(t.api_tokens.c.id == token_id, t.api_tokens.c.revoked_at.is_(None))
+                      .values(revoked_at=sa.func.current_timestamp()))
+
+
+def _row_to_user(row: Any) -> User:
+    return User(name=row.name, role=row.role, created_at=str(row.created_at), created_by=row.created_by)
+
+
+def _row_to_token(row: Any) -> ApiToken:
+    return ApiToken(id=row.id, user=row.user, note=row.note, created_at=str(row.created_at),
+                    created_by=row.created_by, revoked_at=str(row.revoked_at) if row.revoked_at else None)

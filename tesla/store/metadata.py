@@ -1,8 +1,12 @@
-"""Metadata tables (SQLAlchemy Core): datasets, runs, steps, trials, models, deployments, leases.
+"""Metadata tables (SQLAlchemy Core): datasets, runs, steps, trials, models, deployments, leases, users, tokens.
 
 Embedded SQLite under the project's ``.tesla/`` by default; any SQLAlchemy URL
 (``postgresql://...``) for a team. Rows that point at artifacts are written only after
 the artifact is complete in the artifact store.
+
+The schema only grows: new tables are made by ``create_all``, and a new nullable column on an
+existing table (``created_by``) is added to an older store by ``_add_missing_columns`` when it is
+opened. There are no other migrations; a change that is not additive needs one.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ dataset_versions = sa.Table(
     sa.Column("schema_json", sa.Text, nullable=False),
     sa.Column("message", sa.Text),
     sa.Column("created_at", sa.DateTime, server_default=_now()),
+    sa.Column("created_by", sa.String),  # who loaded it: a token's user, or the local OS user
     sa.UniqueConstraint("name", "sha256"),
 )
 
@@ -50,6 +55,7 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("started_at", sa.DateTime, server_default=_now()),
     sa.Column("ended_at", sa.DateTime),
+    sa.Column("created_by", sa.String),  # who started it
 )
 
 steps = sa.Table(
@@ -95,6 +101,7 @@ models = sa.Table(
     sa.Column("config_json", sa.Text, nullable=False, default="{}"),
     sa.Column("stage", sa.String),
     sa.Column("created_at", sa.DateTime, server_default=_now()),
+    sa.Column("created_by", sa.String),  # who registered it
     sa.UniqueConstraint("name", "bundle_sha"),
 )
 
@@ -124,6 +131,7 @@ deployments = sa.Table(
     sa.Column("info_json", sa.Text, nullable=False, default="{}"),
     sa.Column("created_at", sa.DateTime, server_default=_now()),
     sa.Column("stopped_at", sa.DateTime),
+    sa.Column("created_by", sa.String),  # who deployed it
 )
 
 # who is doing a piece of work that is not finished yet: a run, or a deployment being started
@@ -149,6 +157,56 @@ monitor_events = sa.Table(
     sa.Column("created_at", sa.DateTime, server_default=_now()),
 )
 
+# people who may use this project's REST server; the store is one project's, so a role is per project
+users = sa.Table(
+    "users", METADATA,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("role", sa.String, nullable=False),  # read | write | admin (each includes the ones before it)
+    sa.Column("created_at", sa.DateTime, server_default=_now()),
+    sa.Column("created_by", sa.String),
+)
+
+# API tokens: only the sha256 of the token is kept; ``id`` is the short public part of the token itself
+api_tokens = sa.Table(
+    "api_tokens", METADATA,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("user", sa.String, sa.ForeignKey("users.name"), nullable=False, index=True),
+    sa.Column("sha256", sa.String, nullable=False, unique=True),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", sa.DateTime, server_default=_now()),
+    sa.Column("created_by", sa.String),
+    sa.Column("revoked_at", sa.DateTime),
+)
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Add to a store made by an older Tesla the nullable columns its tables lack (``ALTER TABLE ADD COLUMN``).
+
+    ``create_all`` makes missing tables but never changes existing ones; every column added since a
+    table was first shipped is nullable, so adding it is safe and old rows read it as NULL.
+    """
+    inspector = sa.inspect(engine)
+    existing = set(inspector.get_table_names())
+    missing = []
+    for table in METADATA.sorted_tables:
+        if table.name in existing:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            missing += [(table, column) for column in table.columns if column.name not in have]
+    if not missing:
+        return
+    preparer = engine.dialect.identifier_preparer
+    for table, column in missing:
+        assert column.nullable and column.server_default is None, f"{table.name}.{column.name} is not additive"
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as c:
+                c.execute(sa.text(f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN "
+                                  f"{preparer.quote(column.name)} {kind}"))
+        except sa.exc.DBAPIError:
+            # another process opening the same old store at the same moment may have added it first
+            if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                raise
+
 
 def create_engine(url: str) -> sa.Engine:
     """An engine with the tables created; SQLite gets WAL and a busy timeout."""
@@ -162,4 +220,5 @@ def create_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     METADATA.create_all(engine)
+    _add_missing_columns(engine)
     return engine
