@@ -24,7 +24,7 @@ from google.cloud import aiplatform_v1 as v1
 from google.protobuf import json_format
 
 from tesla.errors import BackendError, ConfigError, DeployError, NotSupportedError, TeslaError
-from tesla.execution import Backend, Event, StepHandle, StepOutcome, StepState
+from tesla.execution import Backend, DryRun, Event, JobAdmin, ModelHosting, StepHandle, StepOutcome, StepState
 from tesla.execution.backend import EventSink
 from tesla.execution.cost import CostEstimate, job_line
 from tesla.execution.packaging import CodePackage, build_code_package, missing_packages, plan_estimators
@@ -86,7 +86,7 @@ def _api_error(operation: str, exc: gexc.GoogleAPICallError) -> BackendError:
                         key=operation)
 
 
-class VertexBackend(Backend):
+class VertexBackend(Backend, DryRun, JobAdmin, ModelHosting):
     """Runs each non-control step as a Vertex AI CustomJob and serves models on Vertex endpoints.
 
     Args:
@@ -386,7 +386,7 @@ class VertexBackend(Backend):
     def _job_name(self, job_ref: str) -> str:
         return job_ref if "/" in job_ref else f"{rq.parent(self.cfg)}/customJobs/{job_ref}"
 
-    def _cancel_job(self, job_ref: str) -> None:
+    def cancel(self, job_ref: str) -> None:
         """Ask Vertex to cancel a CustomJob (it moves to CANCELLING, then CANCELLED)."""
         self._call("CancelCustomJob", self.clients.jobs.cancel_custom_job, name=self._job_name(job_ref))
 
