@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -322,8 +321,7 @@ class SageMakerBackend(Backend, DryRun, JobAdmin, ModelHosting):
         if not uri:
             raise BackendError(f"training job {handle.job_ref} succeeded but reports no model artifacts",
                                step=handle.step.id)
-        workdir = Path(tempfile.mkdtemp(prefix=f"tesla-sm-{handle.step.id}-", dir=self.store.state_dir))
-        self._scratch = [*getattr(self, "_scratch", []), workdir]  # the base removes it once stored
+        workdir = self._workdir(f"tesla-sm-{handle.step.id}-", under=self.store.state_dir)  # the base removes it
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         obj = self._aws(f"download {uri}", self.clients.s3.get_object, Bucket=bucket, Key=key)
         _extract(obj["Body"].read(), workdir, uri)

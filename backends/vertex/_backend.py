@@ -10,7 +10,6 @@ line carrying the server's message.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import replace
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -368,8 +367,7 @@ class VertexBackend(Backend, DryRun, JobAdmin, ModelHosting):
         Raises:
             BackendError: the job succeeded but an output is missing.
         """
-        workdir = Path(tempfile.mkdtemp(prefix=f"tesla-{handle.step.id}-", dir=self.store.state_dir))
-        self._scratch = [*getattr(self, "_scratch", []), workdir]
+        workdir = self._workdir(f"tesla-{handle.step.id}-", under=self.store.state_dir)  # the base removes it
         parts = self.staging.outputs(handle.run_id, handle.step.id)
         self.gcs.download_tree(self.staging.key(*parts), workdir)
         where = self.staging.uri(*parts)

@@ -122,6 +122,8 @@ class Backend(ABC):
         self.store = store
         self.clock = clock
         self.sleep = sleep
+        self._scratch_root: Path | None = None  # the running step's scratch directory (set by run)
+        self._scratch: list[Path] = []  # the running step's work directories, removed once it is stored
 
     @property
     def name(self) -> str:
@@ -234,7 +236,7 @@ class Backend(ABC):
             raise StepFailedError(f"step '{step.id}' ({step.kind}) failed: {exc}", step=step.id,
                                   run_id=run_id) from exc
         finally:
-            for path in getattr(self, "_scratch", []):
+            for path in self._scratch:
                 shutil.rmtree(path, ignore_errors=True)
             self._scratch = []
         seconds = self.clock() - started
@@ -300,15 +302,25 @@ class Backend(ABC):
 
     def run_in_process(self, step: Step, inputs: Mapping[str, str], emit: EventSink) -> StepOutcome:
         """Run a step body here, reading inputs from the store; used by local and control steps."""
-        root = getattr(self, "_scratch_root", self.store.state_dir / SCRATCH_DIR / "_")  # set per step by run()
-        root.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix=f"{step.id}-", dir=root))
-        self._scratch = [*getattr(self, "_scratch", []), workdir]
+        workdir = self._workdir(f"{step.id}-")
         ctx = StepContext(step=step, inputs={k: self.store.artifacts.path(v) for k, v in inputs.items()},
                           outdir=workdir,
                           progress=lambda data: emit(Event("step_progress", step.id, data)))
         result = run_step(ctx)
         return StepOutcome(outputs={name: workdir / name for name in step.outputs}, result=result)
+
+    def _workdir(self, prefix: str, under: Path | None = None) -> Path:
+        """A fresh directory for a step's outputs, removed once they are stored (or the step failed).
+
+        Args:
+            prefix: the directory name's start (the step id, say).
+            under: where to make it; default the run's scratch directory.
+        """
+        root = under or self._scratch_root or self.store.state_dir / SCRATCH_DIR / "_"
+        root.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+        self._scratch.append(workdir)
+        return workdir
 
     def _miss_reason(self, plan: Plan, step: Step, force: bool) -> str:
         if force:
