@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tesla.execution.registry import BackendSpec, Capabilities
+from tesla.execution.registry import BackendSpec
 
 __all__ = ["SPEC", "LocalConfig"]
 
@@ -18,6 +18,5 @@ SPEC = BackendSpec(
     name="local",
     config_class=LocalConfig,
     implementation="tesla_backends.local._backend:LocalBackend",
-    capabilities=Capabilities(remote=False, deploy_targets=("local",), cancel=False, logs=True),
     description="run steps in this process (embedded SQLite + local artifacts)",
 )

@@ -13,7 +13,11 @@ __all__ = ["LocalBackend"]
 
 
 class LocalBackend(Backend):
-    """Runs each step synchronously in this process."""
+    """Runs each step synchronously in this process.
+
+    A step runner only: it sends no provider requests (nothing to dry-run or price), starts
+    no provider jobs, and local serving is the deployments service's own.
+    """
 
     spec = SPEC
 

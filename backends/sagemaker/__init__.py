@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from tesla.execution.registry import BackendSpec, Capabilities
+from tesla.execution.registry import BackendSpec
 
 __all__ = ["DEFAULT_IMAGE_PACKAGES", "SPEC", "SageMakerConfig"]
 
@@ -46,7 +46,6 @@ SPEC = BackendSpec(
     name="sagemaker",
     config_class=SageMakerConfig,
     implementation="tesla_backends.sagemaker._backend:SageMakerBackend",
-    capabilities=Capabilities(remote=True, deploy_targets=("sagemaker",), cancel=True, logs=True),
     extra="sagemaker",
     description="steps as Amazon SageMaker training jobs; deploy to SageMaker endpoints",
 )

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from tesla.errors import BackendError, ConfigError, DeployError
-from tesla.execution import Backend, StepHandle, StepOutcome, StepState
+from tesla.execution import Backend, DryRun, JobAdmin, ModelHosting, RunRecorder
+from tesla.execution import StepHandle, StepOutcome, StepState
 from tesla.execution.backend import Event, EventSink
 from tesla.execution.cost import CostEstimate, job_line
 from tesla.execution.labels import tesla_tags
@@ -34,7 +34,6 @@ from tesla.execution.packaging import (
     tar_directory,
 )
 from tesla.plan import Plan, Step
-from tesla.store import Store
 from tesla_backends.sagemaker import SPEC
 from tesla_backends.sagemaker._clients import SageMakerClients, make_clients
 from tesla_backends.sagemaker._requests import (
@@ -66,7 +65,7 @@ _HINTS = {"AccessDeniedException": "check that your credentials may call SageMak
 _CODE_PACKAGES = ("tesla", "tesla_backends")
 
 
-class SageMakerBackend(Backend):
+class SageMakerBackend(Backend, DryRun, JobAdmin, ModelHosting):
     """Runs each plan step as a SageMaker training job and serves bundles on SageMaker endpoints.
 
     Args:
@@ -81,7 +80,7 @@ class SageMakerBackend(Backend):
     poll_initial_s = 5.0  # a job takes minutes; DescribeTrainingJob is rate limited
     poll_max_s = 60.0
 
-    def __init__(self, settings: Mapping[str, Any], store: Store, *,
+    def __init__(self, settings: Mapping[str, Any], store: RunRecorder, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  clients: SageMakerClients | None = None) -> None:
         super().__init__(settings, store, clock=clock, sleep=sleep)
@@ -283,25 +282,10 @@ class SageMakerBackend(Backend):
         emit(Event("step_progress", step.id, {"job": name, "region": self.clients.region}))
         return StepHandle(step=step, run_id=run_id, job_ref=name)
 
-    def wait(self, handle: StepHandle, *, timeout_s: float | None = None) -> tuple[StepState, str | None]:
-        """The base wait loop; on Ctrl-C the job is stopped too, so it does not bill until max_runtime_s.
-
-        Args:
-            handle: the started step.
-            timeout_s: give up waiting after this long (the job keeps running; see ``tesla jobs``).
-
-        Returns:
-            (state, reason) once the job ends.
-        """
-        try:
-            return super().wait(handle, timeout_s=timeout_s)
-        except KeyboardInterrupt:
-            if handle.job_ref:
-                try:
-                    self._cancel_job(handle.job_ref)
-                except BackendError:
-                    pass  # best effort: interrupting must not hide the interrupt
-            raise
+    def _interrupt_step(self, handle: StepHandle) -> None:
+        """On Ctrl-C the job is stopped too, so it does not bill until max_runtime_s."""
+        if handle.job_ref:
+            self.cancel(handle.job_ref)
 
     def _describe(self, name: str) -> dict[str, Any]:
         return self._aws(f"describe training job {name}", self.clients.sagemaker.describe_training_job,
@@ -337,8 +321,7 @@ class SageMakerBackend(Backend):
         if not uri:
             raise BackendError(f"training job {handle.job_ref} succeeded but reports no model artifacts",
                                step=handle.step.id)
-        workdir = Path(tempfile.mkdtemp(prefix=f"tesla-sm-{handle.step.id}-", dir=self.store.state_dir))
-        self._scratch = [*getattr(self, "_scratch", []), workdir]  # the base removes it once stored
+        workdir = self._workdir(f"tesla-sm-{handle.step.id}-", under=self.store.state_dir)  # the base removes it
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         obj = self._aws(f"download {uri}", self.clients.s3.get_object, Bucket=bucket, Key=key)
         _extract(obj["Body"].read(), workdir, uri)
@@ -350,7 +333,7 @@ class SageMakerBackend(Backend):
         result = json.loads((workdir / RESULT_FILE).read_text())
         return StepOutcome(outputs={name: workdir / name for name in handle.step.outputs}, result=result)
 
-    def _cancel_job(self, job_ref: str) -> None:
+    def cancel(self, job_ref: str) -> None:
         """Stop a running training job (SageMaker keeps it, in state Stopped)."""
         self._aws(f"stop training job {job_ref}", self.clients.sagemaker.stop_training_job, TrainingJobName=job_ref)
 

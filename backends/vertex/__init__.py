@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from tesla.execution.registry import BackendSpec, Capabilities
+from tesla.execution.registry import BackendSpec
 
 __all__ = ["DEFAULT_IMAGE_PACKAGES", "SPEC", "VertexConfig"]
 
@@ -39,7 +39,6 @@ SPEC = BackendSpec(
     name="vertex",
     config_class=VertexConfig,
     implementation="tesla_backends.vertex._backend:VertexBackend",
-    capabilities=Capabilities(remote=True, deploy_targets=("vertex",), cancel=True, logs=False),
     extra="vertex",
     description="steps as Google Vertex AI CustomJobs; deploy to Vertex endpoints",
 )

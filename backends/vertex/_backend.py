@@ -10,7 +10,6 @@ line carrying the server's message.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import replace
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,7 +23,7 @@ from google.cloud import aiplatform_v1 as v1
 from google.protobuf import json_format
 
 from tesla.errors import BackendError, ConfigError, DeployError, NotSupportedError, TeslaError
-from tesla.execution import Backend, Event, StepHandle, StepOutcome, StepState
+from tesla.execution import Backend, DryRun, Event, JobAdmin, ModelHosting, StepHandle, StepOutcome, StepState
 from tesla.execution.backend import EventSink
 from tesla.execution.cost import CostEstimate, job_line
 from tesla.execution.packaging import CodePackage, build_code_package, missing_packages, plan_estimators
@@ -86,7 +85,7 @@ def _api_error(operation: str, exc: gexc.GoogleAPICallError) -> BackendError:
                         key=operation)
 
 
-class VertexBackend(Backend):
+class VertexBackend(Backend, DryRun, JobAdmin, ModelHosting):
     """Runs each non-control step as a Vertex AI CustomJob and serves models on Vertex endpoints.
 
     Args:
@@ -368,8 +367,7 @@ class VertexBackend(Backend):
         Raises:
             BackendError: the job succeeded but an output is missing.
         """
-        workdir = Path(tempfile.mkdtemp(prefix=f"tesla-{handle.step.id}-", dir=self.store.state_dir))
-        self._scratch = [*getattr(self, "_scratch", []), workdir]
+        workdir = self._workdir(f"tesla-{handle.step.id}-", under=self.store.state_dir)  # the base removes it
         parts = self.staging.outputs(handle.run_id, handle.step.id)
         self.gcs.download_tree(self.staging.key(*parts), workdir)
         where = self.staging.uri(*parts)
@@ -386,7 +384,7 @@ class VertexBackend(Backend):
     def _job_name(self, job_ref: str) -> str:
         return job_ref if "/" in job_ref else f"{rq.parent(self.cfg)}/customJobs/{job_ref}"
 
-    def _cancel_job(self, job_ref: str) -> None:
+    def cancel(self, job_ref: str) -> None:
         """Ask Vertex to cancel a CustomJob (it moves to CANCELLING, then CANCELLED)."""
         self._call("CancelCustomJob", self.clients.jobs.cancel_custom_job, name=self._job_name(job_ref))
 

@@ -1,13 +1,19 @@
-"""The ``Backend`` base class: it owns checks, caching, recording and the one wait loop.
+"""The ``Backend`` base class, the step-runner role: it owns checks, caching, recording and the one wait loop.
 
 A backend implements three hooks (``_start_step``, ``_poll_step``, ``_collect_step``) and
-optionally ``_cancel_step`` / ``_check``. ``run`` drives a plan step by step in dependency
+optionally ``_interrupt_step`` (what to do with a started step when the wait is interrupted,
+e.g. stop the provider job) and ``_check``. ``run`` drives a plan step by step in dependency
 order: a step whose fingerprint already succeeded (and whose outputs still exist) is
 skipped; control steps (``placement == "control"``) always run here, in-process.
+
+The other roles (dry runs and pricing, job admin, model hosting) are in
+``tesla.execution.roles``; a backend inherits those it plays, and its ``capabilities``
+follow from them. The store is reached only through ``RunRecorder``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -17,19 +23,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from tesla.errors import BackendError, NotSupportedError, StepFailedError, TeslaError
+from tesla.execution.recorder import RunRecorder
 from tesla.execution.registry import BackendSpec
+from tesla.execution.roles import Capabilities, Role
 from tesla.plan import Plan, Step
 from tesla.steps import StepContext, run_step
-from tesla.store import Store
 from tesla.store.faults import fault_point
 from tesla.store.recovery import SCRATCH_DIR
 
 __all__ = ["Backend", "Event", "RunResult", "StepHandle", "StepOutcome", "StepState"]
 
 EventSink = Callable[["Event"], None]
+R = TypeVar("R", bound=Role)
 
 
 class StepState(str, Enum):
@@ -88,30 +96,52 @@ class RunResult:
 
 
 class Backend(ABC):
-    """Runs plans. Subclasses place steps; this class owns everything else.
+    """Runs plans (the step-runner role). Subclasses place steps; this class owns everything else.
 
     Args:
         settings: the plan's ``backend`` mapping (plain JSON).
-        store: the project's store (cache lookups, run and step records, artifacts).
+        store: where runs are recorded (cache lookups, run and step records, artifacts); the
+            project's ``Store``, seen through the ``RunRecorder`` protocol.
         clock: monotonic clock, injectable so tests of the wait loop need not sleep.
         sleep: sleep function, injectable likewise.
     """
 
     spec: ClassVar[BackendSpec]
+    capabilities: ClassVar[Capabilities] = Capabilities()  # derived from the roles a subclass inherits
     poll_initial_s: ClassVar[float] = 1.0
     poll_max_s: ClassVar[float] = 30.0
 
-    def __init__(self, settings: Mapping[str, Any], store: Store, *,
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.capabilities = Capabilities.of(cls)
+
+    def __init__(self, settings: Mapping[str, Any], store: RunRecorder, *,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = dict(settings)
         self.store = store
         self.clock = clock
         self.sleep = sleep
+        self._scratch_root: Path | None = None  # the running step's scratch directory (set by run)
+        self._scratch: list[Path] = []  # the running step's work directories, removed once it is stored
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def role(self, role: type[R], what: str | None = None) -> R:
+        """This backend as ``role``, or ``NotSupportedError`` when it does not play it.
+
+        Args:
+            role: a role class from ``tesla.execution.roles`` (``DryRun``, ``JobAdmin``, ``ModelHosting``).
+            what: what the caller wanted, for the message (default: the role's name).
+
+        Raises:
+            NotSupportedError: "<what> is not supported by the '<name>' backend".
+        """
+        if isinstance(self, role):
+            return self
+        raise NotSupportedError(f"{what or role.what} is not supported by the '{self.name}' backend")
 
     # -- public API -----------------------------------------------------------
     def check(self, plan: Plan) -> list[str]:
@@ -172,19 +202,6 @@ class Backend(ABC):
         emit(Event("run_finished", data={"run_id": run_id, "status": "succeeded"}))
         return RunResult(run_id=run_id, plan=plan, status="succeeded", steps=done)
 
-    def cancel(self, job_ref: str) -> None:
-        """Cancel a running provider job.
-
-        Args:
-            job_ref: the provider's job name (see ``tesla jobs list``).
-
-        Raises:
-            NotSupportedError: the backend cannot cancel jobs.
-        """
-        if not self.spec.capabilities.cancel:
-            raise NotSupportedError(f"cancelling jobs is not supported by the '{self.name}' backend")
-        self._cancel_job(job_ref)
-
     # -- the run loop ---------------------------------------------------------
     def _run_one(self, plan: Plan, step: Step, run_id: str, done: Mapping[str, dict[str, Any]],
                  force: bool, emit: EventSink, timeout_s: float | None) -> dict[str, Any]:
@@ -219,7 +236,7 @@ class Backend(ABC):
             raise StepFailedError(f"step '{step.id}' ({step.kind}) failed: {exc}", step=step.id,
                                   run_id=run_id) from exc
         finally:
-            for path in getattr(self, "_scratch", []):
+            for path in self._scratch:
                 shutil.rmtree(path, ignore_errors=True)
             self._scratch = []
         seconds = self.clock() - started
@@ -246,7 +263,30 @@ class Backend(ABC):
         return self._collect_step(handle), handle.job_ref
 
     def wait(self, handle: StepHandle, *, timeout_s: float | None = None) -> tuple[StepState, str | None]:
-        """Poll a started step until it ends, with capped exponential backoff."""
+        """Poll a started step until it ends, with capped exponential backoff.
+
+        The one wait loop: implementers do not override it. When the wait is interrupted
+        (Ctrl-C), ``_interrupt_step`` is given the handle first (best effort: a failure there
+        never hides the interrupt).
+
+        Args:
+            handle: the started step.
+            timeout_s: give up waiting after this long (the provider job keeps running).
+
+        Returns:
+            (state, reason) once the step ends.
+
+        Raises:
+            BackendError: the step did not end within ``timeout_s``.
+        """
+        try:
+            return self._wait(handle, timeout_s)
+        except KeyboardInterrupt:
+            with contextlib.suppress(Exception):  # interrupting must not hide the interrupt
+                self._interrupt_step(handle)
+            raise
+
+    def _wait(self, handle: StepHandle, timeout_s: float | None) -> tuple[StepState, str | None]:
         deadline = None if timeout_s is None else self.clock() + timeout_s
         delay = self.poll_initial_s
         while True:
@@ -262,15 +302,25 @@ class Backend(ABC):
 
     def run_in_process(self, step: Step, inputs: Mapping[str, str], emit: EventSink) -> StepOutcome:
         """Run a step body here, reading inputs from the store; used by local and control steps."""
-        root = getattr(self, "_scratch_root", self.store.state_dir / SCRATCH_DIR / "_")  # set per step by run()
-        root.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix=f"{step.id}-", dir=root))
-        self._scratch = [*getattr(self, "_scratch", []), workdir]
+        workdir = self._workdir(f"{step.id}-")
         ctx = StepContext(step=step, inputs={k: self.store.artifacts.path(v) for k, v in inputs.items()},
                           outdir=workdir,
                           progress=lambda data: emit(Event("step_progress", step.id, data)))
         result = run_step(ctx)
         return StepOutcome(outputs={name: workdir / name for name in step.outputs}, result=result)
+
+    def _workdir(self, prefix: str, under: Path | None = None) -> Path:
+        """A fresh directory for a step's outputs, removed once they are stored (or the step failed).
+
+        Args:
+            prefix: the directory name's start (the step id, say).
+            under: where to make it; default the run's scratch directory.
+        """
+        root = under or self._scratch_root or self.store.state_dir / SCRATCH_DIR / "_"
+        root.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+        self._scratch.append(workdir)
+        return workdir
 
     def _miss_reason(self, plan: Plan, step: Step, force: bool) -> str:
         if force:
@@ -303,63 +353,5 @@ class Backend(ABC):
     def _collect_step(self, handle: StepHandle) -> StepOutcome:
         """Fetch a succeeded step's outputs to local paths."""
 
-    def _cancel_job(self, job_ref: str) -> None:
-        raise NotSupportedError(f"cancelling jobs is not supported by the '{self.name}' backend")
-
-    # -- optional: dry runs and provider jobs ------------------------------------
-    def render_requests(self, plan: Plan) -> list[dict[str, Any]]:
-        """The exact provider requests running ``plan`` would send, without sending any.
-
-        Pure: no network, no credentials. Each item is ``{"step", "operation", "request"}``.
-        The local backend sends none, so the default is an empty list.
-        """
-        return []
-
-    def validate_requests(self, requests: list[dict[str, Any]]) -> list[str]:
-        """Strict validation problems of rendered requests (service model / proto rules)."""
-        return []
-
-    def estimate_cost(self, plan: Plan, prices: Mapping[str, float]) -> dict[str, Any]:
-        """Upper-bound cost of ``plan``: ``{"usd": float, "lines": [{"step", "instance", "hours", "usd"}]}``.
-
-        Args:
-            plan: the compiled plan.
-            prices: instance/machine type -> USD per hour (from ``conf/``; users may override).
-        """
-        return {"usd": 0.0, "lines": []}
-
-    def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Provider jobs started by Tesla: ``{"job", "step", "run_id", "state", "created"}``."""
-        raise NotSupportedError(f"listing jobs is not supported by the '{self.name}' backend")
-
-    def job_status(self, job_ref: str) -> dict[str, Any]:
-        """``{"job", "state" (a StepState value), "provider_state", "reason"}`` of one job."""
-        raise NotSupportedError(f"job status is not supported by the '{self.name}' backend")
-
-    def job_logs(self, job_ref: str) -> str:
-        """The job's log text."""
-        raise NotSupportedError(f"job logs are not supported by the '{self.name}' backend")
-
-    # -- optional: serving on the provider --------------------------------------
-    def deploy_model(self, bundle_dir: Path, *, model: str, version: int,
-                     settings: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
-        """Serve a model bundle on the provider.
-
-        Args:
-            bundle_dir: the local model bundle directory.
-            model: registered model name.
-            version: registered model version.
-            settings: the ``deploy`` config (plain JSON).
-            tags: labels to put on every resource created.
-
-        Returns:
-            Plain-JSON facts about the deployment (``url``/``endpoint`` and resource names).
-
-        Raises:
-            NotSupportedError: the backend cannot serve models.
-        """
-        raise NotSupportedError(f"deploying models is not supported by the '{self.name}' backend")
-
-    def undeploy_model(self, info: Mapping[str, Any]) -> None:
-        """Delete what ``deploy_model`` created (``info`` is what it returned)."""
-        raise NotSupportedError(f"deploying models is not supported by the '{self.name}' backend")
+    def _interrupt_step(self, handle: StepHandle) -> None:
+        """The wait for ``handle`` was interrupted (Ctrl-C); e.g. stop its provider job. Default: nothing."""

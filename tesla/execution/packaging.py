@@ -132,13 +132,9 @@ def plan_estimators(search_params: Mapping[str, Any] | None) -> list[str]:
     """The estimators a ``search`` step may pick: its list, or the framework's defaults for any task."""
     if not search_params:
         return []
-    if search_params.get("estimators"):
-        return list(search_params["estimators"])
-    from tesla.automl.adapter import default_estimators  # light: FLAML is imported only to search
+    from tesla.steps.train import candidate_estimators  # the step owns its AutoML defaults (light to import)
 
-    framework = search_params.get("framework", "scikit-learn")
-    found = default_estimators(framework, "binary") + default_estimators(framework, "regression")
-    return list(dict.fromkeys(found))
+    return candidate_estimators(search_params)
 
 
 def missing_packages(estimators: Iterable[str], image_packages: Iterable[str]) -> dict[str, str]:

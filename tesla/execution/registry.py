@@ -19,18 +19,7 @@ from tesla.errors import ConfigError, DependencyError
 if TYPE_CHECKING:
     from tesla.execution.backend import Backend
 
-__all__ = ["BackendSpec", "Capabilities", "backend_spec", "backend_specs"]
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a backend can do; checked before a plan runs, never probed with hasattr."""
-
-    remote: bool = False  # steps run on machines other than this one
-    deploy_targets: tuple[str, ...] = ()  # deploy targets the backend can serve on
-    cancel: bool = False  # running jobs can be cancelled
-    logs: bool = False  # job logs can be fetched
-    multirun: bool = True  # sweeps can submit one run per point
+__all__ = ["BackendSpec", "backend_spec", "backend_specs"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +30,6 @@ class BackendSpec:
         name: the value of ``backend.name`` / the ``backend`` config group option.
         config_class: the structured-config dataclass of its settings.
         implementation: ``"module:Class"`` of the ``Backend`` subclass, imported on first use.
-        capabilities: what it supports.
         extra: the pip extra that installs its SDK, for the missing-dependency message.
         description: one line for ``tesla backends``.
     """
@@ -49,7 +37,6 @@ class BackendSpec:
     name: str
     config_class: type
     implementation: str
-    capabilities: Capabilities
     extra: str | None = None
     description: str = ""
 

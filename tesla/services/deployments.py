@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tesla.errors import ConfigError, DeployError
+from tesla.execution import ModelHosting
 from tesla.services._common import parse_model_ref
 from tesla.store import ModelVersion
 from tesla.store.faults import fault_point
@@ -196,7 +197,7 @@ class DeploymentService:
         if plain["backend"]["name"] != target:
             raise ConfigError(f"deploy.target={target} needs backend={target} (its region, bucket and role); "
                               f"got backend={plain['backend']['name']}", key="deploy.target")
-        backend = self.project.backend(plain)
+        backend = self.project.backend(plain).role(ModelHosting)
         tags = {"tesla-model": mv.name, "tesla-version": str(mv.version), "tesla-profile": plain["deploy"]["profile"]}
         return backend.deploy_model(self.project.store.artifacts.path(mv.bundle_sha), model=mv.name,
                                     version=mv.version, settings=plain["deploy"], tags=tags)
@@ -235,7 +236,7 @@ class DeploymentService:
                 stop_server(d["pid"])
             else:
                 _, plain = self.project.config([f"backend={d['target']}"])
-                self.project.backend(plain).undeploy_model(d["info"])
+                self.project.backend(plain).role(ModelHosting).undeploy_model(d["info"])
             store.update_deployment(d["id"], status="stopped", info=_with_capture_drops(d["info"]))
         return live
 

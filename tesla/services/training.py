@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tesla.compiler import compile_train
 from tesla.config import check_config
 from tesla.errors import ConfigError, DataError
-from tesla.execution import Backend, Event, RunResult, backend_spec
+from tesla.execution import Backend, DryRun, Event, JobAdmin, RunResult
 from tesla.plan import Plan
 from tesla.services._common import (
     EventSink,
@@ -369,8 +369,11 @@ class TrainingService:
         from tesla.execution.cost import CostEstimate, load_prices
 
         cached = {step for step, state in self.plan_status(plan).items() if state == "cached"}
-        prices = load_prices(backend.name, project_dir=self.project.root)
-        estimate = CostEstimate.from_dict({"backend": backend.name, **backend.estimate_cost(plan, prices)})
+        if isinstance(backend, DryRun):
+            cost = backend.estimate_cost(plan, load_prices(backend.name, project_dir=self.project.root))
+        else:  # it starts no provider jobs, so running the plan costs nothing
+            cost = {"usd": 0.0, "lines": []}
+        estimate = CostEstimate.from_dict({"backend": backend.name, **cost})
         return estimate.without(cached).times(points)
 
     def guard_budget(self, backend: Backend, plan: Plan, plain: Mapping[str, Any], points: int = 1) -> None:
@@ -402,12 +405,12 @@ class TrainingService:
         _, plain = self.project.config(train_overrides(model, framework, max_iter, overrides))
         plan = self.compile_plan(model, framework=framework, max_iter=max_iter, overrides=overrides)
         backend = self.project.backend(plain)
-        requests = backend.render_requests(plan)
+        requests = backend.render_requests(plan) if isinstance(backend, DryRun) else []  # else it sends none
         try:
             problems = backend.check(plan)
         except TeslaError as exc:  # e.g. an estimator the image cannot load: show it with the rest
             problems = [str(exc)]
-        if not problems:  # requests rendered with settings still missing would only repeat those problems
+        if not problems and isinstance(backend, DryRun):  # with settings missing they would only repeat those
             problems = backend.validate_requests(requests)
         estimate = self._estimate(backend, plan, points)
         budget_error = None
@@ -418,16 +421,16 @@ class TrainingService:
         return DryRunResult(plan=plan, backend=backend.name, requests=requests, problems=problems,
                             cost=estimate.to_dict(), budget_error=budget_error)
 
-    def _jobs_backend(self, overrides: Sequence[str]) -> Backend:
+    def _jobs_backend(self, overrides: Sequence[str]) -> JobAdmin:
         from tesla.errors import NotSupportedError
 
         _, plain = self.project.config(overrides)
-        spec = backend_spec(plain["backend"]["name"])
-        if not spec.capabilities.remote:
+        backend = self.project.backend(plain)
+        if not isinstance(backend, JobAdmin):
             raise NotSupportedError(f"`tesla jobs` needs a cloud backend and this project's backend is "
-                                    f"'{spec.name}'; pass backend=sagemaker or backend=vertex (or set it in "
+                                    f"'{backend.name}'; pass backend=sagemaker or backend=vertex (or set it in "
                                     "conf/config.yaml)", key="backend")
-        return self.project.backend(plain)
+        return backend
 
     def jobs_list(self, *, overrides: Sequence[str] = (), limit: int = 50) -> list[dict[str, Any]]:
         """Provider jobs Tesla started on the configured cloud backend, newest first."""

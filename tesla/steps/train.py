@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tesla.automl.adapter import default_estimators, estimator_framework
@@ -14,12 +15,24 @@ from tesla.steps import StepContext
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["encode_target", "register", "search"]
+__all__ = ["candidate_estimators", "encode_target", "register", "search"]
 
 
 def _plain(value: Any) -> Any:
     """Round-trip through JSON so numpy scalars in configs become plain numbers."""
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def candidate_estimators(params: Mapping[str, Any]) -> list[str]:
+    """The estimators a ``search`` step with ``params`` may pick for any task: its list, or the framework's defaults.
+
+    Backends use it to check that their image holds every package a fitted model may need.
+    """
+    if params.get("estimators"):
+        return list(params["estimators"])
+    framework = params.get("framework", "scikit-learn")
+    found = default_estimators(framework, "binary") + default_estimators(framework, "regression")
+    return list(dict.fromkeys(found))
 
 
 def encode_target(y: pd.Series, task: str) -> tuple[Any, list[Any] | None, dict[str, Any]]:

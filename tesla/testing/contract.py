@@ -11,7 +11,8 @@ fixture (wired to whatever fakes your provider needs)::
 The suite runs a two-step plan (``load`` -> ``split``) on a small CSV, a second time to
 check caching, and a plan whose ``load`` step fails, and checks what every backend must do:
 outputs land in the store, steps are recorded, the failing step and its reason reach the
-user, dry-run rendering touches no network, and missing capabilities raise by name.
+user, dry-run rendering touches no network, capabilities follow from the roles the backend
+plays, and asking for a role it lacks raises ``NotSupportedError`` naming the backend.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import pytest
 
 from tesla.errors import NotSupportedError, TeslaError
-from tesla.execution import Backend, BackendSpec
+from tesla.execution import Backend, BackendSpec, Capabilities, DryRun, JobAdmin, ModelHosting
 from tesla.plan import ArtifactRef, Plan, Step
 from tesla.store import Store
 
@@ -87,14 +88,28 @@ class BackendContract:
     def source_sha(self, backend: Backend, tmp_path: Path) -> str:
         return backend.store.artifacts.put(_dataset_csv(tmp_path / "contract.csv"))
 
+    @staticmethod
+    def recorded(backend: Backend) -> Store:
+        """The store the backend recorded into (a backend itself only sees it as a ``RunRecorder``)."""
+        assert isinstance(backend.store, Store)
+        return backend.store
+
     def plan_for(self, backend: Backend, source_sha: str, **kwargs: Any) -> Plan:
         return contract_plan(source_sha, backend=dict(backend.settings), **kwargs)
 
     def test_spec_is_frozen_light_data(self, backend: Backend) -> None:
         assert isinstance(backend.spec, BackendSpec)
         with pytest.raises(dataclasses.FrozenInstanceError):
-            backend.spec.capabilities.cancel = True  # type: ignore[misc]
+            backend.spec.name = "other"  # type: ignore[misc]
         assert backend.name == backend.spec.name
+
+    def test_capabilities_follow_from_the_roles(self, backend: Backend) -> None:
+        caps = type(backend).capabilities
+        assert caps == Capabilities(dry_run=isinstance(backend, DryRun), jobs=isinstance(backend, JobAdmin),
+                                    hosting=isinstance(backend, ModelHosting))
+        assert backend.capabilities is caps
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            caps.jobs = not caps.jobs  # type: ignore[misc]
 
     def test_check_accepts_a_valid_plan(self, backend: Backend, source_sha: str) -> None:
         assert backend.check(self.plan_for(backend, source_sha)) == []
@@ -113,9 +128,10 @@ class BackendContract:
         train = pd.read_parquet(backend.store.artifacts.path(result.output("split", "train")))
         test = pd.read_parquet(backend.store.artifacts.path(result.output("split", "test")))
         assert (len(train), len(test)) == (45, 15)
-        rows = {r["step_id"]: r["status"] for r in backend.store.run_steps(result.run_id)}
+        store = self.recorded(backend)
+        rows = {r["step_id"]: r["status"] for r in store.run_steps(result.run_id)}
         assert rows == {"load": "succeeded", "split": "succeeded"}
-        assert backend.store.run(result.run_id)["status"] == "succeeded"
+        assert store.run(result.run_id)["status"] == "succeeded"
 
     def test_unchanged_rerun_is_cached(self, backend: Backend, source_sha: str) -> None:
         first = backend.run(self.plan_for(backend, source_sha))
@@ -128,18 +144,22 @@ class BackendContract:
             backend.run(self.plan_for(backend, source_sha, target="no_such_column"))
         assert info.value.step == "load"
         assert "no_such_column" in str(info.value)
-        runs = backend.store.runs(limit=1)
+        runs = self.recorded(backend).runs(limit=1)
         assert runs[0]["status"] == "failed"
 
     def test_render_requests_is_pure(self, backend: Backend, source_sha: str, _no_network: None) -> None:
+        if not isinstance(backend, DryRun):
+            pytest.skip("backend sends no provider requests")
         requests = backend.render_requests(self.plan_for(backend, source_sha))
         json.dumps(requests)  # plain data
         for item in requests:
             assert {"step", "operation", "request"} <= set(item)
         assert backend.validate_requests(requests) == []
 
-    def test_missing_capabilities_raise_by_name(self, backend: Backend) -> None:
-        if backend.spec.capabilities.cancel:
-            pytest.skip("backend supports cancel")
-        with pytest.raises(NotSupportedError, match=backend.name):
-            backend.cancel("job-1")
+    @pytest.mark.parametrize("role", [DryRun, JobAdmin, ModelHosting], ids=lambda r: r.__name__)
+    def test_roles_answer_by_name(self, backend: Backend, role: type) -> None:
+        if isinstance(backend, role):
+            assert backend.role(role) is backend
+            return
+        with pytest.raises(NotSupportedError, match=f"^{role.what} is not supported by the '{backend.name}' backend$"):
+            backend.role(role)

@@ -2,7 +2,9 @@
 
 Steps run in this process like the local backend, but report ``pending`` then
 ``running`` for a configurable number of polls first (so the wait loop really waits), and a
-step can be made to fail with a provider-style reason. Use it with a fake clock::
+step can be made to fail with a provider-style reason. It plays the job-admin role (its jobs
+can be listed, inspected and cancelled; an interrupted wait cancels the job) but not dry
+runs or model hosting. Use it with a fake clock::
 
     backend = FakeBackend({"name": "fake"}, store, clock=clock, sleep=clock.advance, polls=3)
 """
@@ -13,10 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tesla.execution import Backend, BackendSpec, Capabilities, StepHandle, StepOutcome, StepState
+from tesla.execution import Backend, BackendSpec, JobAdmin, RunRecorder, StepHandle, StepOutcome, StepState
 from tesla.execution.backend import EventSink
 from tesla.plan import Plan, Step
-from tesla.store import Store
 
 __all__ = ["FAKE_SPEC", "FakeBackend", "FakeClock"]
 
@@ -27,7 +28,6 @@ class FakeConfig:
 
 
 FAKE_SPEC = BackendSpec(name="fake", config_class=FakeConfig, implementation="tesla.testing.fake:FakeBackend",
-                        capabilities=Capabilities(remote=True, cancel=True, logs=True),
                         description="in-process backend with provider-like job states, for tests")
 
 
@@ -46,12 +46,12 @@ class FakeClock:
         self.now += seconds
 
 
-class FakeBackend(Backend):
+class FakeBackend(Backend, JobAdmin):
     """In-process steps with pending/running polls, failure injection and cancellation."""
 
     spec = FAKE_SPEC
 
-    def __init__(self, settings: Mapping[str, Any], store: Store, *, clock: Callable[[], float] | None = None,
+    def __init__(self, settings: Mapping[str, Any], store: RunRecorder, *, clock: Callable[[], float] | None = None,
                  sleep: Callable[[float], None] | None = None, polls: int = 2,
                  fail: Mapping[str, str] | None = None) -> None:
         kwargs: dict[str, Any] = {}
@@ -63,6 +63,7 @@ class FakeBackend(Backend):
         self.polls = polls
         self.fail = dict(fail or {})  # step id -> failure reason
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.interrupted: list[str] = []  # job refs whose wait was interrupted, in order
 
     def _start_step(self, plan: Plan, step: Step, run_id: str, inputs: Mapping[str, str],
                     emit: EventSink) -> StepHandle:
@@ -88,7 +89,12 @@ class FakeBackend(Backend):
     def _collect_step(self, handle: StepHandle) -> StepOutcome:
         return handle.data["outcome"]
 
-    def _cancel_job(self, job_ref: str) -> None:
+    def _interrupt_step(self, handle: StepHandle) -> None:
+        self.interrupted.append(handle.job_ref or "")
+        if handle.job_ref:
+            self.cancel(handle.job_ref)
+
+    def cancel(self, job_ref: str) -> None:
         self.jobs[job_ref]["state"] = StepState.CANCELLED
 
     def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -98,3 +104,7 @@ class FakeBackend(Backend):
     def job_status(self, job_ref: str) -> dict[str, Any]:
         job = self.jobs[job_ref]
         return {"job": job_ref, "state": job["state"].value, "provider_state": job["state"].name, "reason": None}
+
+    def job_logs(self, job_ref: str) -> str:
+        job = self.jobs[job_ref]
+        return f"{job_ref}: step {job['step']} of run {job['run_id']} is {job['state'].value}\n"
