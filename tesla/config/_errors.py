@@ -20,7 +20,7 @@ from tesla.config._files import key_line, where
 from tesla.config.schema import TeslaConfig
 from tesla.errors import ConfigError, did_you_mean
 
-__all__ = ["describe_type", "located", "translate", "unknown_key_error", "unparsable_override"]
+__all__ = ["describe_type", "located", "override_key", "translate", "unknown_key_error", "unparsable_override"]
 
 _IN_FILE = re.compile(r"In '([^']+)': (\w+) raised while composing config")
 _SYNTAX_HINT = ("overrides are KEY=VALUE with a dotted KEY (e.g. search.metric=log_loss); quote a VALUE holding "
@@ -178,10 +178,15 @@ def _in_file(config_path: str, err: Any, project_dir: Path) -> ConfigError:
     return ConfigError(f"{at}{str(err).strip().splitlines()[0]}", key=where(path, project_dir))
 
 
+def override_key(override: str) -> str:
+    """The dotted key (or group) an override sets: ``+search.x=1`` -> ``search.x``."""
+    return override.lstrip("+~").split("=", 1)[0]
+
+
 def located(full_key: str, overrides: Sequence[str], project_dir: Path) -> str:
     """``override 'k=v': `` or ``conf/x.yaml line 3: ``: where the value of ``full_key`` was set, if known."""
     for raw in reversed(overrides):
-        key = raw.lstrip("+~").split("=", 1)[0]
+        key = override_key(raw)
         if key == full_key or ("." in key and full_key.startswith(f"{key}.")):
             return f"override '{raw}': "
     conf = project_dir / "conf"
@@ -199,7 +204,7 @@ def located(full_key: str, overrides: Sequence[str], project_dir: Path) -> str:
 
 def _defaults_entry(group: str, option: str, overrides: Sequence[str], project_dir: Path) -> str:
     """``conf/config.yaml line 5: `` when a project file's defaults list (not an override) picked ``option``."""
-    if any(o.lstrip("+~").split("=", 1)[0] == group for o in overrides):
+    if any(override_key(o) == group for o in overrides):
         return ""
     entry = re.compile(rf"^\s*-\s*{re.escape(group)}\s*:\s*{re.escape(option)}\s*(#.*)?$")
     conf = project_dir / "conf"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tesla.config._errors import translate
+from tesla.config._errors import override_key, translate
 from tesla.config._files import check_conf_files
 from tesla.config.compose import _LOCK, DEFAULT_CONF_DIR, _project_conf, _store_schemas
 from tesla.errors import ConfigError
@@ -75,7 +75,7 @@ def is_hydra_override(override: str) -> bool:
 
 
 def _hydra_settings(overrides: Sequence[str], sweep_dir: Path | None) -> list[str]:
-    given = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+    given = {override_key(o) for o in overrides}
     out = ["hydra.job.chdir=False"]
     # Hydra's logging configures the root logger; Tesla renders its own progress
     out += [f"hydra/{group}=none" for group in ("job_logging", "hydra_logging") if f"hydra/{group}" not in given]
