@@ -164,9 +164,9 @@ def test_a_runner_with_only_the_three_hooks_runs_a_plan_end_to_end(store: Store,
     assert backend.calls == ["start load", "poll load", "poll load", "poll load", "collect load",
                              "start split", "poll split", "poll split", "poll split", "collect split"]
     assert backend.clock.sleeps == [1.0, 2.0, 1.0, 2.0]  # type: ignore[attr-defined]  # the base's backoff
-    assert {r["step_id"]: r["status"] for r in store.run_steps(result.run_id)} == {"load": "succeeded",
+    assert {r.step_id: r.status for r in store.run_steps(result.run_id)} == {"load": "succeeded",
                                                                                    "split": "succeeded"}
-    assert {r["step_id"]: r["job_ref"] for r in store.run_steps(result.run_id)} == {"load": "job-load",
+    assert {r.step_id: r.job_ref for r in store.run_steps(result.run_id)} == {"load": "job-load",
                                                                                     "split": "job-split"}
     again = backend.run(plan)  # the base owns caching too
     assert {s["status"] for s in again.steps.values()} == {"cached"}
@@ -180,7 +180,7 @@ def test_the_runner_records_only_through_the_recorder_protocol(store: Store, tmp
     result = ThreeHooks({"name": "hooks"}, recorder).run(_plan(store, tmp_path))  # type: ignore[arg-type]
     assert result.status == "succeeded"
     assert {"create_run", "record_step", "finish_run", "completed_step"} <= set(recorder.calls)
-    assert store.run(result.run_id)["status"] == "succeeded"
+    assert store.run(result.run_id).status == "succeeded"
 
 
 # -- the interrupt hook -------------------------------------------------------------------------------------
@@ -199,12 +199,12 @@ def test_ctrl_c_calls_the_interrupt_hook_which_cancels_the_job(store: Store, tmp
     _interrupting(backend, clock)
     with pytest.raises(KeyboardInterrupt):
         backend.run(_plan(store, tmp_path, "fake"))
-    run_id = store.runs(1)[0]["id"]
+    run_id = store.runs(1)[0].id
     job = f"fake-{run_id}-load"
     assert backend.interrupted == [job]
     assert backend.job_status(job)["state"] == "cancelled"  # the hook cancelled it through JobAdmin.cancel
-    assert store.run(run_id)["status"] == "failed"
-    assert {r["step_id"]: r["status"] for r in store.run_steps(run_id)} == {"load": "failed"}
+    assert store.run(run_id).status == "failed"
+    assert {r.step_id: r.status for r in store.run_steps(run_id)} == {"load": "failed"}
 
 
 def test_a_failing_interrupt_hook_never_hides_the_interrupt(store: Store, tmp_path: Path) -> None:
@@ -253,4 +253,4 @@ def test_a_runner_without_an_interrupt_hook_just_reraises(store: Store, tmp_path
     backend.sleep = interrupted
     with pytest.raises(KeyboardInterrupt):
         backend.run(_plan(store, tmp_path))
-    assert store.runs(1)[0]["status"] == "failed"
+    assert store.runs(1)[0].status == "failed"
