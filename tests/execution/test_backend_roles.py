@@ -8,7 +8,6 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -110,7 +109,7 @@ def _plan(store: Store, tmp_path: Path, name: str = "hooks") -> Plan:
 # -- capabilities follow from roles ---------------------------------------------------------------------
 def test_capabilities_are_derived_from_the_roles_a_class_inherits() -> None:
     assert ThreeHooks.capabilities == Capabilities()
-    assert LocalBackend.capabilities == Capabilities()
+    assert LocalBackend.capabilities == Capabilities(hosting=True)  # local model servers
     assert Priced.capabilities == Capabilities(dry_run=True)
     assert FakeBackend.capabilities == Capabilities(jobs=True)
 
@@ -135,13 +134,15 @@ def test_capabilities_are_frozen_data() -> None:
 
 
 def test_a_backend_without_hosting_refuses_deploy_by_name(store: Store) -> None:
-    backend = LocalBackend({"name": "local"}, store)
-    with pytest.raises(NotSupportedError, match=r"^deploying models is not supported by the 'local' backend$"):
+    backend = ThreeHooks({"name": "hooks"}, store)
+    with pytest.raises(NotSupportedError, match=r"^deploying models is not supported by the 'hooks' backend$"):
         backend.role(ModelHosting)
     fake = FakeBackend({"name": "fake"}, store)
     assert fake.role(JobAdmin) is fake
+    local = LocalBackend({"name": "local"}, store)
+    assert local.role(ModelHosting) is local  # it serves models as local processes
     with pytest.raises(NotSupportedError, match=r"^cancelling jobs is not supported by the 'local' backend$"):
-        backend.role(JobAdmin, "cancelling jobs")
+        local.role(JobAdmin, "cancelling jobs")
 
 
 def test_the_deployments_service_asks_for_the_hosting_role(tmp_path: Path) -> None:
@@ -150,9 +151,8 @@ def test_the_deployments_service_asks_for_the_hosting_role(tmp_path: Path) -> No
     project = Project(project_store(tmp_path / "p").state_dir.parent)
     project.backend = lambda plain: FakeBackend(plain["backend"], project.store)  # type: ignore[method-assign]
     plain = {"backend": {"name": "fake"}, "deploy": {"target": "fake", "profile": "default"}}
-    mv = SimpleNamespace(name="m", version=1, bundle_sha="0" * 64)
     with pytest.raises(NotSupportedError, match=r"^deploying models is not supported by the 'fake' backend$"):
-        project.deployments._deploy_cloud(plain, mv)  # type: ignore[arg-type]
+        project.deployments._hosting(plain, "fake")
 
 
 # -- the step runner: three hooks are enough ------------------------------------------------------------
