@@ -33,7 +33,8 @@ from tesla.services import (
 from tesla.services._common import EventSink, PathLike, parse_model_ref
 from tesla.services._common import backend_schemas as _backend_schemas  # noqa: F401 - kept for callers
 from tesla.services.evaluation import check_gates  # noqa: F401 - kept for callers
-from tesla.store import ModelVersion, Store
+from tesla.store import Deployment, ModelVersion, MonitorEvent, Store
+from tesla.store.records import DeploymentStatus
 
 __all__ = [
     "DeployResult",
@@ -211,24 +212,24 @@ def rollback(profile: str = "production", *, model: str | None = None, overrides
 
 
 def deployments(*, model: str | None = None, project_dir: PathLike = ".",
-                active_only: bool = False) -> list[dict[str, Any]]:
+                active_only: bool = False) -> list[Deployment]:
     """See ``DeploymentService.list``."""
     return Project(project_dir).deployments.list(model=model, active_only=active_only)
 
 
-def stop_deployment(model: str, *, profile: str | None = None, project_dir: PathLike = ".") -> list[dict[str, Any]]:
+def stop_deployment(model: str, *, profile: str | None = None, project_dir: PathLike = ".") -> list[Deployment]:
     """See ``DeploymentService.stop``."""
     return Project(project_dir).deployments.stop(model, profile=profile)
 
 
 def deployment_status(model: str | None = None, *, profile: str | None = None,
-                      project_dir: PathLike = ".") -> list[dict[str, Any]]:
+                      project_dir: PathLike = ".") -> list[DeploymentStatus]:
     """See ``DeploymentService.status``."""
     return Project(project_dir).deployments.status(model, profile=profile)
 
 
 def deployment_logs(model: str, *, profile: str | None = None, lines: int = 50,
-                    project_dir: PathLike = ".") -> tuple[dict[str, Any], str]:
+                    project_dir: PathLike = ".") -> tuple[Deployment, str]:
     """See ``DeploymentService.logs``."""
     return Project(project_dir).deployments.logs(model, profile=profile, lines=lines)
 
@@ -241,7 +242,7 @@ def monitor(model: str, *, profile: str | None = None, since: str | None = None,
                                                    report=report)
 
 
-def monitor_history(model: str | None = None, *, limit: int = 20, project_dir: PathLike = ".") -> list[dict[str, Any]]:
+def monitor_history(model: str | None = None, *, limit: int = 20, project_dir: PathLike = ".") -> list[MonitorEvent]:
     """See ``MonitoringService.history``."""
     return Project(project_dir).monitoring.history(model, limit=limit)
 

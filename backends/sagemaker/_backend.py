@@ -423,7 +423,8 @@ class SageMakerBackend(Backend, DryRun, JobAdmin, ModelHosting):
 
     # -- serving ------------------------------------------------------------------------------------
     def deploy_model(self, bundle_dir: Path, *, model: str, version: int, settings: Mapping[str, Any],
-                     tags: Mapping[str, str]) -> dict[str, Any]:
+                     tags: Mapping[str, str], replaces: Mapping[str, Any] | None = None,
+                     on_spawn: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Serve a bundle: upload model.tar.gz, then Model -> EndpointConfig -> Endpoint (create or update).
 
         Args:
@@ -432,6 +433,9 @@ class SageMakerBackend(Backend, DryRun, JobAdmin, ModelHosting):
             version: registered model version.
             settings: the ``deploy`` config (``serverless``, ``instance_type``, ``instance_count``, ``profile``).
             tags: tags for every resource (model, version, profile).
+            replaces: unused: the profile's endpoint is updated in place (SageMaker shifts traffic once
+                the new variant is healthy).
+            on_spawn: unused: no local process is started.
 
         Returns:
             ``url`` (the invocations URL), ``endpoint``, ``endpoint_config``, ``model_name``, ``region``,

@@ -438,8 +438,9 @@ class VertexBackend(Backend, DryRun, JobAdmin, ModelHosting):
                                 f"run: gcloud ai custom-jobs stream-logs {job_id} --region={self.cfg.region}")
 
     # -- serving ------------------------------------------------------------------------------
-    def deploy_model(self, bundle_dir: Path, *, model: str, version: int,
-                     settings: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+    def deploy_model(self, bundle_dir: Path, *, model: str, version: int, settings: Mapping[str, Any],
+                     tags: Mapping[str, str], replaces: Mapping[str, Any] | None = None,
+                     on_spawn: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Upload the bundle as a Vertex Model, deploy it to the profile's endpoint with dedicated resources.
 
         The endpoint of ``model`` + ``deploy.profile`` is reused when it exists (its URL stays
@@ -452,6 +453,8 @@ class VertexBackend(Backend, DryRun, JobAdmin, ModelHosting):
             version: registered model version.
             settings: the ``deploy`` config.
             tags: labels for every resource (rendered as GCP labels).
+            replaces: unused: the profile's endpoint is reused and its older models removed here.
+            on_spawn: unused: no local process is started.
 
         Returns:
             ``{"url", "endpoint", "model", "deployed_model_id", "project", "region"}``.

@@ -102,8 +102,8 @@ def _tesla(project: Path, model: str, task: str, budget: float, seed: int, metri
     _, wall = _run([TESLA, "train", "-m", model, *_limits(budget, trials)[0], *overrides], project)
     store = api.open_store(project)
     mv = store.model(model)
-    steps = {s["step_id"]: s for s in store.run_steps(mv.run_id)}
-    test_path = store.artifacts.path(steps["split"]["outputs"]["test"])
+    steps = {s.step_id: s for s in store.run_steps(mv.run_id)}
+    test_path = store.artifacts.path(steps["split"].outputs["test"])
     import pandas as pd
 
     test = pd.read_parquet(test_path)
@@ -112,10 +112,10 @@ def _tesla(project: Path, model: str, task: str, budget: float, seed: int, metri
     y = test[bundle.manifest["target"]]
     scores = (score(task, y, bundle.predict(rows), None, None) if task == "regression"
               else score(task, y, None, bundle.predict_proba(rows), bundle.classes))
-    search = steps["search"]["result"]
+    search = steps["search"].result
     return {"scores": scores, "wall_s": wall, "search_s": search["search_s"], "overhead_s": wall - search["search_s"],
             "best_estimator": search["best_estimator"], "ensemble": search.get("ensemble", []),
-            "split": {k: str(store.artifacts.path(steps["split"]["outputs"][k])) for k in ("train", "test")}}
+            "split": {k: str(store.artifacts.path(steps["split"].outputs[k])) for k in ("train", "test")}}
 
 
 def _in_process(project: Path, model: str, budget: float, seed: int, metric: str, drop: list[str],

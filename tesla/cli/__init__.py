@@ -273,7 +273,7 @@ def train(overrides: Overrides = None,
                             on_event=ProgressRenderer())
     counts: dict[str, int] = {}
     for trial in training.trials(result.run.run_id):
-        counts[trial["estimator"]] = counts.get(trial["estimator"], 0) + 1
+        counts[trial.estimator] = counts.get(trial.estimator, 0) + 1
     rows = [{"estimator": e, "best loss": loss, "trials": counts.get(e, 0)}
             for e, loss in sorted(result.leaderboard.items(), key=lambda kv: kv[1])]
     console.print(table(rows, ["estimator", "best loss", "trials"],
@@ -344,14 +344,14 @@ def _train_multirun(ov: list[str], model: str | None, framework: str | None, tri
     result = Project(project).training.sweep(model, framework=framework, max_iter=trials, overrides=ov, force=force,
                                              on_event=on_event)
     metric = result.rank_metric or "score"
-    rows = [{"rank": r["rank"], "point": r["point"], "run": r["run_id"], "search metric": r["search_metric"],
-             "best estimator": r["best_estimator"], "val loss": r["best_loss"], f"held-out {metric}": r["score"],
-             "status": r["status"]} for r in result.leaderboard]
+    rows = [{"rank": r.rank, "point": r.point, "run": r.run_id, "search metric": r.search_metric,
+             "best estimator": r.best_estimator, "val loss": r.best_loss, f"held-out {metric}": r.score,
+             "status": r.status} for r in result.leaderboard]
     console.print(table(rows, list(rows[0]) if rows else ["rank"], title=f"sweep {result.sweep_id} leaderboard"))
     best, mv = result.leaderboard[0], result.model
     state = "registered" if result.created else "unchanged (the same bundle is already registered)"
-    typer.echo(f"{mv.ref} {state}: point #{best['num']} ({best['point']}), run {best['run_id']}, "
-               f"held-out {metric} {best['score']:.4f}")
+    typer.echo(f"{mv.ref} {state}: point #{best.num} ({best.point}), run {best.run_id}, "
+               f"held-out {metric} {best.score:.4f}")
     typer.echo(f"sweep {result.sweep_id} · {len(rows)} points · `tesla runs show {result.sweep_id}` for the report")
 
 
@@ -431,7 +431,7 @@ def deployments_list(all_: Annotated[bool, typer.Option("--all", help="Include s
     from tesla.cli.render import console, table
     from tesla.project import Project
 
-    rows = [{**d, "by": d.get("created_by")} for d in Project(project).deployments.list(active_only=not all_)]
+    rows = [{**vars(d), "by": d.created_by} for d in Project(project).deployments.list(active_only=not all_)]
     console.print(table(rows, ["id", "model", "version", "profile", "target", "status", "url", "pid", "created_at",
                                "by"]))
 
@@ -444,7 +444,7 @@ def deployments_stop(model: Annotated[str, typer.Argument(help="Model name.")],
     from tesla.project import Project
 
     for d in Project(project).deployments.stop(model, profile=profile):
-        typer.echo(f"stopped {d['model']}@{d['version']} on '{d['profile']}' ({d['url']})")
+        typer.echo(f"stopped {d.model}@{d.version} on '{d.profile}' ({d.url})")
 
 
 @deployments_app.command("status")
@@ -458,10 +458,12 @@ def deployments_status(model: Annotated[Optional[str], typer.Argument(help="Mode
 
     rows = Project(project).deployments.status(model, profile=profile)
     if as_json:
-        return _print_json(rows)
-    shown = [{**d, "health": d["health"].get("status"), "uptime_s": d["health"].get("uptime_s"),
-              "captured": (f"{d['capture']['files']} files, {d['capture']['bytes']} B, "
-                           f"{d['capture']['dropped']} dropped") if d["capture"]["enabled"] else "off"}
+        from tesla.wire import encode
+
+        return _print_json(encode(rows))
+    shown = [{**vars(d), "health": d.health.get("status"), "uptime_s": d.health.get("uptime_s"),
+              "captured": (f"{d.capture['files']} files, {d.capture['bytes']} B, "
+                           f"{d.capture['dropped']} dropped") if d.capture["enabled"] else "off"}
              for d in rows]
     console.print(table(shown, ["model", "version", "profile", "target", "url", "pid", "health", "uptime_s",
                                 "captured"]))
@@ -476,7 +478,7 @@ def deployments_logs(model: Annotated[str, typer.Argument(help="Model name.")],
     from tesla.project import Project
 
     dep, text = Project(project).deployments.logs(model, profile=profile, lines=lines)
-    typer.echo(f"# {dep['model']}@{dep['version']} on '{dep['profile']}' ({dep['status']}): {dep['log_path']}",
+    typer.echo(f"# {dep.model}@{dep.version} on '{dep.profile}' ({dep.status}): {dep.log_path}",
                err=True)
     if text:
         typer.echo(text)
@@ -553,7 +555,7 @@ def runs_list(limit: Annotated[int, typer.Option("--limit")] = 20, project: Proj
     from tesla.cli.render import console, table
     from tesla.project import Project
 
-    rows = [{**r, "fingerprint": r["plan_fingerprint"][:12], "by": r.get("created_by")}
+    rows = [{**vars(r), "fingerprint": r.plan_fingerprint[:12], "by": r.created_by}
             for r in Project(project).training.runs(limit)]
     console.print(table(rows, ["id", "plan_name", "backend", "status", "fingerprint", "started_at", "ended_at", "by",
                                "error"]))
@@ -567,20 +569,22 @@ def runs_show(run_id: Annotated[str, typer.Argument()], project: ProjectOpt = Pa
 
     report = Project(project).training.run_report(run_id)
     run = report.run
-    console.print(f"run {run['id']} · {run['plan_name']} · {run['status']} · backend {run['backend']}"
-                  + (f" · sweep {run['parent_id']}" if run.get("parent_id") else ""))
-    steps = [{"step": s["step_id"], "kind": s["kind"], "status": s["status"], "seconds": s["seconds"],
-              "fingerprint": s["fingerprint"][:12]} for s in report.steps]
+    console.print(f"run {run.id} · {run.plan_name} · {run.status} · backend {run.backend}"
+                  + (f" · sweep {run.parent_id}" if run.parent_id else ""))
+    steps = [{"step": s.step_id, "kind": s.kind, "status": s.status, "seconds": s.seconds,
+              "fingerprint": s.fingerprint[:12]} for s in report.steps]
     if steps:
         console.print(table(steps, ["step", "kind", "status", "seconds", "fingerprint"]))
-    if report.rank_metric is not None or run["plan_name"].startswith("sweep/"):
-        console.print(table(report.leaderboard, ["rank", "point", "run_id", "status", "search_metric",
+    if report.rank_metric is not None or run.plan_name.startswith("sweep/"):
+        console.print(table([vars(p) for p in report.points], ["rank", "point", "run_id", "status", "search_metric",
                                                  "best_estimator", "best_loss", "score"],
                             title=f"leaderboard across points (held-out {report.rank_metric})"))
     elif report.trials:
-        console.print(table(report.leaderboard, ["rank", "estimator", "best_loss", "trials", "best_trial"],
+        console.print(table([vars(e) for e in report.estimators], ["rank", "estimator", "best_loss", "trials",
+                                                                   "best_trial"],
                             title="leaderboard (best validation loss per estimator)"))
-        console.print(table(report.trials, ["n", "estimator", "loss", "best_loss", "wall_s"], title="trials"))
+        console.print(table([vars(t) for t in report.trials], ["n", "estimator", "loss", "best_loss", "wall_s"],
+                            title="trials"))
     typer.echo(f"report: {report.path}")
 
 
@@ -623,9 +627,9 @@ def monitor_history(model: Annotated[Optional[str], typer.Option("-m", "--model"
     from tesla.cli.render import console, table
     from tesla.project import Project
 
-    rows = [{"id": e["id"], "checked": e["created_at"], "model": e["model"], "profile": e["profile"],
-             "status": e["status"], "alerts": "; ".join(a.get("message", a.get("check", "")) for a in e["alerts"])[:120],
-             "report": e["report_path"]} for e in Project(project).monitoring.history(model, limit=limit)]
+    rows = [{"id": e.id, "checked": e.created_at, "model": e.model, "profile": e.profile,
+             "status": e.status, "alerts": "; ".join(a.get("message", a.get("check", "")) for a in e.alerts)[:120],
+             "report": e.report_path} for e in Project(project).monitoring.history(model, limit=limit)]
     console.print(table(rows, ["id", "checked", "model", "profile", "status", "alerts", "report"]))
 
 

@@ -207,10 +207,10 @@ class Backend(ABC):
                  force: bool, emit: EventSink, timeout_s: float | None) -> dict[str, Any]:
         cached = None if force else self.store.completed_step(step.fingerprint)
         if cached is not None:
-            self.store.record_step(run_id, step, status="cached", outputs=cached["outputs"],
-                                   result=cached["result"], seconds=0.0)
-            emit(Event("step_cached", step.id, {"from_run": cached["run_id"]}))
-            return {"status": "cached", "outputs": cached["outputs"], "result": cached["result"]}
+            self.store.record_step(run_id, step, status="cached", outputs=cached.outputs,
+                                   result=cached.result, seconds=0.0)
+            emit(Event("step_cached", step.id, {"from_run": cached.run_id}))
+            return {"status": "cached", "outputs": cached.outputs, "result": cached.result}
         emit(Event("step_started", step.id, {"kind": step.kind, "reason": self._miss_reason(plan, step, force)}))
         inputs = {name: (ref.sha256 if ref.step is None else done[ref.step]["outputs"][ref.output])
                   for name, ref in step.inputs.items()}

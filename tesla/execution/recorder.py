@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import os
 
+    from tesla.store.records import StepRecord
+
 __all__ = ["ArtifactAccess", "RunRecorder"]
 
 
@@ -51,7 +53,7 @@ class RunRecorder(Protocol):
     def finish_run(self, run_id: str, status: str, error: str | None = None,
                    meta: Mapping[str, Any] | None = None) -> None: ...
 
-    def completed_step(self, fingerprint: str) -> dict[str, Any] | None: ...
+    def completed_step(self, fingerprint: str) -> StepRecord | None: ...
 
     def previous_step_params(self, plan_name: str, step_id: str) -> dict[str, Any] | None: ...
 

@@ -16,7 +16,7 @@ A caller asking a backend for a role it lacks gets ``NotSupportedError`` naming 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -86,14 +86,20 @@ class JobAdmin(Role):
 
 
 class ModelHosting(Role):
-    """Model hosting: serve a model bundle on the provider, and delete what serving it created."""
+    """Model hosting: serve a model bundle (a local server or a provider endpoint), and take it down again.
+
+    The deployments service drives every target through these methods alike: it records the
+    deployment as starting, calls ``deploy_model``, marks it running once that returns (the new
+    deployment is healthy), and only then ``retire_model``s the one it replaced.
+    """
 
     what = "deploying models"
 
     @abstractmethod
-    def deploy_model(self, bundle_dir: Path, *, model: str, version: int,
-                     settings: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
-        """Serve a model bundle on the provider.
+    def deploy_model(self, bundle_dir: Path, *, model: str, version: int, settings: Mapping[str, Any],
+                     tags: Mapping[str, str], replaces: Mapping[str, Any] | None = None,
+                     on_spawn: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Serve a model bundle; return once it is healthy.
 
         Args:
             bundle_dir: the local model bundle directory.
@@ -101,14 +107,30 @@ class ModelHosting(Role):
             version: registered model version.
             settings: the ``deploy`` config (plain JSON).
             tags: labels to put on every resource created.
+            replaces: what ``deploy_model`` returned for the deployment this one replaces on the
+                profile (same target), or None. It keeps serving until ``retire_model``; a local
+                server on the same fixed port hands its listening socket over.
+            on_spawn: called with the pid of a process started for the deployment, before waiting
+                for it to be healthy, so that the store can stop it should this process die first.
 
         Returns:
-            Plain-JSON facts about the deployment (``url``/``endpoint`` and resource names).
+            Plain-JSON facts about the deployment: ``url``, and what ``undeploy_model`` needs
+            (resource names; a local server's ``pid``, ``port``, ``log_path``).
+
+        Raises:
+            DeployError: the deployment did not start or report healthy (``replaces`` still serves).
         """
 
     @abstractmethod
     def undeploy_model(self, info: Mapping[str, Any]) -> None:
-        """Delete what ``deploy_model`` created (``info`` is what it returned)."""
+        """Delete what ``deploy_model`` created (``info`` is what it returned): ``tesla deployments stop``."""
+
+    def retire_model(self, info: Mapping[str, Any]) -> None:
+        """A newer deployment on the same profile is healthy: release what only ``info``'s deployment holds.
+
+        By default nothing: a provider endpoint is per profile, and the newer ``deploy_model`` updated it
+        in place. A backend whose deployments each hold their own resources (a local server) frees them.
+        """
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ __all__ = [
     "write_report",
 ]
 
-_HOME = {"Alert": "monitor", "MonitorReport": "monitor", "MonitorSettings": "monitor", "check_deployment": "monitor",
-         "DriftThresholds": "drift", "FeatureDrift": "drift", "feature_drift": "drift",
+_HOME = {"Alert": "results", "MonitorReport": "results", "MonitorSettings": "results", "DriftThresholds": "results",
+         "FeatureDrift": "results", "RetrainOutcome": "results", "FeedbackResult": "results",
+         "check_deployment": "monitor", "feature_drift": "drift",
          "report_html": "report", "report_text": "report", "write_report": "report",
-         "RetrainOutcome": "retrain",
-         "FeedbackResult": "feedback", "record_feedback": "feedback"}
+         "record_feedback": "feedback"}
 
 
 def __getattr__(name: str) -> Any:

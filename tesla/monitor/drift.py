@@ -15,10 +15,11 @@ into the right arrays for its signature type and picks the test.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from tesla.monitor.results import DriftThresholds, FeatureDrift, Histogram
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,60 +46,6 @@ DISCRETE_MAX = 5  # a numeric column with at most this many reference values is 
 MISSING = "(missing)"
 
 
-@dataclass(frozen=True)
-class DriftThresholds:
-    """When a feature counts as drifted.
-
-    ``pvalue`` is the per-test significance level actually applied (after any multiple-test
-    correction); the effect-size thresholds apply from ``large_sample_rows`` live rows on.
-    """
-
-    pvalue: float = 0.01
-    psi: float = 0.2
-    wasserstein: float = 0.1
-    js: float = 0.1
-    large_sample_rows: int = 5000
-    min_rows: int = 30
-
-
-@dataclass
-class Histogram:
-    """Reference and live shares per bin (numeric) or per category, for the report."""
-
-    labels: list[str]
-    reference: list[float]
-    live: list[float]
-    edges: list[float] | None = None  # numeric bins: len(labels) + 1 edges
-
-
-@dataclass
-class FeatureDrift:
-    """The drift verdict of one feature (or of the predictions)."""
-
-    name: str
-    feature_type: str  # the signature type: numeric | categorical | boolean | datetime | text | prediction
-    test: str  # ks | chi2 | psi+wasserstein | js | none
-    reference_rows: int
-    live_rows: int
-    drifted: bool | None  # None: too few live rows for a verdict
-    detail: str  # one line: the numbers behind the verdict
-    p_value: float | None = None
-    statistic: float | None = None  # KS D or chi-squared statistic
-    psi: float | None = None
-    wasserstein: float | None = None  # normalised by the reference standard deviation
-    js: float | None = None
-    missing_reference: float = 0.0  # share of null values
-    missing_live: float = 0.0
-    histogram: Histogram | None = field(default=None, repr=False)
-
-    def to_dict(self, *, histogram: bool = True) -> dict[str, Any]:
-        out = asdict(self)
-        if not histogram:
-            out.pop("histogram")
-        return out
-
-
-# -- the statistics ------------------------------------------------------------------------
 def ks_test(reference: np.ndarray, live: np.ndarray) -> tuple[float, float]:
     """Two-sample Kolmogorov–Smirnov (statistic D, p-value)."""
     from scipy import stats  # lazy: scipy.stats costs ~0.3 s

@@ -8,13 +8,13 @@ against the model before anything is written, then appended to the deployment's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tesla.errors import DataError, DataNotFoundError
 from tesla.monitor.captures import FEEDBACK, append_feedback, capture_dir, read_captures
 from tesla.monitor.monitor import choose_profile
+from tesla.monitor.results import FeedbackResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,17 +22,6 @@ if TYPE_CHECKING:
     from tesla.store import ModelVersion, Store
 
 __all__ = ["FeedbackResult", "read_labels", "record_feedback"]
-
-
-@dataclass
-class FeedbackResult:
-    """What ``record_feedback`` wrote."""
-
-    model: str
-    profile: str
-    path: Path  # the feedback.jsonl appended to
-    recorded: int
-    matched: int  # labels whose (request_id, row) is a captured prediction
 
 
 def _frame(path: Path) -> pd.DataFrame:

@@ -9,9 +9,6 @@ percentiles and the error rate. Every crossed threshold becomes an ``Alert``.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,13 +17,13 @@ import numpy as np
 
 from tesla.errors import ConfigError, DataError
 from tesla.monitor.captures import Captures, capture_dir, capture_profiles, labelled_rows, read_captures
-from tesla.monitor.drift import DriftThresholds, FeatureDrift, categorical_drift, feature_drift, numeric_drift
+from tesla.monitor.drift import categorical_drift, feature_drift, numeric_drift
+from tesla.monitor.results import Alert, DriftThresholds, FeatureDrift, MonitorReport, MonitorSettings
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tesla.models import Bundle
-    from tesla.monitor.retrain import RetrainOutcome
     from tesla.store import ModelVersion, Store
 
 __all__ = ["Alert", "MonitorReport", "MonitorSettings", "check_deployment", "choose_profile"]
@@ -34,103 +31,9 @@ __all__ = ["Alert", "MonitorReport", "MonitorSettings", "check_deployment", "cho
 REFERENCE_ROWS = 100_000  # reference rows kept for drift tests (sampled, seeded)
 PREDICTION_ROWS = 20_000  # reference rows the model predicts on for prediction drift
 PERCENTILES = (50, 90, 99)
-RETRAIN_CHECKS = {"feature_drift", "prediction_drift", "metric"}  # a retrain cannot fix latency or errors
 _PROBA_METRICS = {"log_loss", "roc_auc", "roc_auc_ovr"}
 BOOTSTRAP_RESAMPLES = 100  # resamples behind a live-metric alert (enough for a 95% end)
 BOOTSTRAP_MAX_ROWS = 20_000  # rows per resample; more only slows the check
-
-
-@dataclass(frozen=True)
-class MonitorSettings:
-    """Thresholds of a check (the ``monitor`` config group, minus ``retrain``)."""
-
-    psi_threshold: float = 0.2
-    wasserstein_threshold: float = 0.1
-    js_threshold: float = 0.1
-    pvalue_threshold: float = 0.01
-    pvalue_correction: str = "bonferroni"
-    large_sample_rows: int = 5000
-    min_rows: int = 30
-    max_error_rate: float = 0.05
-    max_p99_latency_ms: float = 500.0
-    max_metric_drop: float = 0.05
-    max_error_increase: float = 0.25
-
-    @classmethod
-    def from_config(cls, monitor: Mapping[str, Any]) -> MonitorSettings:
-        """Settings from the resolved ``monitor`` group (unknown keys such as ``retrain`` ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in monitor.items() if k in names})
-
-    def thresholds(self, tests: int) -> DriftThresholds:
-        """Drift thresholds for a family of ``tests`` p-value tests (Bonferroni keeps the false-alarm rate)."""
-        alpha = self.pvalue_threshold
-        if self.pvalue_correction == "bonferroni":
-            alpha /= max(tests, 1)
-        return DriftThresholds(pvalue=alpha, psi=self.psi_threshold, wasserstein=self.wasserstein_threshold,
-                               js=self.js_threshold, large_sample_rows=self.large_sample_rows,
-                               min_rows=self.min_rows)
-
-
-@dataclass
-class Alert:
-    """One crossed threshold."""
-
-    check: str  # feature_drift | prediction_drift | metric | latency | error_rate
-    subject: str  # the feature, metric or percentile
-    message: str  # one line with the numbers
-
-
-@dataclass
-class MonitorReport:
-    """The outcome of one check; ``alerting`` is what the CLI turns into exit code 1."""
-
-    model: str  # name@version monitored
-    profile: str
-    status: str  # ok | alert | no_traffic
-    since: str | None
-    reference: str  # dataset@version (rows)
-    rows: int = 0  # predicted rows in the window
-    requests: int = 0
-    errors: int = 0
-    error_rate: float | None = None
-    first_ts: str | None = None
-    last_ts: str | None = None
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    features: list[FeatureDrift] = field(default_factory=list)
-    prediction: FeatureDrift | None = None
-    labelled_rows: int = 0
-    live_metrics: dict[str, float] = field(default_factory=dict)
-    expected_metrics: dict[str, float] = field(default_factory=dict)
-    alerts: list[Alert] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    settings: MonitorSettings = field(default_factory=MonitorSettings)
-    pvalue_applied: float | None = None  # the per-test level after correction
-    report_path: Path | None = None
-    retrain: RetrainOutcome | None = None
-
-    @property
-    def alerting(self) -> bool:
-        return bool(self.alerts)
-
-    @property
-    def wants_retrain(self) -> bool:
-        """Whether an alert is one a retrain on newer data can address (drift or live metrics)."""
-        return any(a.check in RETRAIN_CHECKS for a in self.alerts)
-
-    def to_dict(self, *, histograms: bool = False) -> dict[str, Any]:
-        """Plain data for ``--json`` (histograms only for the HTML report)."""
-        out = {k: getattr(self, k) for k in ("model", "profile", "status", "since", "reference", "rows", "requests",
-                                              "errors", "error_rate", "first_ts", "last_ts", "latency_ms",
-                                              "labelled_rows", "live_metrics", "expected_metrics", "notes",
-                                              "pvalue_applied")}
-        out["features"] = [f.to_dict(histogram=histograms) for f in self.features]
-        out["prediction"] = self.prediction.to_dict(histogram=histograms) if self.prediction else None
-        out["alerts"] = [dataclasses.asdict(a) for a in self.alerts]
-        out["settings"] = dataclasses.asdict(self.settings)
-        out["report"] = str(self.report_path) if self.report_path else None
-        out["retrain"] = dataclasses.asdict(self.retrain) if self.retrain else None
-        return out
 
 
 def choose_profile(state_dir: Path, model: str, profile: str | None) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tesla.errors import GateError, TeslaError
+from tesla.monitor.results import RetrainOutcome
 
 if TYPE_CHECKING:
     from tesla.store import ModelVersion
@@ -27,18 +27,6 @@ _DATA_SET_HERE = {"data.source", "data.dataset", "data.version"}
 
 TrainFn = Callable[[list[str]], "tuple[ModelVersion, bool]"]
 DeployFn = Callable[[str], str]
-
-
-@dataclass
-class RetrainOutcome:
-    """What the retrain did: ``deployed``, ``refused`` (a gate), ``skipped`` (no new data) or ``failed``."""
-
-    status: str
-    message: str  # one line with the numbers
-    model: str | None = None  # the new version, when one was trained
-    dataset: str | None = None  # dataset@version it was trained on
-    metrics: dict[str, float] = field(default_factory=dict)
-    url: str | None = None
 
 
 def hydra_value(value: Any) -> str:

@@ -179,13 +179,13 @@ def _deployment_router() -> APIRouter:
     @r.get("")
     def deployments(project: Caller,
                     all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - the query parameter's name
-        return [{k: d[k] for k in ("id", "model", "version", "profile", "target", "status", "url", "created_by")}
+        return [{k: getattr(d, k) for k in ("id", "model", "version", "profile", "target", "status", "url", "created_by")}
                 for d in project.deployments.list(active_only=not all)]
 
     @r.delete("/{model}")
     def stop(project: Caller, model: str, profile: str | None = None) -> dict[str, Any]:
         stopped = project.deployments.stop(model, profile=profile)
-        return {"stopped": [{"model": d["model"], "version": d["version"], "profile": d["profile"]} for d in stopped]}
+        return {"stopped": [{"model": d.model, "version": d.version, "profile": d.profile} for d in stopped]}
 
     return r
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from tesla.errors import ConfigError, DeployError
 from tesla.execution import ModelHosting
 from tesla.services._common import parse_model_ref
-from tesla.store import ModelVersion
+from tesla.store import Deployment, ModelVersion
+from tesla.store.records import DeploymentStatus
 from tesla.store.faults import fault_point
 
 if TYPE_CHECKING:
@@ -74,16 +76,16 @@ class DeploymentService:
         name = self._rollback_model(profile, model)
         history = store.deployments(model=name, profile=profile)  # newest first
         current = self._live(name, profile)
-        now = current["version"] if current else history[0]["version"]
-        previous = next((d for d in history if d["version"] != now), None)
+        now = current.version if current else history[0].version
+        previous = next((d for d in history if d.version != now), None)
         if previous is None:
             raise DeployError(f"{name} has only ever served version {now} on profile '{profile}'; there is no "
                               f"earlier version to roll back to (deploy one with `tesla deploy -m {name}@N`)",
                               key=name)
         _, plain = self.project.config([f"deploy={profile}", *overrides])
-        if current and current["info"].get("handoff") and not plain["deploy"]["port"]:
-            plain["deploy"]["port"] = current["port"]  # it serves on a fixed port (e.g. -o deploy.port=N): stay there
-        return self._deploy_version(plain, store.model(name, previous["version"]), compare=False)
+        if current and current.info.get("handoff") and not plain["deploy"]["port"]:
+            plain["deploy"]["port"] = current.port  # it serves on a fixed port (e.g. -o deploy.port=N): stay there
+        return self._deploy_version(plain, store.model(name, previous.version), compare=False)
 
     def _rollback_model(self, profile: str, model: str | None) -> str:
         store = self.project.store
@@ -93,8 +95,8 @@ class DeploymentService:
                 raise self._no_deployment(name, profile, what="deployment history")
             return name
         history = store.deployments(profile=profile)
-        running = sorted({d["model"] for d in history if d["status"] == "running"})
-        names = running or sorted({d["model"] for d in history})
+        running = sorted({d.model for d in history if d.status == "running"})
+        names = running or sorted({d.model for d in history})
         if not names:
             raise DeployError(f"nothing has been deployed on profile '{profile}'; deploy with "
                               f"`tesla deploy -m NAME -p {profile}` first", key=profile)
@@ -111,8 +113,13 @@ class DeploymentService:
         verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref)  # refused here, before anything starts or stops
         self.project.evaluation.check_gates(plain["evaluation"]["gates"], mv, compare=compare)
         current = self._live(mv.name, dep["profile"])
-        if current and current["version"] == mv.version and current["target"] == dep["target"]:
-            return DeployResult(mv, dep["profile"], dep["target"], current["url"], changed=False, info=current)
+        if current and current.version == mv.version and current.target == dep["target"]:
+            return DeployResult(mv, dep["profile"], dep["target"], current.url or "", changed=False,
+                                info={**current.info, "id": current.id})
+        hosting = self._hosting(plain, dep["target"])
+        if dep["port"]:
+            self._check_port_owner(dep["port"], mv.name, dep["profile"], dep["target"])
+        tags = {"tesla-model": mv.name, "tesla-version": str(mv.version), "tesla-profile": dep["profile"]}
         # recorded as starting first: killed before it is healthy, the next start stops its server and drops it
         dep_id = store.start_deployment(model=mv.name, version=mv.version, profile=dep["profile"],
                                         target=dep["target"])
@@ -123,10 +130,9 @@ class DeploymentService:
             fault_point("deploy.after_spawn")
 
         try:
-            if dep["target"] == "local":
-                info = self._deploy_local(mv, dep, current, on_spawn=spawned)
-            else:
-                info = self._deploy_cloud(plain, mv)
+            info = hosting.deploy_model(store.artifacts.path(mv.bundle_sha), model=mv.name, version=mv.version,
+                                        settings=dep, tags=tags, on_spawn=spawned,
+                                        replaces=_hosted(current) if current and current.target == dep["target"] else None)
         except BaseException:
             store.drop_deployment(dep_id)  # nothing was deployed
             raise
@@ -135,133 +141,106 @@ class DeploymentService:
                                   port=info.get("port"), log_path=info.get("log_path"), info=info)
         fault_point("deploy.after_activate")
         if current:
-            self._retire(current)  # only now: the new server is already healthy
+            # only now: the new deployment is healthy
+            self._retire(current, hosting if current.target == dep["target"] else None)
             fault_point("deploy.after_retire")
         return DeployResult(mv, dep["profile"], dep["target"], info["url"], changed=True, info={**info, "id": dep_id})
 
-    def _live(self, model: str, profile: str) -> dict[str, Any] | None:
+    def _live(self, model: str, profile: str) -> Deployment | None:
         from tesla.serving.process import is_alive
 
         store = self.project.store
         live = None
         for d in store.deployments(model=model, profile=profile, active_only=True):  # newest first
-            if d["target"] == "local" and not is_alive(d["pid"]):
-                store.update_deployment(d["id"], status="failed")  # the process died since
+            if d.target == "local" and not is_alive(d.pid):
+                store.update_deployment(d.id, status="failed")  # the process died since
             elif live is None:
                 live = d
             else:
                 self._retire(d)  # a replace killed before it stopped the old server: finish it now
         return live
 
-    # -- hosting ----------------------------------------------------------------------------------------
-    def _deploy_local(self, mv: ModelVersion, dep: Mapping[str, Any], current: Mapping[str, Any] | None,
-                      on_spawn: Callable[[int], None] | None = None) -> dict[str, Any]:
-        import secrets
+    # -- hosting: every target through its backend's ModelHosting role --------------------------------------
+    def _hosting(self, plain: Mapping[str, Any], target: str) -> ModelHosting:
+        """The backend that hosts ``target``: the local one (it needs no settings) or the configured cloud one.
 
-        from tesla.serving import handoff
-        from tesla.serving.process import start_server, stop_server
-
-        store = self.project.store
-        port = dep["port"]
-        if port:
-            self._check_port_owner(port, mv.name, dep["profile"])
-        same_port = bool(port and current and current["target"] == "local" and current["port"] == port)
-        take_from = current["info"].get("handoff") if same_port and current else None
-        if same_port and current and not (handoff.SUPPORTED and take_from):
-            stop_server(current["pid"])  # the port cannot be handed over here: it must be freed first
-        # a fixed port outlives its servers: each offers its socket to the next (no moment without a server)
-        offer_at = (handoff.handoff_path(store.state_dir, f"{mv.name}-{dep['profile']}-{secrets.token_hex(4)}")
-                    if port and handoff.SUPPORTED else None)
-        capture = store.state_dir / "captures" / mv.name / dep["profile"] if dep["data_capture"] else None
-        log_path = store.state_dir / "logs" / f"{mv.name}-{dep['profile']}-v{mv.version}.log"
-        proc = start_server(store.artifacts.path(mv.bundle_sha), host=dep["host"], port=port, model_ref=mv.ref,
-                            log_path=log_path, unseen_category=dep["unseen_category"],
-                            max_body_bytes=dep["max_body_bytes"], auth_token_env=dep["auth_token_env"],
-                            capture_dir=capture, max_batch_size=dep["batching"]["max_batch_size"],
-                            max_latency_ms=dep["batching"]["max_latency_ms"],
-                            handoff_from=Path(take_from) if take_from else None, handoff_at=offer_at,
-                            health_timeout_s=dep["health_timeout_s"], on_spawn=on_spawn)
-        return {"url": proc.url, "pid": proc.pid, "port": proc.port, "log_path": str(proc.log_path),
-                "capture_dir": str(capture) if capture else None, "handoff": str(offer_at) if offer_at else None}
-
-    def _check_port_owner(self, port: int, model: str, profile: str) -> None:
-        """A fixed port is handed over only by the deployment this one replaces."""
-        for d in self.project.store.deployments(active_only=True):
-            if d["target"] == "local" and d["port"] == port and (d["model"], d["profile"]) != (model, profile):
-                raise DeployError(f"port {port} is serving {d['model']}@{d['version']} on profile "
-                                  f"'{d['profile']}'; pick another deploy.port (0 picks a free one) or stop that "
-                                  "deployment", key="deploy.port")
-
-    def _deploy_cloud(self, plain: Mapping[str, Any], mv: ModelVersion) -> dict[str, Any]:
-        target = plain["deploy"]["target"]
+        Raises:
+            ConfigError: a cloud target whose backend is not the configured one (its region, bucket, role).
+            NotSupportedError: the backend does not host models.
+        """
+        if target == "local":
+            return self.project.backend({"backend": {"name": "local"}}).role(ModelHosting)
         if plain["backend"]["name"] != target:
             raise ConfigError(f"deploy.target={target} needs backend={target} (its region, bucket and role); "
                               f"got backend={plain['backend']['name']}", key="deploy.target")
-        backend = self.project.backend(plain).role(ModelHosting)
-        tags = {"tesla-model": mv.name, "tesla-version": str(mv.version), "tesla-profile": plain["deploy"]["profile"]}
-        return backend.deploy_model(self.project.store.artifacts.path(mv.bundle_sha), model=mv.name,
-                                    version=mv.version, settings=plain["deploy"], tags=tags)
+        return self.project.backend(plain).role(ModelHosting)
 
-    def _retire(self, dep: Mapping[str, Any], status: str = "replaced") -> None:
-        from tesla.serving.process import stop_server
+    def _hosting_of(self, dep: Deployment) -> ModelHosting:
+        """The backend hosting a recorded deployment (a cloud one with this project's settings for it)."""
+        if dep.target == "local":
+            return self._hosting({}, "local")
+        _, plain = self.project.config([f"backend={dep.target}"])
+        return self._hosting(plain, dep.target)
 
-        if dep["target"] == "local":
-            stop_server(dep["pid"])  # SIGTERM: the server finishes its requests and flushes its capture first
-        self.project.store.update_deployment(dep["id"], status=status, info=_with_capture_drops(dep["info"]))
+    def _check_port_owner(self, port: int, model: str, profile: str, target: str) -> None:
+        """A fixed port is handed over only by the deployment this one replaces."""
+        for d in self.project.store.deployments(active_only=True):
+            if d.target == target and d.port == port and (d.model, d.profile) != (model, profile):
+                raise DeployError(f"port {port} is serving {d.model}@{d.version} on profile "
+                                  f"'{d.profile}'; pick another deploy.port (0 picks a free one) or stop that "
+                                  "deployment", key="deploy.port")
+
+    def _retire(self, dep: Deployment, hosting: ModelHosting | None = None) -> None:
+        # a local server stops (it finishes its requests and flushes its capture first); a cloud endpoint was
+        # updated in place by the deployment that replaced this one
+        (hosting or self._hosting_of(dep)).retire_model(_hosted(dep))
+        self.project.store.update_deployment(dep.id, status="replaced", info=_with_capture_drops(dep.info))
 
     # -- listings, status, logs, stop --------------------------------------------------------------------------
-    def list(self, *, model: str | None = None, active_only: bool = False) -> list[dict[str, Any]]:
+    def list(self, *, model: str | None = None, active_only: bool = False) -> list[Deployment]:
         """Deployments, newest first; a local one whose process died is reported as failed."""
         from tesla.serving.process import is_alive
 
         store = self.project.store
         rows = store.deployments(model=model, active_only=active_only)
-        for d in rows:
-            if d["status"] == "running" and d["target"] == "local" and not is_alive(d["pid"]):
-                store.update_deployment(d["id"], status="failed")
-                d["status"] = "failed"
-        return [d for d in rows if d["status"] == "running"] if active_only else rows
+        for i, d in enumerate(rows):
+            if d.status == "running" and d.target == "local" and not is_alive(d.pid):
+                store.update_deployment(d.id, status="failed")
+                rows[i] = dataclasses.replace(d, status="failed")
+        return [d for d in rows if d.status == "running"] if active_only else rows
 
-    def stop(self, model: str, *, profile: str | None = None) -> list[dict[str, Any]]:
+    def stop(self, model: str, *, profile: str | None = None) -> list[Deployment]:
         """Stop every running deployment of ``model`` (optionally only ``profile``)."""
-        from tesla.serving.process import stop_server
-
         name, _ = parse_model_ref(model)
         store = self.project.store
         live = [d for d in store.deployments(model=name, profile=profile, active_only=True)]
         if not live:
             raise self._no_deployment(name, profile)
         for d in live:
-            if d["target"] == "local":
-                stop_server(d["pid"])
-            else:
-                _, plain = self.project.config([f"backend={d['target']}"])
-                self.project.backend(plain).role(ModelHosting).undeploy_model(d["info"])
-            store.update_deployment(d["id"], status="stopped", info=_with_capture_drops(d["info"]))
+            self._hosting_of(d).undeploy_model(_hosted(d))
+            store.update_deployment(d.id, status="stopped", info=_with_capture_drops(d.info))
         return live
 
     def _no_deployment(self, name: str, profile: str | None, what: str = "running deployment") -> DeployError:
-        known = sorted({d["model"] for d in self.project.store.deployments(active_only=True)})
+        known = sorted({d.model for d in self.project.store.deployments(active_only=True)})
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else (f" Running: {', '.join(known)}." if known else "")
         return DeployError(f"no {what} of '{name}'{f' on profile {profile}' if profile else ''}.{hint}", key=name)
 
-    def status(self, model: str | None = None, *, profile: str | None = None) -> list[dict[str, Any]]:
+    def status(self, model: str | None = None, *, profile: str | None = None) -> list[DeploymentStatus]:
         """Running deployments, each with a live ``health`` probe and its ``capture`` counts.
 
         Raises:
             DeployError: ``model`` is given and has no running deployment.
         """
         name = parse_model_ref(model)[0] if model else None
-        rows = [d for d in self.list(model=name, active_only=True) if profile is None or d["profile"] == profile]
+        rows = [d for d in self.list(model=name, active_only=True) if profile is None or d.profile == profile]
         if name and not rows:
             raise self._no_deployment(name, profile)
-        for d in rows:
-            d["health"] = _probe_health(d)
-            d["capture"] = _capture_counts(d["info"])
-        return rows
+        return [DeploymentStatus(**{f.name: getattr(d, f.name) for f in dataclasses.fields(d)},
+                                 health=_probe_health(d), capture=_capture_counts(d.info)) for d in rows]
 
-    def logs(self, model: str, *, profile: str | None = None, lines: int = 50) -> tuple[dict[str, Any], str]:
+    def logs(self, model: str, *, profile: str | None = None, lines: int = 50) -> tuple[Deployment, str]:
         """(deployment, the last ``lines`` lines of its server log) for the newest deployment of ``model``.
 
         Raises:
@@ -273,21 +252,27 @@ class DeploymentService:
         if not rows:
             raise self._no_deployment(name, profile, what="deployment")
         dep = rows[0]
-        if not dep["log_path"]:
-            raise DeployError(f"{name}@{dep['version']} runs on {dep['target']}, whose logs stay with the provider; "
+        if not dep.log_path:
+            raise DeployError(f"{dep.ref} runs on {dep.target}, whose logs stay with the provider; "
                               "see its console", key=name)
-        path = Path(dep["log_path"])
+        path = Path(dep.log_path)
         text = path.read_text(errors="replace") if path.exists() else ""
         return dep, "\n".join(text.splitlines()[-lines:]) if lines > 0 else text
 
 
-def _probe_health(dep: Mapping[str, Any]) -> dict[str, Any]:
+def _hosted(dep: Deployment) -> dict[str, Any]:
+    """What the hosting backend returned for ``dep``, with the columns the store keeps of it (pid, port, url)."""
+    columns = {"url": dep.url, "pid": dep.pid, "port": dep.port, "log_path": dep.log_path}
+    return {**dep.info, **{k: v for k, v in columns.items() if v is not None}}
+
+
+def _probe_health(dep: Deployment) -> dict[str, Any]:
     import httpx
 
-    if dep["target"] != "local":
-        return {"status": f"see the {dep['target']} console (tesla probes local servers only)"}
+    if dep.target != "local":
+        return {"status": f"see the {dep.target} console (tesla probes local servers only)"}
     try:
-        response = httpx.get(f"{dep['url']}/health", timeout=2.0)
+        response = httpx.get(f"{dep.url}/health", timeout=2.0)
         return response.json() if response.status_code == 200 else {"status": f"HTTP {response.status_code}"}
     except (httpx.HTTPError, ValueError) as exc:
         return {"status": f"unreachable: {type(exc).__name__}"}

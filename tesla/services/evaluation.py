@@ -140,9 +140,9 @@ def _check_vs(metric: str, rule: Mapping[str, Any], value: float, mv: ModelVersi
               higher: bool) -> None:
     """The champion comparison: beat the version serving ``rule["vs"]`` by ``min_delta``."""
     live = [d for d in store.deployments(model=mv.name, profile=rule["vs"], active_only=True)]
-    if not live or live[0]["version"] == mv.version:
+    if not live or live[0].version == mv.version:
         return
-    champion = store.model(mv.name, live[0]["version"])
+    champion = store.model(mv.name, live[0].version)
     if metric not in champion.metrics:
         return
     delta = (value - float(champion.metrics[metric])) * (1 if higher else -1)

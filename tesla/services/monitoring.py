@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tesla.monitor.results import FeedbackResult, MonitorReport, MonitorSettings, RetrainOutcome
 from tesla.services._common import PathLike, input_file, output_file, parse_model_ref
-from tesla.store import ModelVersion
+from tesla.store import ModelVersion, MonitorEvent
 
 if TYPE_CHECKING:
     from tesla.project import Project
@@ -22,10 +23,10 @@ class MonitoringService:
         self.project = project
 
     def monitor(self, model: str, *, profile: str | None = None, since: str | None = None,
-                overrides: Sequence[str] = (), report: PathLike | None = None) -> Any:
+                overrides: Sequence[str] = (), report: PathLike | None = None) -> MonitorReport:
         """Check a deployment's captured traffic against the model's training data (``tesla monitor``).
 
-        Returns a ``tesla.monitor.MonitorReport`` (``alerting`` is True when a ``monitor.*`` threshold is
+        Returns the check's report (``alerting`` is True when a ``monitor.*`` threshold is
         crossed; no captured traffic is a clean ``no_traffic`` report) and writes its HTML to ``report``
         (default ``.tesla/reports/monitor-<model>-<profile>.html``). With ``monitor.retrain=true`` a drift
         or live-metric alert retrains on the newest dataset version and deploys the result if it passes
@@ -36,7 +37,7 @@ class MonitoringService:
             profile: the deploy profile whose captures to read; default: the only one with captures.
             since: only traffic from then on: a duration (``30m``, ``2h``, ``7d``) or an ISO-8601 time.
         """
-        from tesla.monitor import MonitorSettings, check_deployment, write_report
+        from tesla.monitor import check_deployment, write_report
         from tesla.monitor.captures import parse_since
 
         report = output_file(report) if report is not None else None
@@ -57,11 +58,11 @@ class MonitoringService:
                                 report_path=str(report_path))
         return result
 
-    def history(self, model: str | None = None, *, limit: int = 20) -> list[dict[str, Any]]:
+    def history(self, model: str | None = None, *, limit: int = 20) -> list[MonitorEvent]:
         """Recorded ``tesla monitor`` checks, newest first (status, alerts, report path)."""
         return self.project.store.monitor_events(model=model, limit=limit)
 
-    def retrain(self, ref: str, profile: str, overrides: Sequence[str]) -> Any:
+    def retrain(self, ref: str, profile: str, overrides: Sequence[str]) -> RetrainOutcome:
         """Retrain ``ref`` on its dataset's newest version and deploy the result on ``profile`` if it passes its gates."""
         from tesla.monitor.retrain import retrain
 
@@ -77,11 +78,10 @@ class MonitoringService:
 
         return retrain(mv, newest, run_train, run_deploy, extra=overrides)
 
-    def feedback(self, model: str, data: PathLike, *, profile: str | None = None) -> Any:
+    def feedback(self, model: str, data: PathLike, *, profile: str | None = None) -> FeedbackResult:
         """Append ground-truth labels (request_id, label[, row]) from a file to a deployment's feedback.
 
-        Returns a ``tesla.monitor.FeedbackResult`` (how many were recorded, how many match a captured
-        prediction). Nothing is written when a label is not one the model knows.
+        Returns how many were recorded and how many match a captured prediction. Nothing is written when a label is not one the model knows.
         """
         from tesla.monitor import record_feedback
 

@@ -21,7 +21,8 @@ from tesla.services._common import (
     parse_model_ref,
     train_overrides,
 )
-from tesla.store import ModelVersion
+from tesla.store import ModelVersion, Run, StepRecord, Trial
+from tesla.store.records import EstimatorScore, SweepPoint
 from tesla.store.faults import fault_point
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class SweepResult:
 
     sweep_id: str
     rank_metric: str | None  # the held-out metric the points are ranked by
-    leaderboard: list[dict[str, Any]]  # best first; see tesla.store.sweeps
+    leaderboard: list[SweepPoint]  # best first; see tesla.store.sweeps
     model: ModelVersion  # the best point's bundle, registered
     created: bool  # False: that bundle was already registered
     sweep_dir: Path  # Hydra's per-point records (.hydra/ config and overrides)
@@ -81,12 +82,18 @@ class ReplayResult:
 class RunReport:
     """A run's record and the HTML report written for it."""
 
-    run: dict[str, Any]
-    steps: list[dict[str, Any]]
-    trials: list[dict[str, Any]]
-    leaderboard: list[dict[str, Any]]  # per estimator (a training run) or per point (a sweep), best first
+    run: Run
+    steps: list[StepRecord]
+    trials: list[Trial]
+    estimators: list[EstimatorScore]  # a training run's leaderboard, best first (a sweep: empty)
+    points: list[SweepPoint]  # a sweep's leaderboard across its points, best first (a training run: empty)
     rank_metric: str | None  # a sweep's held-out ranking metric
     path: Path
+
+    @property
+    def leaderboard(self) -> list[EstimatorScore] | list[SweepPoint]:
+        """The leaderboard this run has: per point for a sweep, per estimator otherwise."""
+        return self.points if self.run.plan_name.startswith("sweep/") else self.estimators
 
 
 @dataclass
@@ -283,23 +290,24 @@ class TrainingService:
         rows, metric = rank_points(point_rows(store, sweep_id))
         return self._register_best(sweep_id, name, rows, metric, sweep_dir)
 
-    def _register_best(self, sweep_id: str, name: str, rows: list[dict[str, Any]], metric: str | None,
+    def _register_best(self, sweep_id: str, name: str, rows: list[SweepPoint], metric: str | None,
                        sweep_dir: Path) -> SweepResult:
         from tesla.config.sweep import is_hydra_override
         from tesla.store.sweeps import finish_sweep
 
         store = self.project.store
-        best = rows[0] if rows and rows[0]["rank"] == 1 else None
+        best = rows[0] if rows and rows[0].rank == 1 else None
         if best is None:
             finish_sweep(store, sweep_id, status="failed", leaderboard=rows, rank_metric=metric, registered=None,
                          error="no point has a held-out score")
             raise DataError(f"sweep {sweep_id}: no point has a held-out score to rank by, so nothing was registered "
                             f"(see `tesla runs show {sweep_id}`)", run_id=sweep_id)
         # the best point's own config, composed from its overrides as `tesla train` would
-        _, plain = self.project.config([o for o in best["overrides"] if not is_hydra_override(o)])
-        plan = Plan.from_json(store.run(best["run_id"])["plan_json"])
-        steps = {s["step_id"]: s for s in store.run_steps(best["run_id"])}
-        mv, created = self.register(name, plan, best["run_id"], steps, plain)
+        _, plain = self.project.config([o for o in best.overrides if not is_hydra_override(o)])
+        plan = Plan.from_json(store.run(best.run_id).plan_json)
+        steps = {s.step_id: {"status": s.status, "outputs": s.outputs, "result": s.result}  # RunResult.steps' shape
+                 for s in store.run_steps(best.run_id)}
+        mv, created = self.register(name, plan, best.run_id, steps, plain)
         finish_sweep(store, sweep_id, status="succeeded", leaderboard=rows, rank_metric=metric, registered=mv.ref)
         return SweepResult(sweep_id=sweep_id, rank_metric=metric, leaderboard=rows, model=mv, created=created,
                            sweep_dir=sweep_dir)
@@ -319,8 +327,8 @@ class TrainingService:
         mv = self.resolve_model(model)
         if not mv.run_id:
             raise PlanError(f"{mv.ref} records no training run, so there is nothing to replay", key=mv.ref)
-        recorded = Plan.from_json(store.run(mv.run_id)["plan_json"])
-        search = {s["step_id"]: s for s in store.run_steps(mv.run_id)}["search"]["result"]
+        recorded = Plan.from_json(store.run(mv.run_id).plan_json)
+        search = {s.step_id: s for s in store.run_steps(mv.run_id)}["search"].result
         plan = replay_plan(recorded, search, model_ref=mv.ref, run_id=mv.run_id)
         run = self.project.backend({"backend": dict(plan.backend)}).run(plan, force=True, on_event=on_event)
         replayed = run.result("evaluate")["metrics"]
@@ -338,13 +346,14 @@ class TrainingService:
 
         store = self.project.store
         run = store.run(run_id)
-        steps, trials = store.run_steps(run["id"]), store.trials(run["id"])
-        board, metric = (rank_points(point_rows(store, run["id"])) if is_sweep(run)
-                         else (estimator_leaderboard(trials), None))
-        path = store.state_dir / "reports" / f"run-{run['id']}.html"
+        steps, trials = store.run_steps(run.id), store.trials(run.id)
+        points, metric = rank_points(point_rows(store, run.id)) if is_sweep(run) else ([], None)
+        estimators = [] if is_sweep(run) else estimator_leaderboard(trials)
+        path = store.state_dir / "reports" / f"run-{run.id}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_run_report(run, steps, trials, board, rank_metric=metric))
-        return RunReport(run=run, steps=steps, trials=trials, leaderboard=board, rank_metric=metric, path=path)
+        path.write_text(render_run_report(run, steps, trials, points or estimators, rank_metric=metric))
+        return RunReport(run=run, steps=steps, trials=trials, estimators=estimators, points=points,
+                         rank_metric=metric, path=path)
 
     # -- the registry and run listings ----------------------------------------------------------------------
     def resolve_model(self, ref: str) -> ModelVersion:
@@ -356,11 +365,11 @@ class TrainingService:
         """Registered model versions (of ``name``, or of every model)."""
         return self.project.store.model_versions(name)
 
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def runs(self, limit: int = 20) -> list[Run]:
         """The most recent runs, newest first."""
         return self.project.store.runs(limit)
 
-    def trials(self, run_id: str) -> list[dict[str, Any]]:
+    def trials(self, run_id: str) -> list[Trial]:
         """The search trials a run recorded, in order."""
         return self.project.store.trials(run_id)
 
@@ -491,5 +500,5 @@ def sweep_point(cfg: Any, *, project_dir: str, sweep_id: str, force: bool,
     project = Project(project_dir)
     _, run = project.training.run_training(plain, force=force, on_event=on_event, parent_id=sweep_id,
                                            meta={"sweep": point})
-    return point_row(project.store, run.run_id)["score"]
+    return point_row(project.store, run.run_id).score
 

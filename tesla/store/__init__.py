@@ -17,7 +17,6 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,28 @@ from tesla.errors import DataNotFoundError, ModelNotFoundError, ProjectNotFoundE
 from tesla.store import metadata as t
 from tesla.store.artifacts import ArtifactStore, hash_path
 from tesla.store.auth import ApiToken, User
+from tesla.store.records import (
+    DatasetVersion,
+    Deployment,
+    Evaluation,
+    ModelVersion,
+    MonitorEvent,
+    Run,
+    StepRecord,
+    Trial,
+    dataset_from_row,
+    deployment_from_row,
+    evaluation_from_row,
+    model_from_row,
+    monitor_event_from_row,
+    run_from_row,
+    step_from_row,
+    trial_from_row,
+)
 from tesla.store.recovery import SCRATCH_DIR, Owner, recover
 
-__all__ = ["ApiToken", "ArtifactStore", "DatasetVersion", "ModelVersion", "Store", "User", "find_project_root",
-           "hash_path", "is_project"]
+__all__ = ["ApiToken", "ArtifactStore", "DatasetVersion", "Deployment", "Evaluation", "ModelVersion", "MonitorEvent",
+           "Run", "StepRecord", "Store", "Trial", "User", "find_project_root", "hash_path", "is_project"]
 
 STATE_DIR = ".tesla"
 PROJECT_CONF = Path("conf") / "config.yaml"  # written by `tesla init`
@@ -66,63 +83,6 @@ def find_project_root(start: str | os.PathLike[str] = ".") -> Path:
             return directory
     raise ProjectNotFoundError(f"no Tesla project in {here} or any parent directory; create one with "
                                "'tesla init DIR' or pass --project DIR", key=str(here))
-
-
-@dataclass(frozen=True)
-class DatasetVersion:
-    """One immutable version of a dataset."""
-
-    name: str
-    version: int
-    sha256: str
-    format: str
-    source: str
-    rows: int
-    schema: dict[str, Any]
-    target: str | None
-    message: str | None = None
-    created_at: str | None = None
-    created_by: str | None = None
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered version of a model, with its lineage."""
-
-    name: str
-    version: int
-    bundle_sha: str
-    framework: str
-    task: str
-    run_id: str | None
-    dataset: str | None
-    dataset_version: int | None
-    plan_fingerprint: str | None
-    metrics: dict[str, Any]
-    config: dict[str, Any]
-    stage: str | None
-    created_at: str | None = None
-    created_by: str | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-
-def _row_to_dataset(row: Any, target: str | None) -> DatasetVersion:
-    return DatasetVersion(name=row.name, version=row.version, sha256=row.sha256, format=row.format,
-                          source=row.source, rows=row.rows, schema=json.loads(row.schema_json),
-                          target=target, message=row.message, created_at=str(row.created_at),
-                          created_by=row.created_by)
-
-
-def _row_to_model(row: Any) -> ModelVersion:
-    return ModelVersion(name=row.name, version=row.version, bundle_sha=row.bundle_sha,
-                        framework=row.framework, task=row.task, run_id=row.run_id,
-                        dataset=row.dataset, dataset_version=row.dataset_version,
-                        plan_fingerprint=row.plan_fingerprint,
-                        metrics=json.loads(row.metrics_json), config=json.loads(row.config_json),
-                        stage=row.stage, created_at=str(row.created_at), created_by=row.created_by)
 
 
 def _set_stage(c: sa.Connection, name: str, version: int, stage: str | None) -> None:
@@ -179,7 +139,7 @@ class Store:
             row = c.execute(sa.select(t.dataset_versions).where(
                 t.dataset_versions.c.name == name, t.dataset_versions.c.sha256 == sha256)).first()
             target = c.execute(sa.select(t.datasets.c.target).where(t.datasets.c.name == name)).scalar()
-        return _row_to_dataset(row, target) if row else None
+        return dataset_from_row(row, target) if row else None
 
     def add_dataset_version(self, name: str, *, sha256: str, format: str, source: str, rows: int,
                             schema: Mapping[str, Any], target: str | None,
@@ -219,14 +179,14 @@ class Store:
         if row is None:
             raise DataNotFoundError(f"dataset '{name}' has no version {wanted}; see `tesla data log {name}`",
                                     key="data.version")
-        return _row_to_dataset(row, ds.target)
+        return dataset_from_row(row, ds.target)
 
     def dataset_log(self, name: str) -> list[DatasetVersion]:
         current = self.dataset_version(name)
         with self.engine.connect() as c:
             rows = c.execute(sa.select(t.dataset_versions).where(t.dataset_versions.c.name == name)
                              .order_by(t.dataset_versions.c.version.desc())).all()
-        return [_row_to_dataset(r, current.target) for r in rows]
+        return [dataset_from_row(r, current.target) for r in rows]
 
     def set_current_dataset_version(self, name: str, version: int) -> DatasetVersion:
         self.dataset_version(name, version)  # raises when missing
@@ -259,19 +219,20 @@ class Store:
             c.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
             c.execute(t.leases.delete().where(t.leases.c.kind == "run", t.leases.c.ref == run_id))
 
-    def run(self, run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> Run:
+        """The run whose id is or starts with ``run_id``."""
         with self.engine.connect() as c:
             row = c.execute(sa.select(t.runs).where(t.runs.c.id.startswith(run_id))).first()
         if row is None:
             raise DataNotFoundError(f"no run '{run_id}'; see `tesla runs list`", key="run")
-        return dict(row._mapping)
+        return run_from_row(row)
 
-    def runs(self, limit: int = 50, parent_id: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, limit: int = 50, parent_id: str | None = None) -> list[Run]:
         q = sa.select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.id).limit(limit)
         if parent_id is not None:
             q = q.where(t.runs.c.parent_id == parent_id)
         with self.engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(q)]
+            return [run_from_row(r) for r in c.execute(q)]
 
     def record_step(self, run_id: str, step: Any, *, status: str, outputs: Mapping[str, str] | None = None,
                     result: Mapping[str, Any] | None = None, seconds: float | None = None,
@@ -288,16 +249,16 @@ class Store:
             if not updated:
                 c.execute(t.steps.insert().values(run_id=run_id, step_id=step.id, **values))
 
-    def completed_step(self, fingerprint: str) -> dict[str, Any] | None:
+    def completed_step(self, fingerprint: str) -> StepRecord | None:
         """The newest successful record of a step with this fingerprint whose outputs all exist."""
         q = (sa.select(t.steps).where(t.steps.c.fingerprint == fingerprint,
                                       t.steps.c.status == "succeeded")
              .order_by(t.steps.c.started_at.desc()))
         with self.engine.connect() as c:
             for row in c.execute(q):
-                outputs = json.loads(row.outputs_json)
-                if all(self.artifacts.exists(sha) for sha in outputs.values()):
-                    return {**dict(row._mapping), "outputs": outputs, "result": json.loads(row.result_json)}
+                step = step_from_row(row)
+                if all(self.artifacts.exists(sha) for sha in step.outputs.values()):
+                    return step
         return None
 
     def previous_step_params(self, plan_name: str, step_id: str) -> dict[str, Any] | None:
@@ -310,12 +271,11 @@ class Store:
             text = c.execute(q).scalar()
         return json.loads(text) if text else None
 
-    def run_steps(self, run_id: str) -> list[dict[str, Any]]:
+    def run_steps(self, run_id: str) -> list[StepRecord]:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(t.steps).where(t.steps.c.run_id == run_id)
                              .order_by(t.steps.c.started_at)).all()
-        return [{**dict(r._mapping), "outputs": json.loads(r.outputs_json),
-                 "result": json.loads(r.result_json)} for r in rows]
+        return [step_from_row(r) for r in rows]
 
     def add_trials(self, run_id: str, step_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
         payload = [dict(run_id=run_id, step_id=step_id, n=r["n"], estimator=r["estimator"],
@@ -328,10 +288,10 @@ class Store:
             c.execute(t.trials.delete().where(t.trials.c.run_id == run_id, t.trials.c.step_id == step_id))
             c.execute(t.trials.insert(), payload)
 
-    def trials(self, run_id: str) -> list[dict[str, Any]]:
+    def trials(self, run_id: str) -> list[Trial]:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(t.trials).where(t.trials.c.run_id == run_id).order_by(t.trials.c.n)).all()
-        return [{**dict(r._mapping), "config": json.loads(r.config_json)} for r in rows]
+        return [trial_from_row(r) for r in rows]
 
     # -- models -------------------------------------------------------------
     def register_model(self, name: str, *, bundle_sha: str, framework: str, task: str, run_id: str | None,
@@ -345,7 +305,7 @@ class Store:
             row = c.execute(sa.select(t.models).where(t.models.c.name == name,
                                                       t.models.c.bundle_sha == bundle_sha)).first()
             if row is not None:
-                return _row_to_model(row), False
+                return model_from_row(row), False
             current = c.execute(sa.select(sa.func.max(t.models.c.version)).where(t.models.c.name == name)).scalar()
             version = (current or 0) + 1
             c.execute(t.models.insert().values(
@@ -366,7 +326,7 @@ class Store:
         with self.engine.connect() as c:
             row = c.execute(q.limit(1)).first()
         if row is not None:
-            return _row_to_model(row)
+            return model_from_row(row)
         names = self.model_names()
         if name in names:
             raise ModelNotFoundError(f"model '{name}' has no version {version}; see `tesla models list`", key=name)
@@ -382,7 +342,7 @@ class Store:
         if name:
             q = q.where(t.models.c.name == name)
         with self.engine.connect() as c:
-            return [_row_to_model(r) for r in c.execute(q)]
+            return [model_from_row(r) for r in c.execute(q)]
 
     def set_model_stage(self, name: str, version: int, stage: str | None) -> None:
         with self.engine.begin() as c:
@@ -396,12 +356,12 @@ class Store:
                                                     metrics_json=json.dumps(dict(metrics), sort_keys=True),
                                                     report_sha=report_sha))
 
-    def evaluations(self, model: str, version: int | None = None) -> list[dict[str, Any]]:
+    def evaluations(self, model: str, version: int | None = None) -> list[Evaluation]:
         q = sa.select(t.evaluations).where(t.evaluations.c.model == model).order_by(t.evaluations.c.id.desc())
         if version is not None:
             q = q.where(t.evaluations.c.version == version)
         with self.engine.connect() as c:
-            return [{**dict(r._mapping), "metrics": json.loads(r.metrics_json)} for r in c.execute(q)]
+            return [evaluation_from_row(r) for r in c.execute(q)]
 
     # -- deployments --------------------------------------------------------
     def add_deployment(self, **values: Any) -> int:
@@ -451,7 +411,7 @@ class Store:
             c.execute(t.deployments.update().where(t.deployments.c.id == dep_id).values(**values))
 
     def deployments(self, *, model: str | None = None, profile: str | None = None,
-                    active_only: bool = False) -> list[dict[str, Any]]:
+                    active_only: bool = False) -> list[Deployment]:
         q = sa.select(t.deployments).order_by(t.deployments.c.id.desc())
         if model:
             q = q.where(t.deployments.c.model == model)
@@ -460,7 +420,7 @@ class Store:
         if active_only:
             q = q.where(t.deployments.c.status == "running")
         with self.engine.connect() as c:
-            return [{**dict(r._mapping), "info": json.loads(r.info_json)} for r in c.execute(q)]
+            return [deployment_from_row(r) for r in c.execute(q)]
 
     # -- monitoring -----------------------------------------------------------
     def add_monitor_event(self, *, model: str, profile: str, status: str, alerts: list[Any],
@@ -473,15 +433,14 @@ class Store:
                 summary_json=json.dumps(dict(summary), sort_keys=True, default=str)))
             return int(res.inserted_primary_key[0])
 
-    def monitor_events(self, *, model: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def monitor_events(self, *, model: str | None = None, limit: int = 20) -> list[MonitorEvent]:
         """Monitoring checks, newest first; ``model`` is a name (any version) or name@version."""
         q = sa.select(t.monitor_events).order_by(t.monitor_events.c.id.desc()).limit(limit)
         if model:
             column = t.monitor_events.c.model
             q = q.where(column == model) if "@" in model else q.where(column.startswith(f"{model}@"))
         with self.engine.connect() as c:
-            return [{**dict(r._mapping), "alerts": json.loads(r.alerts_json), "summary": json.loads(r.summary_json)}
-                    for r in c.execute(q)]
+            return [monitor_event_from_row(r) for r in c.execute(q)]
 
 
     # -- users and API tokens (the REST server's; see tesla.store.auth) ---------------------------------

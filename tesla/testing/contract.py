@@ -129,9 +129,9 @@ class BackendContract:
         test = pd.read_parquet(backend.store.artifacts.path(result.output("split", "test")))
         assert (len(train), len(test)) == (45, 15)
         store = self.recorded(backend)
-        rows = {r["step_id"]: r["status"] for r in store.run_steps(result.run_id)}
+        rows = {r.step_id: r.status for r in store.run_steps(result.run_id)}
         assert rows == {"load": "succeeded", "split": "succeeded"}
-        assert store.run(result.run_id)["status"] == "succeeded"
+        assert store.run(result.run_id).status == "succeeded"
 
     def test_unchanged_rerun_is_cached(self, backend: Backend, source_sha: str) -> None:
         first = backend.run(self.plan_for(backend, source_sha))
@@ -145,7 +145,7 @@ class BackendContract:
         assert info.value.step == "load"
         assert "no_such_column" in str(info.value)
         runs = self.recorded(backend).runs(limit=1)
-        assert runs[0]["status"] == "failed"
+        assert runs[0].status == "failed"
 
     def test_render_requests_is_pure(self, backend: Backend, source_sha: str, _no_network: None) -> None:
         if not isinstance(backend, DryRun):

@@ -22,7 +22,7 @@ def bc_project(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> 
 
 
 def _search_record(root: Path, result: api.TrainResult) -> tuple:
-    trials = [(t["estimator"], t["config"], t["loss"]) for t in api.open_store(root).trials(result.run.run_id)]
+    trials = [(t.estimator, t.config, t.loss) for t in api.open_store(root).trials(result.run.run_id)]
     s = result.search
     return s["best_estimator"], s["best_config"], s["best_loss"], trials
 
@@ -65,7 +65,7 @@ def test_same_seed_and_trial_count_give_the_identical_search_through_the_cli(tmp
     assert [v.version for v in versions] == [1, 2]  # --force searched again and registered the new bundle
     keys = ("best_estimator", "best_config", "best_loss")
     assert [versions[1].config[k] for k in keys] == [versions[0].config[k] for k in keys]
-    trials = [[(t["estimator"], t["config"], t["loss"]) for t in api.open_store(root).trials(v.run_id)]
+    trials = [[(t.estimator, t.config, t.loss) for t in api.open_store(root).trials(v.run_id)]
               for v in versions]
     assert trials[0] == trials[1] and len(trials[0]) == 6
 
@@ -79,8 +79,8 @@ def test_replay_refits_the_winner_and_reproduces_the_recorded_metrics(bc_project
     search = result.run.plan.step("search").params
     assert search["max_iter"] == 1 and search["estimators"] == [mv.config["best_estimator"]]
     assert search["starting_points"] == {mv.config["best_estimator"]: mv.config["best_config"]}
-    recorded = {s["step_id"]: s for s in api.open_store(bc_project).run_steps(mv.run_id)}
-    assert result.run.steps["split"]["outputs"] == recorded["split"]["outputs"]  # the recorded rows, recomputed
+    recorded = {s.step_id: s for s in api.open_store(bc_project).run_steps(mv.run_id)}
+    assert result.run.steps["split"]["outputs"] == recorded["split"].outputs  # the recorded rows, recomputed
 
 
 @pytest.mark.slow

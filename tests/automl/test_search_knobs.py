@@ -102,8 +102,8 @@ def test_search_space_and_estimators_shape_every_trial(bc_project: Path) -> None
         "search.estimators=[lgbm]", "search.eval_method=holdout",
         "search.search_space={lgbm:{n_estimators:{type:randint,low:4,high:12},num_leaves:[4,6]}}"])
     trials = _trials(bc_project, result)
-    assert len(trials) == 4 and {t["estimator"] for t in trials} == {"lgbm"}
-    assert all(4 <= t["config"]["n_estimators"] <= 12 and t["config"]["num_leaves"] in (4, 6) for t in trials)
+    assert len(trials) == 4 and {t.estimator for t in trials} == {"lgbm"}
+    assert all(4 <= t.config["n_estimators"] <= 12 and t.config["num_leaves"] in (4, 6) for t in trials)
     assert result.search["eval_method"] == "holdout"
 
 
@@ -120,11 +120,11 @@ def test_trial_bounded_search_takes_estimators_in_turn_and_cost_lets_flaml_choos
     estimators = ["lgbm", "rf", "extra_tree"]
     overrides = [f"search.estimators=[{','.join(estimators)}]", "search.eval_method=holdout"]
     turns = api.train("turns", max_iter=9, overrides=overrides, project_dir=bc_project)
-    assert [t["estimator"] for t in _trials(bc_project, turns)] == estimators * 3  # no timing can reorder them
+    assert [t.estimator for t in _trials(bc_project, turns)] == estimators * 3  # no timing can reorder them
     cost = api.train("cost", max_iter=9, overrides=[*overrides, "search.learner_selector=cost"],
                      project_dir=bc_project)
     assert cost.run.plan.step("search").params["learner_selector"] == "cost"
-    assert [t["estimator"] for t in _trials(bc_project, cost)] != estimators * 3
+    assert [t.estimator for t in _trials(bc_project, cost)] != estimators * 3
 
 
 def test_unknown_learner_selector_is_refused(project: Path) -> None:
@@ -142,13 +142,13 @@ def test_previous_versions_best_configs_are_the_next_searchs_first_trials(bc_pro
     assert set(per_estimator) == {"lgbm", "rf"}
     opening = {}
     for t in _trials(bc_project, first):
-        opening.setdefault(t["estimator"], t["config"])
+        opening.setdefault(t.estimator, t.config)
     assert opening != per_estimator  # the first search moved off FLAML's opening configs, so the check means something
     overrides = ["search.estimators=[lgbm,rf]", "search.eval_method=holdout", "search.starting_points=previous"]
     plan = api.compile_plan("warm", max_iter=2, overrides=overrides, project_dir=bc_project)
     assert plan.step("search").params["starting_points"] == per_estimator
     second = api.train("warm", max_iter=2, overrides=overrides, project_dir=bc_project)
-    trials = {t["estimator"]: t["config"] for t in _trials(bc_project, second)}
+    trials = {t.estimator: t.config for t in _trials(bc_project, second)}
     assert trials == per_estimator  # one trial each, at the earlier version's best
 
 

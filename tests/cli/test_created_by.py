@@ -59,6 +59,6 @@ def test_a_real_train_records_the_user_on_its_run_and_model(project: Path, datas
     trained = cli("train", "-m", "m", "-p", "2", "data.dataset=iris", cwd=project, env=env)
     assert trained.code == 0, trained.err
     run = Project(project).training.runs(1)[0]
-    assert run["created_by"] == "trainer"
-    assert _by_column(cli("runs", "list", cwd=project).out, run["id"]) == "trainer"
+    assert run.created_by == "trainer"
+    assert _by_column(cli("runs", "list", cwd=project).out, run.id) == "trainer"
     assert _by_column(cli("models", "list", cwd=project).out, "m@1") == "trainer"

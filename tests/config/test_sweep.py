@@ -3,7 +3,6 @@ sweep records each point's run, a leaderboard across them, and registers the bes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -84,24 +83,24 @@ def test_a_sweep_records_one_run_per_point_a_leaderboard_and_registers_the_best(
                        on_event=lambda e: seen.append(e.data["num"]) if e.kind == "sweep_point" else None)
     store = api.open_store(bc_project)
     children = store.runs(parent_id=result.sweep_id)
-    assert len(children) == 4 and seen == [0, 1, 2, 3] and {r["status"] for r in children} == {"succeeded"}
-    assert {r["plan_fingerprint"] for r in children} == {p.fingerprint for _, p in
+    assert len(children) == 4 and seen == [0, 1, 2, 3] and {r.status for r in children} == {"succeeded"}
+    assert {r.plan_fingerprint for r in children} == {p.fingerprint for _, p in
                                                         api.compile_sweep_plans("swept", max_iter=2, overrides=GRID,
                                                                                 project_dir=bc_project).points}
     board = result.leaderboard
-    assert result.rank_metric == "roc_auc" and [r["rank"] for r in board] == [1, 2, 3, 4]
-    assert [r["score"] for r in board] == sorted((r["score"] for r in board), reverse=True)
-    assert {r["point"] for r in board} == {f"search.metric={m} data.split.test_size={t}"
+    assert result.rank_metric == "roc_auc" and [r.rank for r in board] == [1, 2, 3, 4]
+    assert [r.score for r in board] == sorted((r.score for r in board), reverse=True)
+    assert {r.point for r in board} == {f"search.metric={m} data.split.test_size={t}"
                                            for m in ("roc_auc", "log_loss") for t in ("0.2", "0.3")}
     # only the best point registers, from its own run
     versions = store.model_versions("swept")
     assert [v.version for v in versions] == [1] and result.model.ref == "swept@1" and result.created
-    assert versions[0].run_id == board[0]["run_id"] and versions[0].metrics["roc_auc"] == board[0]["score"]
-    assert versions[0].config["resolved"]["search"]["metric"] == board[0]["search_metric"]
+    assert versions[0].run_id == board[0].run_id and versions[0].metrics["roc_auc"] == board[0].score
+    assert versions[0].config["resolved"]["search"]["metric"] == board[0].search_metric
     parent = store.run(result.sweep_id)
-    assert is_sweep(parent) and parent["status"] == "succeeded" and parent["plan_name"] == "sweep/swept"
-    meta = json.loads(parent["meta_json"])
-    assert meta["registered"] == "swept@1" and [r["run_id"] for r in meta["leaderboard"]] == [r["run_id"] for r in board]
+    assert is_sweep(parent) and parent.status == "succeeded" and parent.plan_name == "sweep/swept"
+    meta = parent.meta
+    assert meta["registered"] == "swept@1" and [r["run_id"] for r in meta["leaderboard"]] == [r.run_id for r in board]
     assert (result.sweep_dir / "0" / ".hydra" / "overrides.yaml").exists()  # Hydra's own per-point record
     report = api.run_report(result.sweep_id, project_dir=bc_project)
     assert report.leaderboard == board and "Leaderboard across points" in report.path.read_text()
@@ -113,12 +112,12 @@ def test_a_failed_point_fails_the_sweep_and_registers_nothing(bc_project: Path) 
         api.sweep("broken", max_iter=2, project_dir=bc_project,
                   overrides=["data.split.test_size=0.2,0.997", "data.split.stratify=false"])
     store = api.open_store(bc_project)
-    sweep_id = next(r["id"] for r in store.runs() if r["plan_name"] == "sweep/broken")
+    sweep_id = next(r.id for r in store.runs() if r.plan_name == "sweep/broken")
     assert str(err.value).startswith(f"sweep {sweep_id} failed and registered nothing: data.split.test_size=0.997 "
                                      "leaves 1 training and 454 test rows")
     assert str(err.value).endswith(f"(see `tesla runs show {sweep_id}`)")
-    assert store.run(sweep_id)["status"] == "failed" and store.model_versions("broken") == []
-    statuses = sorted(r["status"] for r in store.runs(parent_id=sweep_id))
+    assert store.run(sweep_id).status == "failed" and store.model_versions("broken") == []
+    statuses = sorted(r.status for r in store.runs(parent_id=sweep_id))
     assert statuses == ["failed", "succeeded"]  # the good point still ran and is cached for next time
 
 
@@ -128,5 +127,5 @@ def test_joblib_launcher_runs_points_in_two_worker_processes(bc_project: Path) -
                        overrides=["search.seed=3,4", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
     store = api.open_store(bc_project)
     children = store.runs(parent_id=result.sweep_id)
-    assert len(children) == 2 and {r["status"] for r in children} == {"succeeded"}  # SQLite took both writers
-    assert result.model.ref == "parallel@1" and result.model.run_id == result.leaderboard[0]["run_id"]
+    assert len(children) == 2 and {r.status for r in children} == {"succeeded"}  # SQLite took both writers
+    assert result.model.ref == "parallel@1" and result.model.run_id == result.leaderboard[0].run_id

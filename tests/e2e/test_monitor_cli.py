@@ -77,9 +77,9 @@ def test_calm_traffic_exits_0_and_a_shift_exits_1(proj: Path, datasets_dir: Path
 
     # every check is recorded in the store (DESIGN's monitoring events), newest first
     events = api.monitor_history("bc_model", project_dir=proj)
-    assert [(e["profile"], e["status"]) for e in events[:3]] == [("canary", "alert"), ("canary", "alert"),
+    assert [(e.profile, e.status) for e in events[:3]] == [("canary", "alert"), ("canary", "alert"),
                                                                   ("production", "ok")]
-    assert events[0]["report_path"] == str(report) and len(events[0]["alerts"]) == 2
+    assert events[0].report_path == str(report) and len(events[0].alerts) == 2
     history = run_tesla("monitor", "history", "-m", "bc_model", cwd=proj).stdout
     assert "canary" in history and "feature 'mean_radius' drifted" in history
 

@@ -8,7 +8,6 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -110,7 +109,7 @@ def _plan(store: Store, tmp_path: Path, name: str = "hooks") -> Plan:
 # -- capabilities follow from roles ---------------------------------------------------------------------
 def test_capabilities_are_derived_from_the_roles_a_class_inherits() -> None:
     assert ThreeHooks.capabilities == Capabilities()
-    assert LocalBackend.capabilities == Capabilities()
+    assert LocalBackend.capabilities == Capabilities(hosting=True)  # local model servers
     assert Priced.capabilities == Capabilities(dry_run=True)
     assert FakeBackend.capabilities == Capabilities(jobs=True)
 
@@ -135,13 +134,15 @@ def test_capabilities_are_frozen_data() -> None:
 
 
 def test_a_backend_without_hosting_refuses_deploy_by_name(store: Store) -> None:
-    backend = LocalBackend({"name": "local"}, store)
-    with pytest.raises(NotSupportedError, match=r"^deploying models is not supported by the 'local' backend$"):
+    backend = ThreeHooks({"name": "hooks"}, store)
+    with pytest.raises(NotSupportedError, match=r"^deploying models is not supported by the 'hooks' backend$"):
         backend.role(ModelHosting)
     fake = FakeBackend({"name": "fake"}, store)
     assert fake.role(JobAdmin) is fake
+    local = LocalBackend({"name": "local"}, store)
+    assert local.role(ModelHosting) is local  # it serves models as local processes
     with pytest.raises(NotSupportedError, match=r"^cancelling jobs is not supported by the 'local' backend$"):
-        backend.role(JobAdmin, "cancelling jobs")
+        local.role(JobAdmin, "cancelling jobs")
 
 
 def test_the_deployments_service_asks_for_the_hosting_role(tmp_path: Path) -> None:
@@ -150,9 +151,8 @@ def test_the_deployments_service_asks_for_the_hosting_role(tmp_path: Path) -> No
     project = Project(project_store(tmp_path / "p").state_dir.parent)
     project.backend = lambda plain: FakeBackend(plain["backend"], project.store)  # type: ignore[method-assign]
     plain = {"backend": {"name": "fake"}, "deploy": {"target": "fake", "profile": "default"}}
-    mv = SimpleNamespace(name="m", version=1, bundle_sha="0" * 64)
     with pytest.raises(NotSupportedError, match=r"^deploying models is not supported by the 'fake' backend$"):
-        project.deployments._deploy_cloud(plain, mv)  # type: ignore[arg-type]
+        project.deployments._hosting(plain, "fake")
 
 
 # -- the step runner: three hooks are enough ------------------------------------------------------------
@@ -164,9 +164,9 @@ def test_a_runner_with_only_the_three_hooks_runs_a_plan_end_to_end(store: Store,
     assert backend.calls == ["start load", "poll load", "poll load", "poll load", "collect load",
                              "start split", "poll split", "poll split", "poll split", "collect split"]
     assert backend.clock.sleeps == [1.0, 2.0, 1.0, 2.0]  # type: ignore[attr-defined]  # the base's backoff
-    assert {r["step_id"]: r["status"] for r in store.run_steps(result.run_id)} == {"load": "succeeded",
+    assert {r.step_id: r.status for r in store.run_steps(result.run_id)} == {"load": "succeeded",
                                                                                    "split": "succeeded"}
-    assert {r["step_id"]: r["job_ref"] for r in store.run_steps(result.run_id)} == {"load": "job-load",
+    assert {r.step_id: r.job_ref for r in store.run_steps(result.run_id)} == {"load": "job-load",
                                                                                     "split": "job-split"}
     again = backend.run(plan)  # the base owns caching too
     assert {s["status"] for s in again.steps.values()} == {"cached"}
@@ -180,7 +180,7 @@ def test_the_runner_records_only_through_the_recorder_protocol(store: Store, tmp
     result = ThreeHooks({"name": "hooks"}, recorder).run(_plan(store, tmp_path))  # type: ignore[arg-type]
     assert result.status == "succeeded"
     assert {"create_run", "record_step", "finish_run", "completed_step"} <= set(recorder.calls)
-    assert store.run(result.run_id)["status"] == "succeeded"
+    assert store.run(result.run_id).status == "succeeded"
 
 
 # -- the interrupt hook -------------------------------------------------------------------------------------
@@ -199,12 +199,12 @@ def test_ctrl_c_calls_the_interrupt_hook_which_cancels_the_job(store: Store, tmp
     _interrupting(backend, clock)
     with pytest.raises(KeyboardInterrupt):
         backend.run(_plan(store, tmp_path, "fake"))
-    run_id = store.runs(1)[0]["id"]
+    run_id = store.runs(1)[0].id
     job = f"fake-{run_id}-load"
     assert backend.interrupted == [job]
     assert backend.job_status(job)["state"] == "cancelled"  # the hook cancelled it through JobAdmin.cancel
-    assert store.run(run_id)["status"] == "failed"
-    assert {r["step_id"]: r["status"] for r in store.run_steps(run_id)} == {"load": "failed"}
+    assert store.run(run_id).status == "failed"
+    assert {r.step_id: r.status for r in store.run_steps(run_id)} == {"load": "failed"}
 
 
 def test_a_failing_interrupt_hook_never_hides_the_interrupt(store: Store, tmp_path: Path) -> None:
@@ -253,4 +253,4 @@ def test_a_runner_without_an_interrupt_hook_just_reraises(store: Store, tmp_path
     backend.sleep = interrupted
     with pytest.raises(KeyboardInterrupt):
         backend.run(_plan(store, tmp_path))
-    assert store.runs(1)[0]["status"] == "failed"
+    assert store.runs(1)[0].status == "failed"

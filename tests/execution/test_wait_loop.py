@@ -38,7 +38,7 @@ def test_provider_failure_reason_reaches_the_user(store: Store, tmp_path: Path) 
     with pytest.raises(StepFailedError, match="step 'split' failed: AlgorithmError: out of memory") as info:
         backend.run(_plan(store, tmp_path))
     assert info.value.step == "split"
-    steps = {r["step_id"]: r["status"] for r in store.run_steps(store.runs(1)[0]["id"])}
+    steps = {r.step_id: r.status for r in store.run_steps(store.runs(1)[0].id)}
     assert steps == {"load": "succeeded", "split": "failed"}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from tesla.config.schema import MonitorConfig
 from tesla.monitor.drift import (
-    DriftThresholds,
     categorical_drift,
     chi2_test,
     feature_drift,
@@ -17,8 +19,10 @@ from tesla.monitor.drift import (
     numeric_drift,
     psi,
 )
+from tesla.monitor.results import MonitorSettings
 
-T = DriftThresholds()  # pvalue 0.01, psi 0.2, wasserstein 0.1, js 0.1, large from 5000 rows, min 30
+# the shipped thresholds (pvalue 0.01, psi 0.2, wasserstein 0.1, js 0.1, large from 5000 rows, min 30), one test
+T = MonitorSettings.from_config(dataclasses.asdict(MonitorConfig())).thresholds(1)
 MIX = np.array(["basic", "standard", "premium"])
 
 

@@ -115,6 +115,6 @@ def test_an_alert_retrains_on_new_data_and_the_gates_decide(trained_project: Pat
         assert report.retrain.model == "bc_model@2"  # the same recipe on the same data: the cached bundle
         assert "(an identical bundle was already registered), passed the gates" in report.retrain.message
         live = api.deployments(model="bc_model", project_dir=proj, active_only=True)
-        assert [(d["version"], d["profile"]) for d in live] == [(2, "production")]
+        assert [(d.version, d.profile) for d in live] == [(2, "production")]
     finally:
         api.stop_deployment("bc_model", project_dir=proj)

@@ -145,20 +145,20 @@ def _check_consistent(project: Path) -> dict[str, object]:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store = _open(project)
     runs = store.runs(limit=1000)
-    assert not [r["id"] for r in runs if r["status"] == "running"], runs
+    assert not [r.id for r in runs if r.status == "running"], runs
     for run in runs:
-        for step in store.run_steps(run["id"]):
-            assert step["status"] != "running", (run["id"], step)
-            if step["status"] in ("succeeded", "cached"):
-                assert all(store.artifacts.exists(sha) for sha in step["outputs"].values()), step
+        for step in store.run_steps(run.id):
+            assert step.status != "running", (run.id, step)
+            if step.status in ("succeeded", "cached"):
+                assert all(store.artifacts.exists(sha) for sha in step.outputs.values()), step
     for name in store.dataset_names():
         for version in store.dataset_log(name):
             assert store.artifacts.exists(version.sha256), version
     for model in store.model_versions():
         assert store.artifacts.exists(model.bundle_sha), model
     deployments = store.deployments()
-    assert not [d for d in deployments if d["status"] == "starting"], deployments
-    recorded = {d["pid"] for d in deployments if d["status"] == "running"}
+    assert not [d for d in deployments if d.status == "starting"], deployments
+    recorded = {d.pid for d in deployments if d.status == "running"}
     assert all(is_alive(pid) for pid in recorded), deployments
     assert _server_pids(project) <= recorded, "a server process runs that no deployment records"
     with store.engine.connect() as c:
@@ -184,12 +184,12 @@ def _check_outcome(project: Path, expect: str) -> None:
     elif expect.startswith("m@"):
         assert [m.version for m in store.model_versions("m")] == list(range(1, int(expect[2:]) + 1))
         newest = store.model("m")
-        assert store.run(newest.run_id)["status"] == "succeeded"
-        assert {r["status"] for r in seen["runs"]} <= {"succeeded", "interrupted"}, seen["runs"]
+        assert store.run(newest.run_id).status == "succeeded"
+        assert {r.status for r in seen["runs"]} <= {"succeeded", "interrupted"}, seen["runs"]
     else:
         _, ref, *port = expect.split()
-        running = [d for d in seen["deployments"] if d["status"] == "running"]
-        assert [f"{d['model']}@{d['version']}" for d in running] == [ref], running
+        running = [d for d in seen["deployments"] if d.status == "running"]
+        assert [f"{d.model}@{d.version}" for d in running] == [ref], running
         name, version = ref.split("@")
         assert store.model(name, int(version)).stage == "production"
         if port:
@@ -204,9 +204,9 @@ def _stop_servers(project: Path) -> None:
 
     store = _open(project)
     for d in store.deployments():
-        if d["status"] == "running":
-            stop_server(d["pid"])
-            store.update_deployment(d["id"], status="stopped")
+        if d.status == "running":
+            stop_server(d.pid)
+            store.update_deployment(d.id, status="stopped")
     for pid in _server_pids(project):  # none should be; stop them anyway, then fail below
         stop_server(pid)
 
@@ -230,7 +230,7 @@ def test_a_kill_at_a_write_point_loses_nothing_and_the_rerun_succeeds(trial: Tri
                                 env={**os.environ, ENV: trial.fault}, check=False)
         assert killed.returncode == -9, f"not killed at {trial.fault}: exit {killed.returncode}\n{killed.stderr}"
         after_crash = _check_consistent(project)
-        interrupted = [r for r in after_crash["runs"] if r["status"] == "interrupted"]
+        interrupted = [r for r in after_crash["runs"] if r.status == "interrupted"]
         assert len(interrupted) == (1 if trial.interrupts_run else 0), after_crash["runs"]
         rerun = cli(*trial.argv, cwd=project)
         assert rerun.code == 0, rerun.err

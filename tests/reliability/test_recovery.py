@@ -58,11 +58,11 @@ def test_a_run_whose_process_died_is_interrupted_and_its_scratch_removed(tmp_pat
 
     store = _reopen(tmp_path)
 
-    assert {r["id"]: r["status"] for r in store.runs()} == {
+    assert {r.id: r.status for r in store.runs()} == {
         "dead": "interrupted", "reused": "interrupted", "alive": "running", "elsewhere": "running"}
-    assert store.run("dead")["ended_at"] is not None and "interrupted" in store.run("dead")["error"]
-    assert [s["status"] for s in store.run_steps("dead")] == ["interrupted"]
-    assert [s["status"] for s in store.run_steps("alive")] == ["running"]
+    assert store.run("dead").ended_at is not None and "interrupted" in store.run("dead").error
+    assert [s.status for s in store.run_steps("dead")] == ["interrupted"]
+    assert [s.status for s in store.run_steps("alive")] == ["running"]
     scratch = sorted(p.name for p in (tmp_path / ".tesla" / "scratch").iterdir())
     assert scratch == ["alive", "elsewhere"]
     assert (tmp_path / ".tesla" / "tesla-search-old").exists()  # a live run might own it
@@ -76,7 +76,7 @@ def test_finished_runs_hold_no_lease_and_old_scratch_goes_when_nothing_runs(tmp_
     store.finish_run(run_id, "succeeded")
     (tmp_path / ".tesla" / "tesla-search-old").mkdir()
     store = _reopen(tmp_path)
-    assert store.run(run_id)["status"] == "succeeded"
+    assert store.run(run_id).status == "succeeded"
     assert not (tmp_path / ".tesla" / "tesla-search-old").exists()
     with store.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(t.leases)).scalar() == 0
@@ -98,7 +98,7 @@ def test_a_deployment_left_starting_by_a_dead_deployer_is_dropped(tmp_path: Path
         c.execute(t.leases.update().where(t.leases.c.ref == str(dead)).values(pid=_dead_pid()))
     mine = store.start_deployment(model="m", version=2, profile="staging", target="local")
     store = _reopen(tmp_path)
-    assert [(d["id"], d["status"]) for d in store.deployments()] == [(mine, "starting")]
+    assert [(d.id, d.status) for d in store.deployments()] == [(mine, "starting")]
     store.drop_deployment(mine)  # a failed start leaves nothing behind
     assert store.deployments() == []
 
@@ -111,7 +111,7 @@ def test_activating_a_deployment_sets_the_stage_in_the_same_step(tmp_path: Path)
     assert store.model("m", 1).stage is None
     store.activate_deployment(dep, stage="production", url="http://x", pid=1, port=1, log_path=None, info={})
     assert store.model("m", 1).stage == "production"
-    assert store.deployments()[0]["status"] == "running"
+    assert store.deployments()[0].status == "running"
 
 
 def test_a_fault_point_is_a_no_op_unless_named() -> None:

@@ -33,8 +33,8 @@ def test_an_old_store_gains_the_new_columns_and_tables(tmp_path: Path) -> None:
         assert all("created_by" in _columns(db, t) for t in UPGRADED)
         tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
     assert {"users", "api_tokens"} <= tables
-    assert reopened.run(old_run)["created_by"] is None  # old rows read the new column as NULL
+    assert reopened.run(old_run).created_by is None  # old rows read the new column as NULL
     new_run = reopened.create_run(plan_name="p", plan_fingerprint="f", backend="local", plan_json="{}", meta={})
-    assert reopened.run(new_run)["created_by"] == "erin"
+    assert reopened.run(new_run).created_by == "erin"
     assert not reopened.has_users()
     Store.open(tmp_path / "proj")  # a second open has nothing left to add

@@ -63,7 +63,7 @@ def test_a_two_step_plan_runs_on_sagemaker(real_backend: Any, tmp_path: Path) ->
     sha = real_backend.store.artifacts.put(_csv(tmp_path / "d.csv"))
     result = real_backend.run(contract_plan(sha, backend=real_backend.settings))
     assert result.status == "succeeded"
-    status = real_backend.job_status(real_backend.store.run_steps(result.run_id)[1]["job_ref"])
+    status = real_backend.job_status(real_backend.store.run_steps(result.run_id)[1].job_ref)
     assert status["state"] == "succeeded" and status["billable_s"]
 
 

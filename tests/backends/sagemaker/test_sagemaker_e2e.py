@@ -70,8 +70,8 @@ def test_train_runs_each_step_as_a_training_job(project: Path, datasets_dir: Pat
     assert [r.job for r in player.runs] == [f"tesla-{run_id}-{s}" for s in ("load", "split", "search", "evaluate")]
     assert all(r.returncode == 0 for r in player.runs), [r.stderr[-500:] for r in player.runs]
     assert result.model.ref == "bc_model@1" and result.model.metrics["roc_auc"] > 0.9
-    steps = {s["step_id"]: s for s in api.open_store(project).run_steps(run_id)}
-    assert steps["search"]["job_ref"] == f"tesla-{run_id}-search" and steps["register"]["job_ref"] is None
+    steps = {s.step_id: s for s in api.open_store(project).run_steps(run_id)}
+    assert steps["search"].job_ref == f"tesla-{run_id}-search" and steps["register"].job_ref is None
 
     keys = _keys(wired, sm.bucket)
     code = [k for k in keys if k.startswith("tesla/code/")]
@@ -244,7 +244,7 @@ def test_api_deploy_and_stop_go_through_the_backend(trained_project: Path, sm: S
                        project_dir=project)
     assert again.changed is False  # idempotent: nothing sent twice
     stopped = api.stop_deployment("bc_model", project_dir=project)
-    assert [d["target"] for d in stopped] == ["sagemaker"]
+    assert [d.target for d in stopped] == ["sagemaker"]
     assert wired.sagemaker.list_endpoints()["Endpoints"] == [] and wired.sagemaker.list_models()["Models"] == []
 
 
@@ -262,4 +262,4 @@ def test_multirun_on_sagemaker_submits_jobs_per_point_and_records_the_sweep(
     assert all(r.returncode == 0 for r in player.runs)
     assert result.model.ref == "bc_model@1"
     runs = api.open_store(project).runs(parent_id=result.sweep_id)
-    assert len(runs) == 2 and {r["backend"] for r in runs} == {"sagemaker"}
+    assert len(runs) == 2 and {r.backend for r in runs} == {"sagemaker"}

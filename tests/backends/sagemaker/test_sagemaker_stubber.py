@@ -110,7 +110,7 @@ def test_refused_submit_names_the_step_and_the_fix(stubbed: Any, tmp_path: Path,
                              "The account-level service limit 'ml.m5.large for training job usage' is 0 Instances")
     with pytest.raises(BackendError) as info:
         backend.run(contract_plan(sha, backend=sm.settings()))
-    assert info.value.step == "load" and backend.store.runs(limit=1)[0]["status"] == "failed"
+    assert info.value.step == "load" and backend.store.runs(limit=1)[0].status == "failed"
     assert str(info.value) == ("SageMaker backend could not create the training job for step 'load': "
                                "ResourceLimitExceeded: The account-level service limit 'ml.m5.large for training job "
                                "usage' is 0 Instances; request a quota increase or pick another backend.instance_type")

@@ -30,10 +30,10 @@ def _clean_env(home: Path, **extra: str) -> dict[str, str]:
 def test_step_writes_to_aip_model_dir_and_the_serving_command_loads_it(trained_project: Path, datasets_dir: Path,
                                                                       tmp_path: Path) -> None:
     store = Store.open(trained_project)
-    run = next(r for r in store.runs() if r["plan_name"] == "train/bc_model")
-    outputs = {s["step_id"]: s["outputs"] for s in store.run_steps(run["id"])}
+    run = next(r for r in store.runs() if r.plan_name == "train/bc_model")
+    outputs = {s.step_id: s.outputs for s in store.run_steps(run.id)}
     plan = tmp_path / "plan.json"
-    plan.write_text(run["plan_json"])
+    plan.write_text(run.plan_json)
     model_dir = tmp_path / "aip-model-dir"
     inputs = {"train": outputs["split"]["train"], "schema": outputs["load"]["schema"]}
     args = [f"--input={name}={store.artifacts.path(sha)}" for name, sha in inputs.items()]
