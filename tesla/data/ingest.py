@@ -219,8 +219,8 @@ class _CsvSource(_Source):
         import pyarrow.csv as pcsv
 
         self.close()
-        self._fh = (pa.input_stream(str(self.path), compression="detect") if self.compressed
-                    else open(self.path, "rb"))  # noqa: SIM115 - closed by close()
+        # a native file (not a Python one): reads release the GIL; tell() still says how far it got
+        self._fh = pa.input_stream(str(self.path), compression="detect") if self.compressed else pa.OSFile(str(self.path))
         reader = pcsv.open_csv(
             self._fh, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
             parse_options=pcsv.ParseOptions(delimiter=_SEPARATORS[self.fmt],
@@ -449,16 +449,14 @@ def _write(source: _Source, dest: Path, target: str | None, batches: Iterator[An
                 if columns is None:
                     columns = [_Column(f.name, f.type) for f in batch.schema]
                     writer = pq.ParquetWriter(sink, batch.schema)
-                for col, array in zip(columns, batch.columns, strict=True):
-                    col.update(array, rows)
                 group.append(batch)
                 rows += len(batch)
                 if rows - written >= _GROUP_ROWS:
-                    written = _flush(writer, group, rows)
+                    written = _flush(writer, group, columns, written)
                 if on_progress:
                     on_progress(source.bytes_read(), rows)
             if group:
-                _flush(writer, group, rows)
+                _flush(writer, group, columns, written)
         finally:
             if writer is not None:
                 writer.close()
@@ -469,14 +467,20 @@ def _write(source: _Source, dest: Path, target: str | None, batches: Iterator[An
                     warnings=warnings, total_bytes=source.total_bytes)
 
 
-def _flush(writer: Any, group: list[Any], rows: int) -> int:
-    """Write the batches held as one row group and release them; return the rows written so far."""
+def _flush(writer: Any, group: list[Any], columns: list[_Column], written: int) -> int:
+    """Count the batches held into the statistics, write them as one row group and release them.
+
+    Statistics per row group rather than per batch: the same work in Arrow, a tenth of the calls.
+    Returns the rows written so far.
+    """
     import pyarrow as pa
 
     table = pa.Table.from_batches(group)
+    for col, chunked in zip(columns, table.columns, strict=True):
+        col.update(chunked, written)
     writer.write_table(table, row_group_size=len(table))
     group.clear()
-    return rows
+    return written + len(table)
 
 
 def _write_frame(frame: Any, source: _Source, dest: Path, target: str | None, on_progress: Progress | None) -> Ingested:
