@@ -4,7 +4,7 @@ Generates (once, into WORKDIR, never into git) a CSV of ``--gb`` GB: 27 columns 
 features, 6 integer features (one a 0/1 flag), a 5-level categorical, a 40-level categorical, a
 high-cardinality id string, a boolean word column, a date, a few free-text words, and a yes/no
 target — with missing values in a third of the columns. Then, round by round, runs each contender
-as a new process and records wall time and its peak RSS (``os.wait4``'s ``ru_maxrss`` of that one
+as a new process and records wall time and its peak RSS (of that one
 process, from ``/usr/bin/time``):
 
 - ``pyarrow``: ``pyarrow.csv.open_csv`` + ``pyarrow.parquet.ParquetWriter``, one row group per
