@@ -13,7 +13,7 @@ subclasses with one-line messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +96,11 @@ def init_project(path: PathLike) -> Path:
 
 
 def load(data: PathLike, name: str, *, target: str | None = None, message: str | None = None,
-         project_dir: PathLike = ".", progress: Callable[[str], None] | None = None) -> LoadResult:
+         project_dir: PathLike = ".", keep_raw: bool = False,
+         on_event: EventSink | None = None) -> LoadResult:
     """See ``DataService.load``."""
-    return Project(project_dir).data.load(data, name, target=target, message=message, progress=progress)
+    return Project(project_dir).data.load(data, name, target=target, message=message, keep_raw=keep_raw,
+                                          on_event=on_event)
 
 
 def data_diff(name: str, old: int, new: int, *, project_dir: PathLike = ".") -> dict[str, Any]:

@@ -91,13 +91,15 @@ def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet o
          output: Annotated[str, typer.Option("-o", "--output", help="Dataset name.")],
          target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
          message: Annotated[Optional[str], typer.Option("--message", help="Note for this version.")] = None,
+         keep_raw: Annotated[bool, typer.Option("--keep-raw", help="Also store the file as given.")] = False,
          project: ProjectOpt = Path(".")) -> None:
     """Ingest a file as a new immutable version of a dataset."""
-    from tesla.cli.render import err_console
+    from tesla.cli.render import IngestRenderer
     from tesla.project import Project
 
-    result = Project(project).data.load(data, output, target=target, message=message,
-                                        progress=lambda m: err_console.print(f"  • {m}"))
+    with IngestRenderer() as render:
+        result = Project(project).data.load(data, output, target=target, message=message, keep_raw=keep_raw,
+                                            on_event=render)
     v = result.version
     if result.created:
         typer.echo(f"Loaded {v.name}@{v.version}: {v.rows} rows, {len(v.schema)} columns, sha256 {v.sha256[:12]}"
@@ -106,6 +108,8 @@ def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet o
         for col in v.schema.values():
             kinds[col["type"]] = kinds.get(col["type"], 0) + 1
         typer.echo("  columns: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+        if result.raw_sha256:
+            typer.echo(f"  raw file kept: sha256 {result.raw_sha256[:12]}")
     else:
         typer.echo(f"Unchanged: {data} has the same content as {v.name}@{v.version}; no new version")
 

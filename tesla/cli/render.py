@@ -17,7 +17,7 @@ from rich.table import Table
 from tesla.execution import Event
 from tesla.plan import Plan
 
-__all__ = ["ProgressRenderer", "console", "cost_table", "err_console", "plan_markdown", "plan_text", "table"]
+__all__ = ["IngestRenderer", "ProgressRenderer", "console", "cost_table", "err_console", "plan_markdown", "plan_text", "table"]
 
 def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
@@ -152,3 +152,55 @@ def cost_table(cost: Mapping[str, Any]) -> Table:
     unpriced = f"; no price for {', '.join(cost['unpriced'])}" if cost.get("unpriced") else ""
     title = f"cost estimate: at most ${cost['usd']:.2f}{points} ({cost.get('basis', '')}){unpriced}"
     return table(rows, ["step", "resource", "count", "hours", "usd_per_hour", "usd", "note"], title=title)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+class IngestRenderer:
+    """``tesla load``'s events: message lines, and a progress line (bytes, rows, ETA) on a terminal.
+
+    Used as a context manager, so the progress line is cleared before whatever follows it; piped
+    output gets the message lines only (a log is no place for a bar redrawn sixty times).
+    """
+
+    def __init__(self, stream_is_tty: bool | None = None) -> None:
+        self.tty = (sys.stderr.isatty() if stream_is_tty is None else stream_is_tty) and os.environ.get("TERM") != "dumb"
+        self.started = time.monotonic()
+        self._drawn = False
+
+    def __enter__(self) -> IngestRenderer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._clear()
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "message":
+            self._clear()
+            err_console.print(f"  • {event.data['text']}", markup=False)
+        elif event.kind == "ingest_progress" and self.tty:
+            sys.stderr.write("\r" + self.line(event.data) + "\x1b[K")
+            sys.stderr.flush()
+            self._drawn = True
+
+    def line(self, d: Mapping[str, Any]) -> str:
+        """``  312.0 MB / 1.0 GB (31%)  1.7 M rows  ETA 12 s``: what the progress line says."""
+        done, total, rows = d["bytes"], d["total_bytes"], d["rows"]
+        elapsed = time.monotonic() - self.started
+        text = f"  {_size(done)}" + (f" / {_size(total)} ({100 * done // total}%)" if total else "")
+        text += f"  {rows / 1e6:.1f} M rows" if rows >= 1e6 else f"  {rows} rows"
+        if total and done and elapsed > 0:
+            text += f"  ETA {max(0.0, elapsed * (total - done) / done):.0f} s"
+        return text
+
+    def _clear(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._drawn = False

@@ -1,4 +1,4 @@
-"""Tabular data: reading files and inferring column types."""
+"""Tabular data: reading files and inferring column types (``tesla.data.ingest``: loading one in a streaming pass)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ and the server), so a row means the same thing in each:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,8 @@ from tesla.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMN_TYPES", "MIN_TRAINING_ROWS", "check_columns", "check_training_data", "infer_schema",
-           "infer_task", "parse_datetimes"]
+__all__ = ["COLUMN_TYPES", "MAX_CATEGORIES", "MIN_TRAINING_ROWS", "check_columns", "check_training_data", "inf_warning",
+           "infer_schema", "infer_task", "parse_datetimes", "refuse_target", "string_kind"]
 
 COLUMN_TYPES = ("numeric", "categorical", "boolean", "datetime", "text")
 _BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f"}
@@ -38,20 +39,37 @@ def parse_datetimes(values: pd.Series) -> pd.Series:
 
 def _string_kind(col: pd.Series) -> str:
     values = col.dropna().astype(str)
-    if values.empty:
+    return string_kind(values.unique().tolist(), values.head(200).tolist(), len(values))
+
+
+def string_kind(distinct: Sequence[str], sample: Sequence[str], present: int) -> str:
+    """boolean, datetime, categorical or text for a column of strings.
+
+    Args:
+        distinct: its distinct non-missing values, in order of first appearance.
+        sample: its first 200 non-missing values (sniffed for dates).
+        present: how many values are not missing.
+    """
+    if not present:
         return "categorical"
-    uniques = set(values.str.lower().unique()[:10])
+    uniques = {v.lower() for v in distinct}
     if len(uniques) <= 2 and uniques <= _BOOL_WORDS:
         return "boolean"
-    sample = values.head(200)
-    if sample.str.contains(r"^\d{4}-\d{2}-\d{2}|^\d{1,2}/\d{1,2}/\d{2,4}", regex=True).mean() > 0.95:
-        parsed = parse_datetimes(sample)
-        if parsed.notna().mean() > 0.95:
-            return "datetime"
-    n_unique = values.nunique()
-    if n_unique <= 100 or (n_unique <= MAX_CATEGORIES and n_unique / len(values) <= 0.2):
+    if sample and _looks_like_dates(sample):
+        return "datetime"
+    n_unique = len(distinct)
+    if n_unique <= 100 or (n_unique <= MAX_CATEGORIES and n_unique / present <= 0.2):
         return "categorical"
     return "text"
+
+
+def _looks_like_dates(sample: Sequence[str]) -> bool:
+    pattern = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{1,2}/\d{1,2}/\d{2,4}")
+    if sum(bool(pattern.match(v)) for v in sample) / len(sample) <= 0.95:
+        return False
+    import pandas as pd  # lazy: only a column that looks like dates pays for parsing them
+
+    return bool(parse_datetimes(pd.Series(list(sample), dtype=object)).notna().mean() > 0.95)
 
 
 def _column_kind(col: pd.Series) -> str:
@@ -99,9 +117,50 @@ def _rows(mask: pd.Series) -> str:
     """'rows 3, 7 and 2 more' (1-based data rows) for a boolean mask."""
     import numpy as np
 
-    rows = (np.flatnonzero(mask.to_numpy()) + 1).tolist()
-    shown = ", ".join(map(str, rows[:3]))
-    return f"row{'s' if len(rows) > 1 else ''} {shown}" + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+    rows = np.flatnonzero(mask.to_numpy()).tolist()
+    return _rows_text(rows[:3], len(rows))
+
+
+def _rows_text(first: Sequence[int], count: int) -> str:
+    """'rows 3, 7 and 2 more' from the first three (0-based) rows and how many there are."""
+    shown = ", ".join(str(r + 1) for r in first[:3])
+    return f"row{'s' if count > 1 else ''} {shown}" + (f" and {count - 3} more" if count > 3 else "")
+
+
+def inf_warning(name: str, first: Sequence[int], count: int) -> str:
+    """The load warning for a feature holding ±inf at ``count`` rows, the first (0-based) ones given."""
+    return (f"warning: column '{name}' holds inf/-inf at {_rows_text(first, count)}; they count as "
+            "missing values (imputed with the training median)")
+
+
+def refuse_target(target: str, where: str, *, present: int, inf_rows: Sequence[int], inf_count: int,
+                  n_unique: int, first: Any, min_rows: int = 2) -> None:
+    """The refusals of a target column no model can learn from, from counts of its values.
+
+    Args:
+        target: the label column.
+        where: how messages name the table.
+        present: its values that are not missing.
+        inf_rows: the first (0-based) rows holding ±inf; ``inf_count`` how many do.
+        n_unique: its distinct values; ``first`` the first of them.
+        min_rows: the fewest labelled rows accepted.
+
+    Raises:
+        DataError: as ``check_training_data`` words it.
+    """
+    if not present:
+        raise DataError(f"target '{target}' in {where} has no values (every row is empty); "
+                        "fill in the labels or pick another --target", key=target)
+    if inf_count:
+        raise DataError(f"target '{target}' in {where} holds inf/-inf at {_rows_text(inf_rows, inf_count)}; "
+                        "replace or drop those rows", key=target)
+    labelled = present
+    if labelled < min_rows:
+        raise DataError(f"{where} has {labelled} labelled row{'s' if labelled != 1 else ''}; training needs "
+                        f"at least {MIN_TRAINING_ROWS} (some are held out to score the model)", key=target)
+    if n_unique < 2:
+        raise DataError(f"target '{target}' in {where} has a single value ('{first}'); "
+                        "a model needs two or more classes (or varying values) to learn", key=target)
 
 
 def _infinite(col: pd.Series) -> pd.Series:
@@ -129,28 +188,22 @@ def check_training_data(df: pd.DataFrame, target: str | None, where: str, *, min
     Raises:
         DataError: the target is empty, holds ±inf or a single class, or there are too few rows.
     """
+    import numpy as np
+
     if target is not None:
         label = df[target]
-        if label.isna().all():
-            raise DataError(f"target '{target}' in {where} has no values (every row is empty); "
-                            "fill in the labels or pick another --target", key=target)
-        infinite = _infinite(label)
-        if infinite.any():
-            raise DataError(f"target '{target}' in {where} holds inf/-inf at {_rows(infinite)}; "
-                            "replace or drop those rows", key=target)
-        labelled = int(label.notna().sum())
-        if labelled < min_rows:
-            raise DataError(f"{where} has {labelled} labelled row{'s' if labelled != 1 else ''}; training needs "
-                            f"at least {MIN_TRAINING_ROWS} (some are held out to score the model)", key=target)
-        if label.nunique() < 2:
-            raise DataError(f"target '{target}' in {where} has a single value ('{label.dropna().iloc[0]}'); "
-                            "a model needs two or more classes (or varying values) to learn", key=target)
+        infinite = np.flatnonzero(_infinite(label).to_numpy()).tolist()
+        present = int(label.notna().sum())
+        first = label.dropna().iloc[0] if present else None
+        refuse_target(target, where, present=present, inf_rows=infinite[:3], inf_count=len(infinite),
+                      n_unique=int(label.nunique()), first=first, min_rows=min_rows)
     warnings = []
     for name in df.columns:
-        infinite = _infinite(df[name]) if name != target else None
-        if infinite is not None and infinite.any():
-            warnings.append(f"warning: column '{name}' holds inf/-inf at {_rows(infinite)}; they count as "
-                            "missing values (imputed with the training median)")
+        if name == target:
+            continue
+        infinite = np.flatnonzero(_infinite(df[name]).to_numpy()).tolist()
+        if infinite:
+            warnings.append(inf_warning(name, infinite[:3], len(infinite)))
     return warnings
 
 

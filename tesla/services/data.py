@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tesla.compiler import DatasetInput, FileInput
 from tesla.errors import ConfigError, DataError, DataNotFoundError
-from tesla.services._common import PathLike, input_file
+from tesla.execution import Event
+from tesla.services._common import EventSink, PathLike, input_file
 from tesla.store import DatasetVersion, hash_path
 from tesla.store.faults import fault_point
 
@@ -23,6 +24,7 @@ __all__ = ["DataService", "LoadResult"]
 class LoadResult:
     version: DatasetVersion
     created: bool  # False: the same content was already a version
+    raw_sha256: str | None = None  # the file as given, when stored too (``keep_raw``)
 
 
 class DataService:
@@ -32,44 +34,56 @@ class DataService:
         self.project = project
 
     def load(self, data: PathLike, name: str, *, target: str | None = None, message: str | None = None,
-             progress: Callable[[str], None] | None = None) -> LoadResult:
-        """Ingest ``data`` as a new immutable version of dataset ``name``.
+             keep_raw: bool = False, on_event: EventSink | None = None) -> LoadResult:
+        """Ingest ``data`` as a new immutable version of dataset ``name``, in one streaming pass.
 
-        The same content again is not a new version (``created`` is False). Nothing is stored
-        when the file cannot be read or ``target`` is not one of its columns.
+        The file is read batch by batch into a canonical Parquet file (see ``tesla.data.ingest``),
+        which is what the version stores and what steps read; its sha256 is the version's. The
+        same content again is not a new version (``created`` is False). Nothing is stored when
+        the file cannot be read or ``target`` is not one of its columns.
+
+        Args:
+            data: a CSV, TSV, Parquet or JSON-lines file.
+            name: the dataset.
+            target: the label column, checked now (``tesla train`` needs it).
+            message: a note for the version.
+            keep_raw: also store the file as given (``LoadResult.raw_sha256`` names it).
+            on_event: receives ``message`` events (``{"text"}``) and ``ingest_progress`` events
+                (``{"bytes", "total_bytes", "rows"}``) while the file is read.
+
+        Raises:
+            DataError: the file cannot be read, or its target cannot be learned from.
         """
-        from tesla.data import (
-            check_training_data,
-            detect_format,
-            infer_schema,
-            read_table,
-        )
+        from tesla.data.ingest import ingest
         from tesla.steps.data import check_target
 
         if not name or any(c in name for c in "/@ ") or not name.isprintable():
             raise DataError(f"dataset name {name!r} may not be empty or hold '/', '@', spaces or control characters",
                             key="name")
         path = input_file(data)
-        say = progress or (lambda _m: None)
+        emit = on_event or (lambda _e: None)
+        say = lambda text: emit(Event("message", data={"text": text}))  # noqa: E731
+        total = path.stat().st_size if path.is_file() else 0
         say(f"reading {path}")
-        df = read_table(path)
-        if target:
-            check_target(list(df.columns), target, f"'{path}'")
-        for warning in check_training_data(df, target, f"'{path}'"):
-            say(warning)
         store = self.project.store
-        sha = hash_path(path)
-        existing = store.find_dataset_version(name, sha)
-        if existing is not None:
-            return LoadResult(existing, created=False)
-        say(f"inferring the schema of {len(df)} rows x {len(df.columns)} columns")
-        schema = infer_schema(df)
-        store.artifacts.put(path)  # the artifact first: a row never points at a missing file
+        with store.artifacts.new_file() as staged:
+            found = ingest(path, staged, target=target, say=say,
+                           check_names=(lambda names: check_target(names, target, f"'{path}'")) if target else None,
+                           on_progress=lambda done, rows: emit(Event("ingest_progress", data={
+                               "bytes": done, "total_bytes": total, "rows": rows})))
+            for warning in found.warnings:
+                say(warning)
+            existing = store.find_dataset_version(name, found.sha256)
+            if existing is not None:
+                return LoadResult(existing, created=False)
+            say(f"read {found.rows} rows x {len(found.schema)} columns")
+            store.artifacts.publish(staged, found.sha256)  # the artifact first: a row never points at a missing file
+        raw = store.artifacts.put(path) if keep_raw else None
         fault_point("load.after_artifact")
-        version = store.add_dataset_version(name, sha256=sha, format=detect_format(path), source=str(path),
-                                            rows=len(df), schema=schema, target=target, message=message)
+        version = store.add_dataset_version(name, sha256=found.sha256, format="parquet", source=str(path),
+                                            rows=found.rows, schema=found.schema, target=target, message=message)
         fault_point("load.after_version")
-        return LoadResult(version, created=True)
+        return LoadResult(version, created=True, raw_sha256=raw)
 
     def diff(self, name: str, old: int, new: int) -> dict[str, Any]:
         """What changed between two versions of a dataset: rows, and added, removed or retyped columns."""

@@ -19,7 +19,8 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tesla.errors import DataNotFoundError, IntegrityError
@@ -164,18 +165,39 @@ class ArtifactStore:
         sha = hash_path(source)
         if self.exists(sha):
             return sha
+        with self.new_file() as staged:
+            if source.is_file():
+                shutil.copyfile(source, staged)
+            else:
+                shutil.copytree(source, staged.parent / _TREE)
+                (staged.parent / _FILE_LIST).write_text(_tree_lines(staged.parent / _TREE))
+            self.publish(staged, sha)
+        return sha
+
+    @contextmanager
+    def new_file(self) -> Iterator[Path]:
+        """A path in the store's staging area to write one file at, removed on leaving unless published.
+
+        Written in place there, a large file (a dataset converted while it is read) is never copied:
+        ``publish(path, sha)`` moves it into the store under the sha its writer computed.
+        """
         staging = self._staging_dir()
         try:
-            if source.is_file():
-                shutil.copyfile(source, staging / _FILE_NAME)
-            else:
-                shutil.copytree(source, staging / _TREE)
-                (staging / _FILE_LIST).write_text(_tree_lines(staging / _TREE))
-            (staging / _MARKER).write_text(sha)
-            fault_point("artifact.staged")
-            self._publish(staging, sha)
+            yield staging / _FILE_NAME
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def publish(self, staged: Path, sha: str) -> str:
+        """Store the file written at ``staged`` (from ``new_file``) as the object ``sha``; a no-op if it exists.
+
+        The caller vouches that ``sha`` is the sha256 of the bytes (it hashed them as it wrote
+        them); ``verify`` checks that claim whenever the object is used.
+        """
+        if self.exists(sha):
+            return sha
+        (staged.parent / _MARKER).write_text(sha)
+        fault_point("artifact.staged")
+        self._publish(staged.parent, sha)
         return sha
 
     def _staging_dir(self) -> Path:
