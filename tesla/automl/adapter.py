@@ -318,12 +318,15 @@ COST_ROWS = 200  # rows in the batch whose predict time is measured
 COST_REPEATS = 7  # timed predict calls per model (after one warm-up); the median counts
 
 
-def predict_ms_per_row(model: Any, X: Any) -> float:
-    """Milliseconds ``model`` takes to predict one row: the median of timed predicts of a batch of ``X``'s rows."""
+def predict_ms_per_row(model: Any, X: Any, *, proba: bool = False) -> float:
+    """Milliseconds ``model`` takes to predict one row: the median of timed predicts of a batch of ``X``'s rows.
+
+    ``proba``: time ``predict_proba`` (what a classifier serves) instead of ``predict``.
+    """
     import statistics
 
     sample = X.iloc[:COST_ROWS] if hasattr(X, "iloc") else X[:COST_ROWS]
-    predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
+    predict = model.predict_proba if proba else model.predict  # FLAML's regressors have one that raises
     predict(sample)  # warm-up: lazy initialisation is no part of a served request
     times = []
     for _ in range(COST_REPEATS):
@@ -333,13 +336,13 @@ def predict_ms_per_row(model: Any, X: Any) -> float:
     return statistics.median(times) * 1000.0 / len(sample)
 
 
-def _costs(automl: Any, estimators: Sequence[str], X: Any) -> dict[str, float]:
+def _costs(automl: Any, estimators: Sequence[str], X: Any, task: str) -> dict[str, float]:
     """Estimator -> predict cost of its best model (FLAML kept them: ``model_history``)."""
     out: dict[str, float] = {}
     for name in estimators:
         model = automl.best_model_for_estimator(name)
         if model is not None and getattr(model, "estimator", model) is not None:
-            out[name] = round(predict_ms_per_row(model, X), 6)
+            out[name] = round(predict_ms_per_row(model, X, proba=task != "regression"), 6)
     return out
 
 
@@ -446,7 +449,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     wall = time.perf_counter() - started
     finite = {k: float(v) for k, v in automl.best_loss_per_estimator.items() if v is not None and v != float("inf")}
     configs = {k: dict(v) for k, v in automl.best_config_per_estimator.items() if v and k in finite}
-    costs = _costs(automl, list(finite), X)
+    costs = _costs(automl, list(finite), X, task)
     best, best_config, best_loss = automl.best_estimator, dict(automl.best_config or {}), float(automl.best_loss)
     chosen = choose_within_cost(finite, costs, max_predict_ms_per_row)
     if ensemble and max_predict_ms_per_row is not None:
@@ -457,7 +460,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     else:
         model, stacked = _final_model(automl, X)
     if stacked and max_predict_ms_per_row is not None:
-        stack_ms = predict_ms_per_row(model, X)
+        stack_ms = predict_ms_per_row(model, X, proba=task != "regression")
         if stack_ms > max_predict_ms_per_row:
             raise ConfigError(f"search.max_predict_ms_per_row={max_predict_ms_per_row:g}: the stacked ensemble takes "
                               f"{stack_ms:.4g} ms per row; set search.ensemble=false (the cheapest single estimator, "

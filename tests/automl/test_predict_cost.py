@@ -30,7 +30,7 @@ def bc_project(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> 
 
 def _fixed_costs(monkeypatch: pytest.MonkeyPatch, costs: dict[str, float]) -> None:
     """The cost of each estimator's model, by the class it wraps: what a slow or fast learner would measure."""
-    def measured(model: Any, _X: Any) -> float:
+    def measured(model: Any, _X: Any, **_kw: Any) -> float:
         name = type(getattr(model, "estimator", model)).__name__
         return next(ms for key, ms in costs.items() if key in name)
 
