@@ -30,7 +30,7 @@ COMMANDS = {
 
 
 def _project(checkout: Path, root: Path, data: Path, env: dict[str, str]) -> Path:
-    tesla = str(checkout / ".venv" / "bin" / "tesla")
+    tesla = str(checkout.resolve() / ".venv" / "bin" / "tesla")
     subprocess.run([tesla, "init", str(root)], check=True, capture_output=True, env=env)
     subprocess.run([tesla, "load", "-d", str(data), "-o", "churn", "--target", "churn"], cwd=root, check=True,
                    capture_output=True, env=env)
