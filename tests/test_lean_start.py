@@ -1,8 +1,10 @@
-"""`tesla --help` and `tesla plan` never import ML frameworks, pandas or cloud SDKs (they cost seconds)."""
+"""What each command imports: `tesla --help` and `tesla plan` no ML framework, pandas or cloud SDK (they cost
+seconds); the fast help not even typer; a train no test framework; a server start no model framework."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +56,121 @@ def test_import_has_no_global_side_effects() -> None:
     code = "import logging, tesla.cli, tesla.api; print(len(logging.getLogger().handlers))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "0"
+
+
+# -- what each command may import: a set of forbidden modules per command (never a timing) ------------------
+ML = ("flaml", "sklearn", "skops", "lightgbm", "xgboost", "torch", "tensorflow", "keras")
+CLOUD = ("boto3", "botocore", "sagemaker", "google.cloud.aiplatform", "google.cloud.storage")
+FORBIDDEN = {
+    # the fast path answers before typer, Hydra or the store are imported
+    # (google.cloud itself is a namespace package some installs create at interpreter start: its SDKs count)
+    "fast-help": (*(h for h in HEAVY if h != "google.cloud"), *CLOUD, "typer", "click", "rich", "hydra", "omegaconf", "sqlalchemy", "pytest"),
+    # a train before its search: the data steps need pandas (and sklearn's split), not the
+    # search, the bundle format, pytest (which skops' walk of scikit-learn imported) or the clouds
+    "train-before-search": ("flaml", "skops", "torch", "tensorflow", "keras", "pytest", "fastapi", *CLOUD),
+    # a whole train: skops imported without walking scikit-learn (no pytest, no torch)
+    "train": ("torch", "tensorflow", "keras", "pytest", "fastapi", *CLOUD),
+    # a REST server start: no model framework until a request needs one
+    "server-start": (*ML, "pytest", *CLOUD),
+}
+
+_LISTED = """
+import json, sys
+forbidden = {forbidden!r}
+loaded = sorted(m for m in sys.modules if any(m == f or m.startswith(f + '.') for f in forbidden))
+sys.__stderr__.write('LOADED=' + json.dumps(loaded) + '\\n')
+"""
+
+
+def _run_probe(code: str, cwd: Path, env: dict[str, str] | None = None) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, **(env or {})})
+    line = [ln for ln in out.stderr.splitlines() if ln.startswith("LOADED=")]
+    assert line, out.stdout + out.stderr
+    return json.loads(line[-1].removeprefix("LOADED="))
+
+
+def _fast(argv: list[str], cache: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    code = f"import sys; sys.argv = ['tesla', *{argv!r}]\nfrom tesla._entry import main\nmain()"
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TESLA_CACHE_DIR": str(cache)})
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["--version"], []], ids=["help", "h", "version", "bare"])
+def test_the_fast_answer_is_the_typer_apps_answer(tmp_path: Path, argv: list[str]) -> None:
+    code = f"from tesla.cli import main\nmain({argv!r})"
+    app = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    first, again = _fast(argv, tmp_path / "cache", tmp_path), _fast(argv, tmp_path / "cache", tmp_path)
+    assert app.stdout + app.stderr  # the app answered something to compare with
+    for got in (first, again):  # the app answering through the entry, then the saved answer replayed
+        assert (got.stdout, got.stderr, got.returncode) == (app.stdout, app.stderr, app.returncode)
+
+
+def test_the_fast_answer_imports_neither_typer_nor_the_ml_stack(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _fast(["--help"], cache, tmp_path)  # saves the answer
+    probe = ("import sys, atexit\nsys.argv = ['tesla', '--help']\n"
+             f"atexit.register(lambda: exec({_LISTED.format(forbidden=FORBIDDEN['fast-help'])!r}, {{}}))\n"
+             "from tesla._entry import main\nmain()")
+    assert _run_probe(probe, tmp_path, {"TESLA_CACHE_DIR": str(cache)}) == []
+
+
+def test_a_stale_saved_answer_is_not_replayed(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _fast(["--help"], cache, tmp_path)
+    saved = json.loads((cache / "cli-help.json").read_text())
+    saved["key"][1] = "0.0.0-older"  # as if saved by another Tesla version
+    saved["stdout"] = "stale help\n"
+    (cache / "cli-help.json").write_text(json.dumps(saved))
+    assert "Usage: tesla" in _fast(["--help"], cache, tmp_path).stdout
+
+
+def test_train_imports_no_test_framework_and_nothing_cloud(project: Path, datasets_dir: Path, tmp_path: Path) -> None:
+    api.load(datasets_dir / "iris.csv", "iris", target="target", project_dir=project)
+    before = _LISTED.format(forbidden=FORBIDDEN["train-before-search"]).replace("LOADED=", "BEFORE=")
+    probe = ("import sys\nimport tesla.automl.adapter as adapter\nreal = adapter.search\n"
+             "def search(*a, **k):\n"
+             + "".join(f"    {line}\n" for line in before.strip().splitlines())
+             + "    return real(*a, **k)\n"
+             "adapter.search = search\nfrom tesla.cli import main\n"
+             "try:\n    main(['train', 'search.estimators=[lrl1]', '-m', 'm', '-p', '1'])\n"
+             "except SystemExit:\n    pass\n"
+             + _LISTED.format(forbidden=FORBIDDEN["train"]))
+    env = {"TESLA_CACHE_DIR": str(tmp_path / "cache")}
+    from tesla.models.formats import _estimator_cache
+    # a first train (another search: -p 2) lets skops walk scikit-learn once and save what it found
+    _run_probe(probe.replace("'-p', '1'", "'-p', '2'"), project, env)
+    out = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, **env})
+    lines = {ln.split("=", 1)[0]: json.loads(ln.split("=", 1)[1]) for ln in out.stderr.splitlines()
+             if ln.startswith(("BEFORE=", "LOADED="))}
+    assert set(lines) == {"BEFORE", "LOADED"}, out.stdout + out.stderr
+    assert lines == {"BEFORE": [], "LOADED": []}
+    assert _estimator_cache().name  # the cache file is named by the library versions
+
+
+def test_skops_imported_from_the_cache_trusts_the_same_types(tmp_path: Path) -> None:
+    names = ("import sys, json\nfrom skops.io import _trusted_types as T\n"
+             "sys.__stderr__.write('NAMES=' + json.dumps([T.SKLEARN_ESTIMATOR_TYPE_NAMES, T.SCIPY_UFUNC_TYPE_NAMES, "
+             "T.NUMPY_UFUNC_TYPE_NAMES, 'pytest' in sys.modules]) + '\\n')\n")
+    env = {**os.environ, "TESLA_CACHE_DIR": str(tmp_path)}
+
+    def run(code: str) -> list:
+        out = subprocess.run([sys.executable, "-c", code + names], capture_output=True, text=True, timeout=300, env=env)
+        line = [ln for ln in out.stderr.splitlines() if ln.startswith("NAMES=")]
+        assert line, out.stdout + out.stderr
+        return json.loads(line[0].removeprefix("NAMES="))
+
+    tesla_way = "import pandas, sklearn.model_selection\nfrom tesla.models.formats import _import_skops\n_import_skops()\n"
+    plain = run("import pandas, sklearn.model_selection, sys, types\n"
+                "sys.modules['sklearn.externals.array_api_compat.torch'] = types.ModuleType('x')\n"
+                "sys.modules['sklearn.externals.array_api_compat.torch'].__path__ = []\nimport skops.io\n")
+    walked, cached = run(tesla_way), run(tesla_way)
+    assert walked[:3] == plain[:3] and cached[:3] == plain[:3]
+    assert cached[3] is False  # replayed from the cache: scikit-learn was not walked, pytest not imported
+
+
+def test_server_start_imports_no_model_framework(project: Path) -> None:
+    probe = ("from tesla.server.app import create_app\ncreate_app('.')\n"
+             + _LISTED.format(forbidden=FORBIDDEN["server-start"]))
+    assert _run_probe(probe, project) == []

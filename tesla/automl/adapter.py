@@ -27,8 +27,8 @@ from tesla.errors import BundleError, ConfigError, DependencyError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CUSTOM_LEARNERS", "DOMAIN_TYPES", "FRAMEWORKS", "SearchResult", "custom_hp", "default_estimators",
-           "flaml_metric", "search"]
+__all__ = ["CUSTOM_LEARNERS", "DOMAIN_TYPES", "FRAMEWORKS", "SearchResult", "choose_within_cost", "custom_hp",
+           "default_estimators", "flaml_metric", "predict_ms_per_row", "search"]
 
 SKLEARN_CLASSIFIERS = ("lgbm", "xgboost", "rf", "extra_tree", "lrl1")
 SKLEARN_REGRESSORS = ("lgbm", "xgboost", "rf", "extra_tree")
@@ -83,6 +83,9 @@ class SearchResult:
     eval_method: str = "holdout"
     ensemble: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    # estimator -> milliseconds its best model takes to predict one row (median over repeats of a
+    # batch of training rows, preprocessing excluded: the same for every estimator)
+    predict_ms_per_row: dict[str, float] = field(default_factory=dict)
 
 
 def _read_trials(log_path: Path) -> list[dict[str, Any]]:
@@ -241,7 +244,9 @@ def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter
         seed=seed, n_jobs=n_jobs, verbose=0, log_type="all", skip_transform=True,
         # one trial is a plain refit (FLAML evaluates nothing), so there is no trial log to write
         log_file_name=str(log_path) if max_iter > 1 else "",
-        retrain_full=True, custom_hp=hp, starting_points=_starting_points(starting_points, estimators),
+        # model_history keeps each estimator's best fitted model (FLAML frees every other one), so
+        # its predict cost can be measured after the search; it changes no trial
+        retrain_full=True, model_history=True, custom_hp=hp, starting_points=_starting_points(starting_points, estimators),
         # FLAML's stacking, with n_jobs as for the trials (its default, -1, takes every core).
         # FLAML keeps no fitted winner when it retrains at the end, so the stack's final estimator
         # is scikit-learn's default (LogisticRegression / RidgeCV); fed the raw, unscaled features
@@ -308,11 +313,78 @@ def _final_model(automl: Any, X: Any) -> tuple[Any, list[str]]:
     return model.estimator, []
 
 
+# -- serving cost ---------------------------------------------------------------------------------------
+COST_ROWS = 200  # rows in the batch whose predict time is measured
+COST_REPEATS = 7  # timed predict calls per model (after one warm-up); the median counts
+
+
+def predict_ms_per_row(model: Any, X: Any, *, proba: bool = False) -> float:
+    """Milliseconds ``model`` takes to predict one row: the median of timed predicts of a batch of ``X``'s rows.
+
+    ``proba``: time ``predict_proba`` (what a classifier serves) instead of ``predict``.
+    """
+    import statistics
+
+    sample = X.iloc[:COST_ROWS] if hasattr(X, "iloc") else X[:COST_ROWS]
+    predict = model.predict_proba if proba else model.predict  # FLAML's regressors have one that raises
+    predict(sample)  # warm-up: lazy initialisation is no part of a served request
+    times = []
+    for _ in range(COST_REPEATS):
+        started = time.perf_counter()
+        predict(sample)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000.0 / len(sample)
+
+
+def _costs(automl: Any, estimators: Sequence[str], X: Any, task: str) -> dict[str, float]:
+    """Estimator -> predict cost of its best model (FLAML kept them: ``model_history``)."""
+    out: dict[str, float] = {}
+    for name in estimators:
+        model = automl.best_model_for_estimator(name)
+        if model is not None and getattr(model, "estimator", model) is not None:
+            out[name] = round(predict_ms_per_row(model, X, proba=task != "regression"), 6)
+    return out
+
+
+def choose_within_cost(losses: Mapping[str, float], costs: Mapping[str, float], bound: float | None) -> str | None:
+    """The lowest-loss estimator whose predict cost is within ``bound`` ms per row (None: no bound, no choice).
+
+    Raises:
+        ConfigError: no estimator's best model fits the bound; names the key and the cheapest cost measured.
+    """
+    if bound is None:
+        return None
+    ranked = sorted((name for name in losses if name in costs), key=lambda n: (losses[n], n))
+    fitting = [n for n in ranked if costs[n] <= bound]
+    if fitting:
+        return fitting[0]
+    cheapest = min(costs, key=lambda n: (costs[n], n)) if costs else None
+    measured = f"the cheapest, {cheapest}, takes {costs[cheapest]:.4g} ms" if cheapest else "no cost was measured"
+    raise ConfigError(f"search.max_predict_ms_per_row={bound:g}: no searched estimator predicts a row that fast; "
+                      f"{measured}; raise search.max_predict_ms_per_row or unset it", key="search.max_predict_ms_per_row")
+
+
+def _refit(name: str, config: Mapping[str, Any], X: Any, y: Any, settings: Mapping[str, Any]) -> Any:
+    """``name`` with ``config`` fitted on all of ``X`` (one FLAML trial: a plain refit, nothing evaluated)."""
+    from flaml import AutoML  # lazy: flaml
+    from sklearn.exceptions import ConvergenceWarning
+
+    automl = AutoML()
+    _register_learners(automl, [name])
+    refit = {**settings, "estimator_list": [name], "max_iter": 1, "log_file_name": "", "ensemble": False,
+             "time_budget": -1, "model_history": False, "starting_points": _starting_points({name: config}, [name])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # as in the search: its loss already told
+        automl.fit(X_train=X, y_train=y, **refit)
+    return automl.model.estimator
+
+
 def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], metric: str,
            max_iter: int, time_budget_s: float | None, eval_method: str, n_splits: int,
            ensemble: bool, seed: int, n_jobs: int, workdir: Path,
            search_space: Mapping[str, Any] | None = None,
            starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
+           max_predict_ms_per_row: float | None = None,
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
 
@@ -337,13 +409,16 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         search_space: ``search.search_space`` (see ``custom_hp``).
         starting_points: estimator -> config to warm-start from.
         learner_selector: auto, roundrobin or cost (FLAML's time-weighted choice of the next estimator).
+        max_predict_ms_per_row: the most milliseconds the winner may take to predict one row; the
+            lowest-loss estimator within it wins (refitted on all of ``X``). None: no bound.
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
     Returns:
         The winner refitted on all of ``X``, its config and loss, and every trial.
 
     Raises:
-        ConfigError: a bad ``max_iter`` or search-space hyperparameter, or a stack of neural learners.
+        ConfigError: a bad ``max_iter`` or search-space hyperparameter, a stack of neural learners, or no
+            estimator within ``max_predict_ms_per_row``.
     """
     from flaml import AutoML  # lazy: ~1-2 s of imports
     from sklearn.exceptions import ConvergenceWarning
@@ -372,13 +447,28 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         watcher.join()
     watcher.poll()
     wall = time.perf_counter() - started
-    model, stacked = _final_model(automl, X)
     finite = {k: float(v) for k, v in automl.best_loss_per_estimator.items() if v is not None and v != float("inf")}
+    configs = {k: dict(v) for k, v in automl.best_config_per_estimator.items() if v and k in finite}
+    costs = _costs(automl, list(finite), X, task)
+    best, best_config, best_loss = automl.best_estimator, dict(automl.best_config or {}), float(automl.best_loss)
+    chosen = choose_within_cost(finite, costs, max_predict_ms_per_row)
+    if ensemble and max_predict_ms_per_row is not None:
+        chosen = None  # the stack is measured as a whole below
+    if chosen is not None and chosen != best:
+        model, stacked = _refit(chosen, configs[chosen], X, y, settings), []
+        best, best_config, best_loss = chosen, configs[chosen], finite[chosen]
+    else:
+        model, stacked = _final_model(automl, X)
+    if stacked and max_predict_ms_per_row is not None:
+        stack_ms = predict_ms_per_row(model, X, proba=task != "regression")
+        if stack_ms > max_predict_ms_per_row:
+            raise ConfigError(f"search.max_predict_ms_per_row={max_predict_ms_per_row:g}: the stacked ensemble takes "
+                              f"{stack_ms:.4g} ms per row; set search.ensemble=false (the cheapest single estimator, "
+                              f"{min(costs, key=costs.get)}, takes {min(costs.values()):.4g} ms) or raise the bound",
+                              key="search.max_predict_ms_per_row")
     return SearchResult(
-        best_estimator=automl.best_estimator, best_config=dict(automl.best_config or {}),
-        best_loss=float(automl.best_loss), model=model, metric=flaml_metric(metric, task),
-        trials=_read_trials(log_path), wall_s=wall, best_loss_per_estimator=finite,
-        best_config_per_estimator={k: dict(v) for k, v in automl.best_config_per_estimator.items()
-                                   if v and k in finite},
-        eval_method=str(automl._state.eval_method), ensemble=stacked,
+        best_estimator=best, best_config=best_config, best_loss=best_loss, model=model,
+        metric=flaml_metric(metric, task), trials=_read_trials(log_path), wall_s=wall,
+        best_loss_per_estimator=finite, best_config_per_estimator=configs,
+        eval_method=str(automl._state.eval_method), ensemble=stacked, predict_ms_per_row=costs,
     )

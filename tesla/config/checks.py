@@ -42,6 +42,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "data.version": (1, 2**63 - 1, True, True),  # SQLite's INTEGER holds the store's version numbers
     "search.max_iter": (1, math.inf, True, True),
     "search.time_budget_s": (0.0, math.inf, False, True),
+    "search.max_predict_ms_per_row": (0.0, math.inf, False, True),
     "search.n_splits": (2, 100, True, True),
     "search.n_jobs": (-1, 1024, True, True),
     "search.seed": (0, 2**32 - 1, True, True),

@@ -61,6 +61,9 @@ class SearchConfig:
     search_space: dict[str, Any] = field(default_factory=dict)  # estimator -> {hp: {domain...}}
     seed: int = 0  # random seed of the search
     n_jobs: int = 1  # threads per trial; 1 keeps runs reproducible on shared machines
+    # most milliseconds the chosen model may take to predict one row (measured after the search);
+    # the lowest-loss estimator within it wins; null: no bound
+    max_predict_ms_per_row: Optional[float] = None
 
 
 @dataclass

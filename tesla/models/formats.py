@@ -38,30 +38,161 @@ _SKOPS_FILE = "model.skops"
 
 
 def _import_skops() -> Any:
-    """``skops.io``, imported without importing torch.
+    """``skops.io``, imported without walking scikit-learn when the walk's answer is cached.
 
-    Importing skops.io lists scikit-learn's estimators by walking every scikit-learn package,
-    and walking imports each package, including the vendored array-API shim for torch, which
-    imports torch (~2 s) wherever torch is installed. A placeholder stands in for that one
-    package while skops imports and is removed right after, so a real use still imports it.
+    Importing skops.io lists scikit-learn's estimators (``sklearn.utils.all_estimators``) to
+    build its default trusted types, and listing them imports every scikit-learn module:
+    ~1.5 s, pytest included (through ``sklearn.utils._testing``), and torch wherever torch is
+    installed (the vendored array-API shim). skops only keeps each estimator's
+    ``module.Name``, so the list is cached per scikit-learn and skops version
+    (``_estimator_cache``) and replayed as named stand-ins: skops builds the same trusted
+    names without the walk. Without a cache entry the walk runs once, with a placeholder for
+    the torch shim, and its answer is saved.
     """
     import sys
-    import types
 
-    if "skops.io" in sys.modules or "torch" in sys.modules:
+    if "skops.io" in sys.modules:
         import skops.io as sio
 
         return sio
+    import sklearn.utils
+
+    cache = _estimator_cache()
+    names = _read_estimator_names(cache)
+    real = sklearn.utils.all_estimators
+    if names is not None:
+        stand_ins = [(n.rpartition(".")[2], type(n.rpartition(".")[2], (), {"__module__": n.rpartition(".")[0]}))
+                     for n in names]
+        sklearn.utils.all_estimators = lambda *_a, **_k: list(stand_ins)
+    try:
+        sio = _import_skops_walking() if names is None else _import_skops_io()
+    finally:
+        sklearn.utils.all_estimators = real
+    if names is None:
+        _write_estimator_names(cache, importlib.import_module("skops.io._trusted_types").SKLEARN_ESTIMATOR_TYPE_NAMES)
+    return sio
+
+
+def _import_skops_io() -> Any:
+    """``import skops.io`` with its ``whichmodule`` answering without raising an exception per module.
+
+    skops names each numpy/scipy ufunc (~840 of them) by asking every loaded module for it with
+    ``getattr(module, name, None)``; a missing attribute raises and catches an AttributeError
+    inside, ~6 us each, over 150 k lookups: ~1 s, more the more modules a process holds. Reading
+    a plain module's ``__dict__`` gives the same answer (the same modules, in the same order,
+    the first that holds the very object) at a dict lookup's cost; any other module is still
+    asked with ``getattr``. The package is created, its ``_utils`` patched, then its
+    ``__init__`` run, so the patch is in place for skops' own import; restored after.
+    """
+    import importlib.util
+    import sys
+
+    spec = importlib.util.find_spec("skops.io")
+    if spec is None or spec.loader is None or "skops.io" in sys.modules:
+        return importlib.import_module("skops.io")
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["skops.io"] = package
+    try:
+        utils = importlib.import_module("skops.io._utils")
+        original = utils.whichmodule
+        utils.whichmodule = _whichmodule_by_dict(original)
+        try:
+            spec.loader.exec_module(package)
+        finally:
+            utils.whichmodule = original
+    except BaseException:
+        for name in [m for m in sys.modules if m == "skops.io" or m.startswith("skops.io.")]:
+            del sys.modules[name]  # a half-imported package must not be found by the next import
+        raise
+    return package
+
+
+def _whichmodule_by_dict(original: Callable[[Any, str], str]) -> Callable[[Any, str], str]:
+    import sys
+    import types
+    import warnings
+
+    seen: dict[str, Any] = {}
+    modules: list[tuple[str, dict[str, Any] | None, Any]] = []
+
+    def loaded() -> list[tuple[str, dict[str, Any] | None, Any]]:
+        """(name, namespace when a dict lookup answers for the module, module), in sys.modules order."""
+        now = sys.modules.copy()
+        if now != seen:  # a module was imported (or replaced) since the last call: look again
+            seen.clear()
+            seen.update(now)
+            modules[:] = [(n, vars(m) if type(m) is types.ModuleType and "__getattr__" not in vars(m) else None, m)
+                          for n, m in now.items() if n not in ("__main__", "__mp_main__") and m is not None]
+        return modules
+
+    def whichmodule(obj: Any, name: str) -> str:
+        if getattr(obj, "__module__", None) is not None or "." in name:
+            return original(obj, name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # as skops: numpy.core's renames
+            for module_name, namespace, module in loaded():
+                if namespace is not None:
+                    found = namespace.get(name)
+                else:  # a module with its own __getattr__, or not a plain module: ask it, as skops does
+                    try:
+                        found = getattr(module, name, None)
+                    except (AttributeError, ImportError):
+                        continue
+                if found is obj:
+                    return module_name
+        return "__main__"
+
+    return whichmodule
+
+
+def _import_skops_walking() -> Any:
+    """``skops.io`` imported the slow way (walking scikit-learn), without the walk importing torch."""
+    import sys
+    import types
+
+    if "torch" in sys.modules:
+        return _import_skops_io()
     name = "sklearn.externals.array_api_compat.torch"
     placeholder = types.ModuleType(name)
     placeholder.__path__ = []  # a package with nothing inside: the walk stops here
     sys.modules.setdefault(name, placeholder)
     try:
-        import skops.io as sio  # lazy: ~0.5-2 s of imports
+        return _import_skops_io()  # lazy: ~0.5-2 s of imports
     finally:
         if sys.modules.get(name) is placeholder:
             del sys.modules[name]
-    return sio
+
+
+def _estimator_cache() -> Path:
+    """Where the estimator list of this scikit-learn + skops pair is kept (``$TESLA_CACHE_DIR``, else ~/.cache/tesla)."""
+    from importlib.metadata import version
+
+    root = os.environ.get("TESLA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tesla"
+    return Path(root) / f"skops-estimators-sklearn{version('scikit-learn')}-skops{version('skops')}.json"
+
+
+def _read_estimator_names(path: Path) -> list[str] | None:
+    import json
+
+    try:
+        names = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # no cache yet, or a damaged one: walk again
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and "." in n for n in names)):
+        return None
+    return names
+
+
+def _write_estimator_names(path: Path, names: list[str]) -> None:
+    import json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(list(names)))
+        tmp.replace(path)  # atomic: a concurrent reader sees the old file or the whole new one
+    except OSError:
+        pass  # a read-only home: the next import walks again, nothing breaks
 
 
 def _skops_save(estimator: Any, directory: Path) -> dict[str, Any]:

@@ -66,7 +66,8 @@ def search(ctx: StepContext) -> dict[str, Any]:
         time_budget_s=p["time_budget_s"], eval_method=p["eval_method"], n_splits=p["n_splits"],
         ensemble=p["ensemble"], seed=p["seed"], n_jobs=p["n_jobs"], workdir=ctx.outdir,
         search_space=p.get("search_space") or None, starting_points=p.get("starting_points") or None,
-        learner_selector=p.get("learner_selector", "auto"), progress=ctx.progress)
+        learner_selector=p.get("learner_selector", "auto"),
+        max_predict_ms_per_row=p.get("max_predict_ms_per_row"), progress=ctx.progress)
     best_config = _plain(result.best_config)
     # a stack is scikit-learn-family only (the adapter refuses neural members)
     name = f"stack({'+'.join(result.ensemble)})" if result.ensemble else result.best_estimator
@@ -77,12 +78,24 @@ def search(ctx: StepContext) -> dict[str, Any]:
                                       "best_loss": result.best_loss, "search_metric": result.metric,
                                       "training_rows": len(df), "seed": p["seed"],
                                       "ensemble": result.ensemble})
-    ctx.output("trials").write_text(json.dumps(_plain(result.trials), indent=1))
+    ctx.output("trials").write_text(json.dumps(_plain(_with_costs(result.trials, result.predict_ms_per_row)), indent=1))
     return {"best_estimator": result.best_estimator, "best_loss": result.best_loss,
             "best_config": best_config, "metric": result.metric, "trials": len(result.trials),
             "leaderboard": result.best_loss_per_estimator, "search_s": round(result.wall_s, 3),
             "best_config_per_estimator": _plain(result.best_config_per_estimator),
-            "eval_method": result.eval_method, "ensemble": result.ensemble}
+            "eval_method": result.eval_method, "ensemble": result.ensemble,
+            "predict_ms_per_row": result.predict_ms_per_row}
+
+
+def _with_costs(trials: list[dict[str, Any]], costs: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Each estimator's best trial carries its model's measured ``predict_ms_per_row``."""
+    best: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        loss, held = trial.get("loss"), best.get(trial["estimator"])
+        if loss is not None and (held is None or loss < held["loss"]):
+            best[trial["estimator"]] = trial
+    return [{**t, "predict_ms_per_row": costs[t["estimator"]]} if best.get(t["estimator"]) is t
+            and t["estimator"] in costs else t for t in trials]
 
 
 def register(ctx: StepContext) -> dict[str, Any]:
