@@ -8,6 +8,7 @@ else is a bug in Tesla and still gets one line and exit 1. A traceback only with
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import sys
@@ -63,11 +64,34 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def _session(project: Path) -> Any:
-    """The session a command calls: the project holding ``project``, in this process."""
-    from tesla.project import Project
+# the server named by --remote / TESLA_SERVER and the token of --token / TESLA_TOKEN, set by the root callback
+_REMOTE: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar("tesla_remote",
+                                                                                       default=(None, None))
 
-    return Project(project)
+
+def _session(project: Path) -> Any:
+    """The session a command calls: the project holding ``project`` in this process, or, with ``--remote URL``
+    (``TESLA_SERVER``), the project behind that server (``tesla.remote.RemoteProject``): same methods, same
+    results, same errors."""
+    url, token = _REMOTE.get()
+    if url is None:
+        from tesla.project import Project
+
+        return Project(project)
+    if project != Path("."):
+        raise UsageError(f"--project {project} names a local directory, but --remote {url} works on the server's "
+                         "project; drop one of them (TESLA_SERVER also sets --remote)")
+    from tesla.remote import RemoteProject
+
+    return RemoteProject(url, token=token)
+
+
+def _local_only(command: str) -> None:
+    """Refuse --remote for a command that only makes sense on this machine (a usage error, exit 2)."""
+    url, _ = _REMOTE.get()
+    if url is not None:
+        raise UsageError(f"`tesla {command}` works on this machine only; drop --remote {url} (or unset "
+                         "TESLA_SERVER)")
 
 
 def _version_callback(value: bool) -> None:
@@ -78,8 +102,19 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
-                                                help="Show the version and exit.")] = False) -> None:
+                                                help="Show the version and exit.")] = False,
+          remote: Annotated[Optional[str], typer.Option(
+              "--remote", "-R", envvar="TESLA_SERVER", show_default=False,
+              help="Run the command on the project of a `tesla server` at this URL (e.g. http://build-box:8765) "
+                   "instead of the local one; same output, same exit codes.")] = None,
+          token: Annotated[Optional[str], typer.Option(
+              "--token", envvar="TESLA_TOKEN", show_default=False,
+              help="API token for --remote (`tesla tokens create USER` on the server's project).")] = None) -> None:
     """Tesla: describe data, search, evaluation and deployment as configs; Tesla compiles and runs them."""
+    if remote is not None and not remote.startswith(("http://", "https://")):
+        raise UsageError(f"--remote must be an http:// or https:// URL, e.g. http://build-box:8765; got '{remote}' "
+                         "(TESLA_SERVER also sets it)")
+    _REMOTE.set((remote or None, token or None))
 
 
 # -- project and data ----------------------------------------------------------------------------------
@@ -88,6 +123,7 @@ def init(path: Annotated[Path, typer.Argument(help="Directory of the new project
     """Scaffold a project: conf/, data/, .gitignore and a CI workflow."""
     from tesla.project import Project
 
+    _local_only("init")
     Project.init(path)  # the message names the directory as given, not the resolved root
     typer.echo(f"Created Tesla project in {path}/ (conf/, data/, .gitignore, .github/workflows/tesla.yml)")
     typer.echo(f"Next: cd {path} && tesla load -d data.csv -o NAME --target COLUMN")
@@ -479,6 +515,7 @@ def server(host: Annotated[str, typer.Option("--host", help="Bind address (loopb
            port: Annotated[int, typer.Option("--port")] = 8765,
            project: ProjectOpt = Path(".")) -> None:
     """Serve the REST API (data, training, evaluation, deployment, monitoring) for this project."""
+    _local_only("server")
     import uvicorn
 
     from tesla.project import Project

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tesla.errors import DataNotFoundError, TeslaError
 from tesla.project import Project
 from tesla.server._auth import Caller, document_auth
+from tesla.server._contract import mount_contract
 from tesla.server._docs import install_docs
 from tesla.server._errors import install_error_handlers
 from tesla.store import find_project_root
@@ -218,6 +219,7 @@ def create_app(project_dir: str | Path = ".", *, require_auth: bool = False) -> 
                   docs_url=None, redoc_url=None)  # install_docs serves /docs offline; no ReDoc
     app.state.project = project
     app.state.require_auth = require_auth
+    mount_contract(app)  # first: /monitoring/checks must win over the older /monitoring/{model}
     jobs = _Jobs()
     for router in (_data_router(), _training_router(jobs), _evaluation_router(), _deployment_router(),
                    _monitoring_router()):
