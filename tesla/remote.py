@@ -136,7 +136,7 @@ class RemoteProject:
     def _upload(self, path: Path) -> str:
         with path.open("rb") as f:
             content = f.read()
-        answer = self._send("POST", UPLOADS_PATH, params={"name": path.name}, content=content,
+        answer = self._send("POST", UPLOADS_PATH, params={"name": path.name, "origin": str(path)}, content=content,
                             headers={"content-type": "application/octet-stream"})
         return str(answer["path"])
 

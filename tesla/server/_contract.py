@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import inspect
 import os
+import re
 import tempfile
 import types
 import typing
@@ -31,7 +32,7 @@ from tesla.errors import DataError
 from tesla.routes import ROUTES, UPLOADS_PATH, Param, Route, params
 from tesla.server._auth import Caller, caller_with
 
-__all__ = ["mount_contract", "upload_dir"]
+__all__ = ["callers_paths", "mount_contract", "upload_dir"]
 
 
 def upload_dir(root: Path) -> Path:
@@ -102,25 +103,55 @@ def _endpoint(route: Route) -> Callable[..., Any]:
             values.update(body.model_dump())
         kwargs = {k: wire.decode(hints[k], v) for k, v in values.items()}
         result = getattr(getattr(project, route.service), route.name)(**kwargs)
-        return JSONResponse(wire.encode(result))
+        return JSONResponse(callers_paths(project.root, wire.encode(result)))
 
     endpoint.__signature__ = signature  # type: ignore[attr-defined]  # what FastAPI reads the parameters from
     endpoint.__name__ = route.call.replace(".", "_")
     return endpoint
 
 
-def _upload(root: Path, name: str, content: bytes) -> dict[str, str]:
-    if not name or name in {".", ".."} or Path(name).name != name or not name.isprintable():
-        raise DataError(f"upload name {name!r} must be a plain file name (no directory, no '..')", key="name")
+def _upload(root: Path, name: str, origin: str | None, content: bytes) -> dict[str, str]:
+    if not name or name in {".", ".."} or Path(name).name != name or not name.isprintable() or name.startswith("."):
+        raise DataError(f"upload name {name!r} must be a plain file name (no directory, no leading '.')", key="name")
     sha = hashlib.sha256(content).hexdigest()
     target = upload_dir(root) / sha / name
+    target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.replace(tmp, target)  # complete before anyone can read it by name
+        _write_atomic(target, content)  # complete before anyone can read it by name
+    if origin:
+        _write_atomic(target.parent / f".{name}.origin", origin.encode())
     return {"path": str(target), "sha256": sha}
+
+
+def _write_atomic(target: Path, content: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+    os.replace(tmp, target)
+
+
+def callers_paths(root: Path, value: Any) -> Any:
+    """``value`` (encoded JSON) with each uploaded file's path on the server named as its caller wrote it
+    (``data list`` shows the ``source`` the caller typed, as it does locally). Without a recorded
+    origin the server's path stays."""
+    prefix = str(upload_dir(root)) + os.sep
+    if isinstance(value, str):
+        if prefix not in value:
+            return value
+        pattern = re.compile(re.escape(prefix) + r"([0-9a-f]{64})" + re.escape(os.sep) + r"([^\s'\"/]+)")
+        return pattern.sub(lambda m: _origin(upload_dir(root) / m[1], m[2]) or m[0], value)
+    if isinstance(value, list):
+        return [callers_paths(root, v) for v in value]
+    if isinstance(value, dict):
+        return {k: callers_paths(root, v) for k, v in value.items()}
+    return value
+
+
+def _origin(folder: Path, name: str) -> str | None:
+    try:
+        return (folder / f".{name}.origin").read_text()
+    except OSError:
+        return None
 
 
 def mount_contract(app: FastAPI) -> None:
@@ -134,8 +165,10 @@ def mount_contract(app: FastAPI) -> None:
 
     async def upload(request: Request, project: Caller,
                      name: Annotated[str, Query(description="The file's original name (kept, so "
-                                                "messages and formats read as the caller's file).")]) -> dict[str, str]:
-        return _upload(project.root, name, await request.body())
+                                                "messages and formats read as the caller's file).")],
+                     origin: Annotated[str | None, Query(description="The path as the caller wrote it; "
+                                                         "answers name the upload so.")] = None) -> dict[str, str]:
+        return _upload(project.root, name, origin, await request.body())
 
     app.add_api_route(UPLOADS_PATH, upload, methods=["POST"], tags=["uploads"],
                       summary="Upload a caller's input file (content-addressed under .tesla/uploads/).",
