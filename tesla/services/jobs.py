@@ -54,6 +54,7 @@ _INTERRUPTED = {"type": "Interrupted", "key": "job",
                 "message": "the worker running this job stopped before it finished (killed, or the machine "
                            "restarted); submit it again (training steps already done are cached)"}
 _children: list[subprocess.Popen[bytes]] = []  # workers this process spawned, reaped as they end
+_stopping = {"asked": False}  # in a worker: SIGTERM came (a C callback may have swallowed its KeyboardInterrupt)
 
 
 def worker_limit() -> int:
@@ -147,9 +148,12 @@ class JobService:
         while not self.get(job_id).done and owner is not None and owner.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         if self.get(job_id).done:
+            if owner is not None:
+                _reap(owner.pid)
             return
         if owner is not None and owner.alive():
             _signal_group(owner, signal.SIGKILL)
+            _reap(owner.pid)
         self._settle_runs(job_id)
         jobs.transition(job_id, "cancelled", from_=("running",))
 
@@ -168,7 +172,7 @@ class JobService:
 
     def dispatch(self) -> list[str]:
         """Start a worker for each queued job that has none, while fewer than ``worker_limit()`` run."""
-        _children[:] = [p for p in _children if p.poll() is None]
+        _reap()
         jobs = self._jobs
         queued = jobs.queued()
         starting = sum(1 for _, owner in queued if owner is not None and owner.alive())
@@ -238,7 +242,10 @@ class JobService:
 
     def _settle_runs(self, job_id: str) -> None:
         """The runs a stopped job started are ``interrupted``, not left ``running`` or called ``failed``."""
+        from tesla.store.recovery import _settle_runs
+
         store = self.project.store
+        _settle_runs(store)  # a killed worker's runs and steps, by their dead leases (as Store.open would)
         run_ids = [e.data["data"]["run_id"] for e in self._jobs.events(job_id)
                    if e.kind == "event" and e.data.get("kind") == "run_started"]
         for run_id in run_ids:
@@ -260,6 +267,8 @@ def _sink(jobs: JobStore, job_id: str, parameters: Mapping[str, inspect.Paramete
     """The callback keyword the method takes: ``on_event`` (plan events) or ``progress`` (text lines)."""
     if "on_event" in parameters:
         def on_event(event: Event) -> None:
+            if _stopping["asked"] and event.kind == "step_progress":
+                raise KeyboardInterrupt  # SIGTERM's was swallowed (it landed in a C callback): stop here instead
             data = encode(event)
             progress = {"step": event.step, **data["data"]} if event.kind == "step_progress" else None
             jobs.append(job_id, "event", data, progress=progress)
@@ -281,6 +290,7 @@ def _terminate_interrupts() -> Iterator[None]:
     """Within: SIGTERM raises KeyboardInterrupt (the backends' clean stop). After: it is ignored, so a cancel
     that comes too late cannot break the recording of the result."""
     def interrupt(_signum: int, _frame: Any) -> None:
+        _stopping["asked"] = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
@@ -288,6 +298,16 @@ def _terminate_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _reap(pid: int | None = None) -> None:
+    """Collect the exit of workers this process spawned (``pid``: wait for that one), so none stays a zombie."""
+    for proc in list(_children):
+        if proc.pid == pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        if proc.poll() is not None:
+            _children.remove(proc)
 
 
 def _signal_group(owner: Owner, sig: signal.Signals) -> None:
