@@ -33,6 +33,7 @@ from tesla.services import (
     UserService,
 )
 from tesla.services._common import PathLike, backend_schemas
+from tesla.services.jobs import JobService
 from tesla.store import Store, find_project_root, is_project
 
 __all__ = ["Project", "local_user", "scaffold"]
@@ -128,6 +129,11 @@ class Project:
     @functools.cached_property
     def monitoring(self) -> MonitoringService:
         return MonitoringService(self)
+
+    @functools.cached_property
+    def jobs(self) -> JobService:
+        """The long service calls run as persisted jobs in worker processes (what the REST server runs)."""
+        return JobService(self)
 
     @functools.cached_property
     def users(self) -> UserService:
