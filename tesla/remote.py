@@ -87,7 +87,7 @@ class RemoteProject:
             # a path that is no file here travels as it is: the server's check names it as the caller wrote it
         params = {k: wire.encode(v) for k, v in arguments.items()}
         try:
-            body = self._job(route, params, callbacks) if route.job else self._request(route, params)
+            body = self._job(route, params, callbacks, paths) if route.job else self._request(route, params)
         except TeslaError as exc:
             raise _renamed(exc, paths) from None
         result = wire.decode(returns(route.call), _as_callers(body, paths))
@@ -141,16 +141,16 @@ class RemoteProject:
         return str(answer["path"])
 
     # -- long operations: server jobs -------------------------------------------------------------
-    def _job(self, route: Route, params: dict[str, Any], callbacks: dict[str, Any]) -> Any:
+    def _job(self, route: Route, params: dict[str, Any], callbacks: dict[str, Any], paths: dict[str, str]) -> Any:
         job = self._send("POST", "/jobs", json={"kind": route.call, "params": params})
         try:
-            final = self._follow(job["id"], callbacks)
+            final = self._follow(job["id"], callbacks, paths)
         except KeyboardInterrupt:
             self._send("POST", f"/jobs/{job['id']}/cancel")  # Ctrl-C here stops the work there
             raise
         return _outcome(final)
 
-    def _follow(self, job_id: str, callbacks: dict[str, Any]) -> dict[str, Any]:
+    def _follow(self, job_id: str, callbacks: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
         """Feed the job's events to the callbacks until its terminal status; reconnect from the last seen one."""
         import httpx
 
@@ -164,8 +164,8 @@ class RemoteProject:
                     if resp.status_code >= 400:
                         resp.read()
                         self._answer(resp, f"GET /jobs/{job_id}/events")
-                    for seq, kind, data in _sse(resp.iter_lines()):
-                        seen = max(seen, seq)
+                    for seq, kind, raw in _sse(resp.iter_lines()):
+                        seen, data = max(seen, seq), _as_callers(raw, paths)
                         if kind == "event" and callbacks.get("on_event"):
                             callbacks["on_event"](wire.decode(Event, data))
                         elif kind == "message" and callbacks.get("progress"):

@@ -65,15 +65,16 @@ def _print_json(data: Any) -> None:
 
 
 # the server named by --remote / TESLA_SERVER and the token of --token / TESLA_TOKEN, set by the root callback
-_REMOTE: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar("tesla_remote",
-                                                                                       default=(None, None))
+# (and the root context, which closes the remote session's connections when the command ends)
+_REMOTE: contextvars.ContextVar[tuple[str | None, str | None, Any]] = contextvars.ContextVar(
+    "tesla_remote", default=(None, None, None))
 
 
 def _session(project: Path) -> Any:
     """The session a command calls: the project holding ``project`` in this process, or, with ``--remote URL``
     (``TESLA_SERVER``), the project behind that server (``tesla.remote.RemoteProject``): same methods, same
     results, same errors."""
-    url, token = _REMOTE.get()
+    url, token, ctx = _REMOTE.get()
     if url is None:
         from tesla.project import Project
 
@@ -83,12 +84,14 @@ def _session(project: Path) -> Any:
                          "project; drop one of them (TESLA_SERVER also sets --remote)")
     from tesla.remote import RemoteProject
 
-    return RemoteProject(url, token=token)
+    session = RemoteProject(url, token=token)
+    ctx.call_on_close(session.close)
+    return session
 
 
 def _local_only(command: str) -> None:
     """Refuse --remote for a command that only makes sense on this machine (a usage error, exit 2)."""
-    url, _ = _REMOTE.get()
+    url, _, _ = _REMOTE.get()
     if url is not None:
         raise UsageError(f"`tesla {command}` works on this machine only; drop --remote {url} (or unset "
                          "TESLA_SERVER)")
@@ -101,7 +104,8 @@ def _version_callback(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+def _root(ctx: typer.Context,
+          version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
                                                 help="Show the version and exit.")] = False,
           remote: Annotated[Optional[str], typer.Option(
               "--remote", "-R", envvar="TESLA_SERVER", show_default=False,
@@ -114,7 +118,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version_c
     if remote is not None and not remote.startswith(("http://", "https://")):
         raise UsageError(f"--remote must be an http:// or https:// URL, e.g. http://build-box:8765; got '{remote}' "
                          "(TESLA_SERVER also sets it)")
-    _REMOTE.set((remote or None, token or None))
+    _REMOTE.set((remote or None, token or None, ctx))
 
 
 # -- project and data ----------------------------------------------------------------------------------

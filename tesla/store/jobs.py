@@ -116,7 +116,8 @@ def _job(row: Any) -> Job:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, allow_nan=False)
+    # key order is kept: a result's dicts are ordered (metrics in the order the CLI prints them)
+    return json.dumps(value, allow_nan=False)
 
 
 class JobStore:
