@@ -39,6 +39,7 @@ class Route:
     files: tuple[str, ...] = ()  # parameters naming a caller's input file: uploaded first
     local: tuple[str, ...] = ()  # parameters the client handles itself; never sent
     role: str = ""  # the API token's role it needs; default: read for GET, write otherwise
+    result: str = ""  # "module:Name" the answer decodes to, only where the method is annotated ``Any``
 
     @property
     def service(self) -> str:
@@ -104,10 +105,10 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/deployments/{model}/stop", "deployments.stop", "Stop the running deployments of a model."),
     # -- monitoring
     _r("POST", "/jobs", "monitoring.monitor", "Check a deployment's traffic against its training data.",
-       job=True, local=("report",)),
+       job=True, local=("report",), result="tesla.monitor:MonitorReport"),
     _r("GET", "/monitoring/checks", "monitoring.history", "Past monitoring checks, newest first."),
     _r("POST", "/monitoring/feedback", "monitoring.feedback", "Record ground-truth labels for predictions.",
-       files=("data",)),
+       files=("data",), result="tesla.monitor:FeedbackResult"),
     # -- users and API tokens (admin)
     _r("GET", "/users", "users.list", "Users and their roles.", role="admin"),
     _r("POST", "/users", "users.add", "Add a user.", role="admin"),
@@ -163,7 +164,14 @@ def params(route: Route) -> list[Param]:
 
 
 def returns(call: str) -> object:
-    """The return annotation of the method a call names: what its JSON answer decodes to."""
+    """The return annotation of the method a call names: what its JSON answer decodes to (the route's
+    ``result`` where the method says only ``Any``)."""
+    import importlib
     import typing
 
-    return typing.get_type_hints(method_of(call)).get("return", object)
+    hint = typing.get_type_hints(method_of(call)).get("return", object)
+    named = by_call()[call].result
+    if hint is typing.Any and named:
+        module, _, name = named.partition(":")
+        return getattr(importlib.import_module(module), name)
+    return hint

@@ -1,7 +1,10 @@
-"""The REST shell (`tesla server`): five routers that call a ``tesla.Project``'s services and nothing else.
+"""The REST shell (`tesla server`): routes that call a ``tesla.Project``'s services and nothing else.
 
 Services: data ingestion (``/data``), training (``/training``), evaluation (``/evaluation``),
-deployment (``/deployments``), monitoring (``/monitoring``). Long calls run as jobs persisted in the
+deployment (``/deployments``), monitoring (``/monitoring``), users and tokens (``/users``, ``/tokens``).
+Most routes are mounted from the REST contract (``tesla/routes.py``, ``_contract.py``), the table the
+remote client (``tesla --remote``) is built from; the hand-written routers below are the first API's
+routes, kept with their answers for existing callers. Long calls run as jobs persisted in the
 store, each in a worker process (``/jobs``, ``_jobs.py``; ``/training/jobs`` is the older alias for
 training), because searches outlast HTTP timeouts and server restarts.
 Errors map in one place (``tesla/server/_errors.py``): ``{"error": {"type", "message", "key"}}`` with

@@ -400,7 +400,7 @@ def _check_sweep(project: Project, p: Mapping[str, Any]) -> None:
 
 def _check_evaluate(project: Project, p: Mapping[str, Any]) -> None:
     project.training.resolve_model(p["model"])
-    input_file(p["data"])
+    input_file(p["data"], "evaluation data")  # the words evaluate itself uses, so both transports say the same
     project.config(p.get("overrides", ()))
 
 

@@ -11,12 +11,8 @@ padding is collapsed anyway. The steps run in order and each side's store sees t
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +21,7 @@ from typing import Any
 import pytest
 
 from tesla.project import Project
-from tests.conftest import TESLA
+from tests.remote.conftest import free_port, running_server
 from tests.reliability.corpus import Outcome, cli
 
 USER = "ada"  # the admin: locally TESLA_USER, remotely the user of the token
@@ -46,27 +42,6 @@ class Sides:
         return cli("--remote", self.url, "--token", self.token, *argv, cwd=self.client, env=env)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(proc: subprocess.Popen[str], url: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline, "tesla server did not answer /health within 90 s"
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def sides(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> Iterator[Sides]:
     base = tmp_path_factory.mktemp("lvr")
@@ -83,23 +58,13 @@ def sides(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> Itera
     Project(local).users.create_token(USER, note="test")  # the same sequence in both stores
     for where in (local, client):
         shutil.copy(datasets_dir / "iris.csv", where / "iris.csv")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([TESLA, "server", "--port", str(port)], cwd=served, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TESLA_USER": USER})
-    try:
-        _wait_healthy(proc, url)
-        yield Sides(local, served, client, url, token)
-    finally:
-        for root in roots:  # the model servers deploy started
-            for dep in Project(root).deployments.list(active_only=True):
-                Project(root).deployments.stop(_field(dep, "model"))
-        proc.terminate()
+    with running_server(served, {"TESLA_USER": USER}) as url:
         try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+            yield Sides(local, served, client, url, token)
+        finally:
+            for root in roots:  # the model servers deploy started
+                for dep in Project(root).deployments.list(active_only=True):
+                    Project(root).deployments.stop(_field(dep, "model"))
 
 
 def _field(record: Any, name: str) -> Any:
@@ -215,7 +180,7 @@ def test_local_only_commands_refuse_remote_as_a_usage_error(sides: Sides, argv: 
 ], ids=["refused", "no token", "bad token", "wrong url"])
 def test_a_server_that_cannot_be_used_is_one_line_naming_the_option(sides: Sides, url: str, token: str | None,
                                                                     names: str) -> None:
-    url = url.format(url=sides.url, dead=_free_port())
+    url = url.format(url=sides.url, dead=free_port())
     args = ["--remote", url] + (["--token", sides.token if token == "good" else token] if token else [])
     outcome = cli(*args, "data", "list", cwd=sides.client, env={"TESLA_TOKEN": ""})
     assert outcome.code == 1, outcome.err
