@@ -108,11 +108,11 @@ def _root(ctx: typer.Context,
           version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
                                                 help="Show the version and exit.")] = False,
           remote: Annotated[Optional[str], typer.Option(
-              "--remote", "-R", envvar="TESLA_SERVER", show_default=False,
+              "--remote", "-R", envvar="TESLA_SERVER", show_default=False, metavar="URL",
               help="Run the command on the project of a `tesla server` at this URL (e.g. http://build-box:8765) "
                    "instead of the local one; same output, same exit codes.")] = None,
           token: Annotated[Optional[str], typer.Option(
-              "--token", envvar="TESLA_TOKEN", show_default=False,
+              "--token", envvar="TESLA_TOKEN", show_default=False, metavar="TOKEN",
               help="API token for --remote (`tesla tokens create USER` on the server's project).")] = None) -> None:
     """Tesla: describe data, search, evaluation and deployment as configs; Tesla compiles and runs them."""
     if remote is not None and not remote.startswith(("http://", "https://")):

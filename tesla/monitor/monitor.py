@@ -21,12 +21,12 @@ import numpy as np
 from tesla.errors import ConfigError, DataError
 from tesla.monitor.captures import Captures, capture_dir, capture_profiles, labelled_rows, read_captures
 from tesla.monitor.drift import DriftThresholds, FeatureDrift, categorical_drift, feature_drift, numeric_drift
+from tesla.monitor.retrain import RetrainOutcome  # at run time: tesla.wire rebuilds a MonitorReport by its annotations
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tesla.models import Bundle
-    from tesla.monitor.retrain import RetrainOutcome
     from tesla.store import ModelVersion, Store
 
 __all__ = ["Alert", "MonitorReport", "MonitorSettings", "check_deployment", "choose_profile"]

@@ -13,12 +13,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.remote.conftest import free_port
+from tests.remote.conftest import free_port, wait_healthy
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -36,8 +35,6 @@ def _run(line: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
 
 
 def test_the_two_person_setup_works_as_written(tmp_path: Path, datasets_dir: Path) -> None:
-    import httpx
-
     blocks = _blocks()
     assert len(blocks) == 3, blocks
     port = free_port()
@@ -63,15 +60,7 @@ def test_the_two_person_setup_works_as_written(tmp_path: Path, datasets_dir: Pat
             done = _run(here(line), server_dir, env)
             assert done.returncode == 0, (line, done.stderr)
         assert server is not None
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, server.communicate()[1]
-            time.sleep(0.2)
+        wait_healthy(server, f"http://127.0.0.1:{port}")
         shutil.copy(server_dir / "alice.token", alice / "alice.token")
         for who, block in ((alice, blocks[1]), (bob, blocks[2])):
             if who == bob:
