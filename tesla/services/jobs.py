@@ -18,6 +18,7 @@ is ``interrupted``: submit it again; training is cached by fingerprint, so that 
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import inspect
 import os
@@ -268,7 +269,9 @@ def _sink(jobs: JobStore, job_id: str, parameters: Mapping[str, inspect.Paramete
     if "on_event" in parameters:
         def on_event(event: Event) -> None:
             if _stopping["asked"] and event.kind == "step_progress":
-                raise KeyboardInterrupt  # SIGTERM's was swallowed (it landed in a C callback): stop here instead
+                # SIGTERM's KeyboardInterrupt was swallowed (it landed in a C library's callback) and the
+                # search goes on: interrupt the main thread again (progress may come from another thread)
+                _thread.interrupt_main()
             data = encode(event)
             progress = {"step": event.step, **data["data"]} if event.kind == "step_progress" else None
             jobs.append(job_id, "event", data, progress=progress)
