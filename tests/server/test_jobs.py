@@ -28,9 +28,10 @@ from tesla.store import Store
 from tesla.wire import decode
 from tests.conftest import TESLA
 
-TRAIN = {"kind": "training.train", "params": {"model": "m", "max_iter": 2}}
-LONG = {"kind": "training.train",
-        "params": {"model": "long", "overrides": ["search.time_budget_s=600", "search.max_iter=100000"]}}
+# data.dataset: the module's project gets a second dataset (the load job's), so training names its own
+TRAIN = {"kind": "training.train", "params": {"model": "m", "max_iter": 2, "overrides": ["data.dataset=iris"]}}
+LONG = {"kind": "training.train", "params": {
+    "model": "long", "overrides": ["data.dataset=iris", "search.time_budget_s=600", "search.max_iter=100000"]}}
 
 
 @pytest.fixture(scope="module")
