@@ -36,14 +36,15 @@ from typing import TYPE_CHECKING, Any
 from tesla.errors import ConfigError, DataNotFoundError, TeslaError, did_you_mean
 from tesla.execution import Event
 from tesla.services._common import input_file, parse_model_ref, train_overrides
-from tesla.store.jobs import STATUSES, Job, JobEvent, JobStore
+from tesla.store.jobs import STATUSES, TERMINAL, Job, JobEvent, JobStore
 from tesla.store.recovery import Owner
 from tesla.wire import encode, error_body
 
 if TYPE_CHECKING:
     from tesla.project import Project
 
-__all__ = ["KINDS", "WORKER_MODULE", "WORKERS_ENV", "JobService", "worker_limit"]
+__all__ = ["KINDS", "STATUSES", "TERMINAL", "WORKERS_ENV", "WORKER_MODULE", "Job", "JobEvent", "JobService",
+           "worker_limit"]
 
 KINDS = ("data.load", "training.train", "training.sweep", "training.replay", "evaluation.evaluate",
          "deployments.deploy", "deployments.rollback", "monitoring.monitor")
