@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tesla.project import Project
 from tesla.server._auth import Caller
-from tesla.store.jobs import TERMINAL, Job
+from tesla.services.jobs import TERMINAL, Job
 from tesla.wire import encode
 
 __all__ = ["jobs_router", "keep_jobs", "training_job_json"]

@@ -18,6 +18,7 @@ is ``interrupted``: submit it again; training is cached by fingerprint, so that 
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import inspect
 import os
@@ -35,14 +36,15 @@ from typing import TYPE_CHECKING, Any
 from tesla.errors import ConfigError, DataNotFoundError, TeslaError, did_you_mean
 from tesla.execution import Event
 from tesla.services._common import input_file, parse_model_ref, train_overrides
-from tesla.store.jobs import STATUSES, Job, JobEvent, JobStore
+from tesla.store.jobs import STATUSES, TERMINAL, Job, JobEvent, JobStore
 from tesla.store.recovery import Owner
 from tesla.wire import encode, error_body
 
 if TYPE_CHECKING:
     from tesla.project import Project
 
-__all__ = ["KINDS", "WORKER_MODULE", "WORKERS_ENV", "JobService", "worker_limit"]
+__all__ = ["KINDS", "STATUSES", "TERMINAL", "WORKERS_ENV", "WORKER_MODULE", "Job", "JobEvent", "JobService",
+           "worker_limit"]
 
 KINDS = ("data.load", "training.train", "training.sweep", "training.replay", "evaluation.evaluate",
          "deployments.deploy", "deployments.rollback", "monitoring.monitor")
@@ -268,7 +270,9 @@ def _sink(jobs: JobStore, job_id: str, parameters: Mapping[str, inspect.Paramete
     if "on_event" in parameters:
         def on_event(event: Event) -> None:
             if _stopping["asked"] and event.kind == "step_progress":
-                raise KeyboardInterrupt  # SIGTERM's was swallowed (it landed in a C callback): stop here instead
+                # SIGTERM's KeyboardInterrupt was swallowed (it landed in a C library's callback) and the
+                # search goes on: interrupt the main thread again (progress may come from another thread)
+                _thread.interrupt_main()
             data = encode(event)
             progress = {"step": event.step, **data["data"]} if event.kind == "step_progress" else None
             jobs.append(job_id, "event", data, progress=progress)
