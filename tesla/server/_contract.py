@@ -40,9 +40,14 @@ def upload_dir(root: Path) -> Path:
     return root / ".tesla" / "uploads"
 
 
+_INT = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # what the store's INTEGER holds: larger is a 422, not a 500
+
+
 def _http_type(hint: Any) -> Any:
     """The JSON type a parameter travels as (a path is a string, a plan or mapping an object)."""
-    if hint in (str, int, float, bool):
+    if hint is int:
+        return _INT
+    if hint in (str, float, bool):
         return hint
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Union or origin is types.UnionType:
@@ -101,13 +106,21 @@ def _endpoint(route: Route) -> Callable[..., Any]:
     def endpoint(project: Any, body: BaseModel | None = None, **values: Any) -> JSONResponse:
         if body is not None:
             values.update(body.model_dump())
-        kwargs = {k: wire.decode(hints[k], v) for k, v in values.items()}
+        kwargs = {k: _decoded(hints[k], k, v) for k, v in values.items()}
         result = getattr(getattr(project, route.service), route.name)(**kwargs)
         return JSONResponse(callers_paths(project.root, wire.encode(result)))
 
     endpoint.__signature__ = signature  # type: ignore[attr-defined]  # what FastAPI reads the parameters from
     endpoint.__name__ = route.call.replace(".", "_")
     return endpoint
+
+
+def _decoded(hint: Any, name: str, value: Any) -> Any:
+    """``value`` rebuilt as ``hint``; a value that cannot be (a plan missing its steps) is the caller's mistake."""
+    try:
+        return wire.decode(hint, value)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise DataError(f"'{name}' is not a valid {getattr(hint, '__name__', hint)}: {exc}", key=name) from None
 
 
 def _upload(root: Path, name: str, origin: str | None, content: bytes) -> dict[str, str]:
