@@ -2,7 +2,8 @@
 
 ``tesla.Project`` is the session: ``Project(path)`` finds the project root, opens its store once
 and offers the five services (``data``, ``training``, ``evaluation``, ``deployments``,
-``monitoring``). The function API of :mod:`tesla.api` is a thin façade over it. Both are
+``monitoring``); ``tesla.Project.connect(url, token=...)`` is the same session for a project behind a
+``tesla server`` (``tesla.remote``). The function API of :mod:`tesla.api` is a thin façade over it. Both are
 re-exported here lazily so that ``import tesla`` stays cheap (no pandas, sklearn or flaml).
 """
 

@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tesla.config import DEFAULT_CONF_DIR, check_config, compose
 from tesla.errors import ProjectError
@@ -33,7 +33,11 @@ from tesla.services import (
     UserService,
 )
 from tesla.services._common import PathLike, backend_schemas
+from tesla.services.jobs import JobService
 from tesla.store import Store, find_project_root, is_project
+
+if TYPE_CHECKING:
+    from tesla.remote import RemoteProject
 
 __all__ = ["Project", "local_user", "scaffold"]
 
@@ -78,6 +82,19 @@ class Project:
         self.user = user
         if self._store is not None:
             self._store.actor = user
+
+    @staticmethod
+    def connect(url: str, *, token: str | None = None) -> RemoteProject:
+        """The project behind a ``tesla server`` at ``url``: the same services with the same arguments and
+        result types, over HTTP (a ``tesla.remote.RemoteProject``; what ``tesla --remote URL`` uses).
+
+        Args:
+            url: the server, e.g. ``http://build-box:8765``.
+            token: an API token (``tesla tokens create USER`` on the server's project).
+        """
+        from tesla.remote import RemoteProject  # lazy: httpx only for a remote session
+
+        return RemoteProject(url, token=token)
 
     @classmethod
     def init(cls, path: PathLike) -> Project:
@@ -128,6 +145,11 @@ class Project:
     @functools.cached_property
     def monitoring(self) -> MonitoringService:
         return MonitoringService(self)
+
+    @functools.cached_property
+    def jobs(self) -> JobService:
+        """The long service calls run as persisted jobs in worker processes (what the REST server runs)."""
+        return JobService(self)
 
     @functools.cached_property
     def users(self) -> UserService:

@@ -8,6 +8,7 @@ else is a bug in Tesla and still gets one line and exit 1. A traceback only with
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import sys
@@ -63,6 +64,39 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+# the server named by --remote / TESLA_SERVER and the token of --token / TESLA_TOKEN, set by the root callback
+# (and the root context, which closes the remote session's connections when the command ends)
+_REMOTE: contextvars.ContextVar[tuple[str | None, str | None, Any]] = contextvars.ContextVar(
+    "tesla_remote", default=(None, None, None))
+
+
+def _session(project: Path) -> Any:
+    """The session a command calls: the project holding ``project`` in this process, or, with ``--remote URL``
+    (``TESLA_SERVER``), the project behind that server (``tesla.remote.RemoteProject``): same methods, same
+    results, same errors."""
+    url, token, ctx = _REMOTE.get()
+    if url is None:
+        from tesla.project import Project
+
+        return Project(project)
+    if project != Path("."):
+        raise UsageError(f"--project {project} names a local directory, but --remote {url} works on the server's "
+                         "project; drop one of them (TESLA_SERVER also sets --remote)")
+    from tesla.remote import RemoteProject
+
+    session = RemoteProject(url, token=token)
+    ctx.call_on_close(session.close)
+    return session
+
+
+def _local_only(command: str) -> None:
+    """Refuse --remote for a command that only makes sense on this machine (a usage error, exit 2)."""
+    url, _, _ = _REMOTE.get()
+    if url is not None:
+        raise UsageError(f"`tesla {command}` works on this machine only; drop --remote {url} (or unset "
+                         "TESLA_SERVER)")
+
+
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"tesla {__version__}")
@@ -70,9 +104,21 @@ def _version_callback(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
-                                                help="Show the version and exit.")] = False) -> None:
+def _root(ctx: typer.Context,
+          version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                                help="Show the version and exit.")] = False,
+          remote: Annotated[Optional[str], typer.Option(
+              "--remote", "-R", envvar="TESLA_SERVER", show_default=False, metavar="URL",
+              help="Run the command on the project of a `tesla server` at this URL (e.g. http://build-box:8765) "
+                   "instead of the local one; same output, same exit codes.")] = None,
+          token: Annotated[Optional[str], typer.Option(
+              "--token", envvar="TESLA_TOKEN", show_default=False, metavar="TOKEN",
+              help="API token for --remote (`tesla tokens create USER` on the server's project).")] = None) -> None:
     """Tesla: describe data, search, evaluation and deployment as configs; Tesla compiles and runs them."""
+    if remote is not None and not remote.startswith(("http://", "https://")):
+        raise UsageError(f"--remote must be an http:// or https:// URL, e.g. http://build-box:8765; got '{remote}' "
+                         "(TESLA_SERVER also sets it)")
+    _REMOTE.set((remote or None, token or None, ctx))
 
 
 # -- project and data ----------------------------------------------------------------------------------
@@ -81,6 +127,7 @@ def init(path: Annotated[Path, typer.Argument(help="Directory of the new project
     """Scaffold a project: conf/, data/, .gitignore and a CI workflow."""
     from tesla.project import Project
 
+    _local_only("init")
     Project.init(path)  # the message names the directory as given, not the resolved root
     typer.echo(f"Created Tesla project in {path}/ (conf/, data/, .gitignore, .github/workflows/tesla.yml)")
     typer.echo(f"Next: cd {path} && tesla load -d data.csv -o NAME --target COLUMN")
@@ -95,10 +142,8 @@ def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet o
          project: ProjectOpt = Path(".")) -> None:
     """Ingest a file as a new immutable version of a dataset."""
     from tesla.cli.render import IngestRenderer
-    from tesla.project import Project
-
     with IngestRenderer() as render:
-        result = Project(project).data.load(data, output, target=target, message=message, keep_raw=keep_raw,
+        result = _session(project).data.load(data, output, target=target, message=message, keep_raw=keep_raw,
                                             on_event=render)
     v = result.version
     if result.created:
@@ -118,10 +163,9 @@ def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet o
 def data_list(project: ProjectOpt = Path(".")) -> None:
     """Datasets and their current versions."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
     rows = [{"dataset": v.name, "current": v.version, "rows": v.rows, "columns": len(v.schema), "target": v.target,
-             "sha256": v.sha256[:12], "source": v.source} for v in Project(project).data.datasets()]
+             "sha256": v.sha256[:12], "source": v.source} for v in _session(project).data.datasets()]
     console.print(table(rows, ["dataset", "current", "rows", "columns", "target", "sha256", "source"]))
 
 
@@ -129,9 +173,8 @@ def data_list(project: ProjectOpt = Path(".")) -> None:
 def data_log(name: Annotated[str, typer.Argument(help="Dataset name.")], project: ProjectOpt = Path(".")) -> None:
     """Every version of a dataset, newest first."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
-    data = Project(project).data
+    data = _session(project).data
     current = data.version(name).version
     rows = [{"version": f"{v.version}{' (current)' if v.version == current else ''}", "rows": v.rows,
              "columns": len(v.schema), "sha256": v.sha256[:12], "source": v.source, "created": v.created_at,
@@ -144,9 +187,7 @@ def data_log(name: Annotated[str, typer.Argument(help="Dataset name.")], project
 def data_rollback(name: Annotated[str, typer.Argument()], version: Annotated[int, typer.Argument()],
                   project: ProjectOpt = Path(".")) -> None:
     """Make an earlier version current again (nothing is deleted)."""
-    from tesla.project import Project
-
-    v = Project(project).data.rollback(name, version)
+    v = _session(project).data.rollback(name, version)
     typer.echo(f"{name} now points at version {v.version} ({v.rows} rows, sha256 {v.sha256[:12]})")
 
 
@@ -154,9 +195,7 @@ def data_rollback(name: Annotated[str, typer.Argument()], version: Annotated[int
 def data_diff(name: Annotated[str, typer.Argument()], old: Annotated[int, typer.Argument()],
               new: Annotated[int, typer.Argument()], project: ProjectOpt = Path(".")) -> None:
     """Rows and columns added, removed or retyped between two versions."""
-    from tesla.project import Project
-
-    d = Project(project).data.diff(name, old, new)
+    d = _session(project).data.diff(name, old, new)
     typer.echo(f"{name}@{old} -> {name}@{new}: rows {d['rows']['old']} -> {d['rows']['new']}"
                + (" (identical content)" if d["same_content"] else ""))
     for label in ("added", "removed"):
@@ -172,9 +211,8 @@ def data_profile(name: Annotated[str, typer.Argument()],
                  project: ProjectOpt = Path(".")) -> None:
     """Column types, null flags and distinct counts of a dataset version."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
-    v = Project(project).data.version(name, version)
+    v = _session(project).data.version(name, version)
     rows = [{"column": c, **{k: s.get(k) for k in ("type", "dtype", "nullable", "n_unique")}} for c, s in v.schema.items()]
     console.print(table(rows, ["column", "type", "dtype", "nullable", "n_unique"], title=f"{name}@{v.version}"))
 
@@ -193,8 +231,6 @@ def plan(overrides: Overrides = None,
                                                 "(comma-separated override values).")] = False,
          project: ProjectOpt = Path(".")) -> None:
     """Show the compiled plan and what is cached. Runs nothing."""
-    from tesla.project import Project
-
     ov = _overrides(overrides)
     if cfg:
         return _print_cfg(ov, model, framework, trials, project)
@@ -202,7 +238,7 @@ def plan(overrides: Overrides = None,
         raise UsageError(f"--format must be text, json or md; got '{fmt}'")
     if multirun:
         return _plan_multirun(ov, model, framework, trials, fmt, project, dry_run)
-    training = Project(project).training
+    training = _session(project).training
     if dry_run:
         return _print_dry_run(training.dry_run(model, framework=framework, max_iter=trials, overrides=ov), fmt)
     compiled = training.compile_plan(model, framework=framework, max_iter=trials, overrides=ov)
@@ -247,9 +283,7 @@ def _print_dry_run(result: Any, fmt: str) -> None:
 def _print_cfg(ov: list[str], model: str | None, framework: str | None, trials: int | None, project: Path) -> None:
     from omegaconf import OmegaConf
 
-    from tesla.project import Project
-
-    node, _ = Project(project).training.config(model, framework=framework, max_iter=trials, overrides=ov)
+    node, _ = _session(project).training.config(model, framework=framework, max_iter=trials, overrides=ov)
     sys.stdout.write(OmegaConf.to_yaml(node))
 
 
@@ -265,14 +299,13 @@ def train(overrides: Overrides = None,
           project: ProjectOpt = Path(".")) -> None:
     """Search models with FLAML, evaluate the best, register it as a new model version."""
     from tesla.cli.render import ProgressRenderer, console, table
-    from tesla.project import Project
 
     ov = _overrides(overrides)
     if cfg:
         return _print_cfg(ov, model, framework, trials, project)
     if multirun:
         return _train_multirun(ov, model, framework, trials, force, project)
-    training = Project(project).training
+    training = _session(project).training
     result = training.train(model, framework=framework, max_iter=trials, overrides=ov, force=force,
                             on_event=ProgressRenderer())
     counts: dict[str, int] = {}
@@ -300,9 +333,8 @@ def _plan_multirun(ov: list[str], model: str | None, framework: str | None, tria
     from rich.markup import escape
 
     from tesla.cli.render import console, plan_markdown, plan_text
-    from tesla.project import Project
 
-    training = Project(project).training
+    training = _session(project).training
     planned = training.compile_sweep_plans(model, framework=framework, max_iter=trials, overrides=ov)
     if dry_run:  # the first point's requests; its cost times the number of points
         return _print_dry_run(training.dry_run(overrides=planned.tesla_overrides(0), points=len(planned.points)),
@@ -335,7 +367,6 @@ def _train_multirun(ov: list[str], model: str | None, framework: str | None, tri
 
     from tesla.cli.render import ProgressRenderer, console, err_console, table
     from tesla.execution import Event
-    from tesla.project import Project
 
     renderer = ProgressRenderer()
 
@@ -345,7 +376,7 @@ def _train_multirun(ov: list[str], model: str | None, framework: str | None, tri
         else:
             renderer(event)
 
-    result = Project(project).training.sweep(model, framework=framework, max_iter=trials, overrides=ov, force=force,
+    result = _session(project).training.sweep(model, framework=framework, max_iter=trials, overrides=ov, force=force,
                                              on_event=on_event)
     metric = result.rank_metric or "score"
     rows = [{"rank": r.rank, "point": r.point, "run": r.run_id, "search metric": r.search_metric,
@@ -363,9 +394,8 @@ def _train_multirun(ov: list[str], model: str | None, framework: str | None, tri
 def replay(model: ModelOpt, project: ProjectOpt = Path(".")) -> None:
     """Refit a model's winning config on its recorded data; exit 1 unless the held-out score matches."""
     from tesla.cli.render import ProgressRenderer, console, table
-    from tesla.project import Project
 
-    result = Project(project).training.replay(model, on_event=ProgressRenderer())
+    result = _session(project).training.replay(model, on_event=ProgressRenderer())
     rows = [{"metric": k, "recorded": v, "replayed": result.replayed.get(k)} for k, v in sorted(result.recorded.items())]
     console.print(table(rows, ["metric", "recorded", "replayed"], title=f"replay of {result.model.ref}"))
     typer.echo(f"{result.model.ref} replays: every held-out metric matches (dataset {result.model.dataset}@"
@@ -382,10 +412,9 @@ def evaluate(model: ModelOpt,
              project: ProjectOpt = Path(".")) -> None:
     """Score a registered model on labelled data, against a dummy baseline; writes an HTML report."""
     from tesla.cli.render import ProgressRenderer, console, table
-    from tesla.project import Project
 
     ov = _overrides(overrides)
-    result = Project(project).evaluation.evaluate(model, data, overrides=ov, force=force,
+    result = _session(project).evaluation.evaluate(model, data, overrides=ov, force=force,
                                                   on_event=None if as_json else ProgressRenderer())
     if as_json:
         _print_json({"model": result.model.ref, "rows": result.rows, "metrics": result.metrics,
@@ -402,9 +431,7 @@ def predict(model: ModelOpt,
             output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write predictions.")] = None,
             project: ProjectOpt = Path(".")) -> None:
     """Batch-score a file with a registered model."""
-    from tesla.project import Project
-
-    frame, path = Project(project).evaluation.predict(model, data, output)
+    frame, path = _session(project).evaluation.predict(model, data, output)
     if path is None:
         sys.stdout.write(frame.to_csv(index=False))
     else:
@@ -416,10 +443,8 @@ def deploy(model: ModelOpt,
            profile: Annotated[str, typer.Option("-p", "--profile", help="Deploy profile (conf/deploy/<profile>.yaml).")] = "production",
            overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """Serve a registered model with a deploy profile (idempotent)."""
-    from tesla.project import Project
-
     ov = _overrides(overrides)
-    result = Project(project).deployments.deploy(model, profile, overrides=ov)
+    result = _session(project).deployments.deploy(model, profile, overrides=ov)
     if not result.changed:
         typer.echo(f"{result.model.ref} is already serving on '{result.profile}' at {result.url} (no change)")
         return
@@ -433,9 +458,8 @@ def deployments_list(all_: Annotated[bool, typer.Option("--all", help="Include s
                      project: ProjectOpt = Path(".")) -> None:
     """Deployments (running ones, or --all)."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
-    rows = [{**vars(d), "by": d.created_by} for d in Project(project).deployments.list(active_only=not all_)]
+    rows = [{**vars(d), "by": d.created_by} for d in _session(project).deployments.list(active_only=not all_)]
     console.print(table(rows, ["id", "model", "version", "profile", "target", "status", "url", "pid", "created_at",
                                "by"]))
 
@@ -445,9 +469,7 @@ def deployments_stop(model: Annotated[str, typer.Argument(help="Model name.")],
                      profile: Annotated[Optional[str], typer.Option("-p", "--profile")] = None,
                      project: ProjectOpt = Path(".")) -> None:
     """Stop the running deployments of a model."""
-    from tesla.project import Project
-
-    for d in Project(project).deployments.stop(model, profile=profile):
+    for d in _session(project).deployments.stop(model, profile=profile):
         typer.echo(f"stopped {d.model}@{d.version} on '{d.profile}' ({d.url})")
 
 
@@ -458,9 +480,8 @@ def deployments_status(model: Annotated[Optional[str], typer.Argument(help="Mode
                        project: ProjectOpt = Path(".")) -> None:
     """Running deployments with a live health check and their prediction-capture counts."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
-    rows = Project(project).deployments.status(model, profile=profile)
+    rows = _session(project).deployments.status(model, profile=profile)
     if as_json:
         from tesla.wire import encode
 
@@ -479,9 +500,7 @@ def deployments_logs(model: Annotated[str, typer.Argument(help="Model name.")],
                      lines: Annotated[int, typer.Option("-n", "--lines", help="Last N lines; 0: all.")] = 50,
                      project: ProjectOpt = Path(".")) -> None:
     """The server log of a model's newest deployment."""
-    from tesla.project import Project
-
-    dep, text = Project(project).deployments.logs(model, profile=profile, lines=lines)
+    dep, text = _session(project).deployments.logs(model, profile=profile, lines=lines)
     typer.echo(f"# {dep.model}@{dep.version} on '{dep.profile}' ({dep.status}): {dep.log_path}",
                err=True)
     if text:
@@ -494,10 +513,8 @@ def rollback(profile: Annotated[str, typer.Option("-p", "--profile", help="Deplo
                                                           help="Model name; default: the profile's only model.")] = None,
              overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """Serve again the version that served the profile before the current one."""
-    from tesla.project import Project
-
     ov = _overrides(overrides)
-    result = Project(project).deployments.rollback(profile, model=model, overrides=ov)
+    result = _session(project).deployments.rollback(profile, model=model, overrides=ov)
     state = "rolled back to" if result.changed else "already serving"
     typer.echo(f"{state} {result.model.ref} on '{result.profile}' ({result.target}) at {result.url}")
 
@@ -507,6 +524,7 @@ def server(host: Annotated[str, typer.Option("--host", help="Bind address (loopb
            port: Annotated[int, typer.Option("--port")] = 8765,
            project: ProjectOpt = Path(".")) -> None:
     """Serve the REST API (data, training, evaluation, deployment, monitoring) for this project."""
+    _local_only("server")
     import uvicorn
 
     from tesla.project import Project
@@ -543,12 +561,11 @@ def _is_loopback(host: str) -> bool:
 def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project: ProjectOpt = Path(".")) -> None:
     """Registered model versions with their metrics and lineage."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
     rows = [{"model": m.ref, "framework": m.framework, "task": m.task, "estimator": m.config.get("best_estimator"),
              "dataset": f"{m.dataset}@{m.dataset_version}", "stage": m.stage,
              "metrics": ", ".join(f"{k}={v:.4f}" for k, v in list(m.metrics.items())[:3]), "created": m.created_at,
-             "by": m.created_by} for m in Project(project).training.models(name)]
+             "by": m.created_by} for m in _session(project).training.models(name)]
     console.print(table(rows, ["model", "framework", "task", "estimator", "dataset", "stage", "metrics", "created",
                                "by"]))
 
@@ -557,10 +574,9 @@ def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project
 def runs_list(limit: Annotated[int, typer.Option("--limit")] = 20, project: ProjectOpt = Path(".")) -> None:
     """Recent runs."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
     rows = [{**vars(r), "fingerprint": r.plan_fingerprint[:12], "by": r.created_by}
-            for r in Project(project).training.runs(limit)]
+            for r in _session(project).training.runs(limit)]
     console.print(table(rows, ["id", "plan_name", "backend", "status", "fingerprint", "started_at", "ended_at", "by",
                                "error"]))
 
@@ -569,9 +585,8 @@ def runs_list(limit: Annotated[int, typer.Option("--limit")] = 20, project: Proj
 def runs_show(run_id: Annotated[str, typer.Argument()], project: ProjectOpt = Path(".")) -> None:
     """Steps, leaderboard and trials of one run (a sweep: its points); writes the run's HTML report."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
-    report = Project(project).training.run_report(run_id)
+    report = _session(project).training.run_report(run_id)
     run = report.run
     console.print(f"run {run.id} · {run.plan_name} · {run.status} · backend {run.backend}"
                   + (f" · sweep {run.parent_id}" if run.parent_id else ""))
@@ -610,10 +625,9 @@ def monitor(ctx: typer.Context,
     if not model:
         raise UsageError("Missing option '-m' / '--model'.", ctx=ctx)
     from tesla.monitor import report_text
-    from tesla.project import Project
 
     overrides = _overrides(sets) + (["monitor.retrain=true"] if retrain else [])
-    result = Project(project).monitoring.monitor(model, profile=profile, since=since, overrides=overrides,
+    result = _session(project).monitoring.monitor(model, profile=profile, since=since, overrides=overrides,
                                                  report=report)
     if as_json:
         _print_json(result.to_dict())
@@ -629,11 +643,10 @@ def monitor_history(model: Annotated[Optional[str], typer.Option("-m", "--model"
                     project: ProjectOpt = Path(".")) -> None:
     """Past monitoring checks, newest first."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
     rows = [{"id": e.id, "checked": e.created_at, "model": e.model, "profile": e.profile,
              "status": e.status, "alerts": "; ".join(a.get("message", a.get("check", "")) for a in e.alerts)[:120],
-             "report": e.report_path} for e in Project(project).monitoring.history(model, limit=limit)]
+             "report": e.report_path} for e in _session(project).monitoring.history(model, limit=limit)]
     console.print(table(rows, ["id", "checked", "model", "profile", "status", "alerts", "report"]))
 
 
@@ -643,9 +656,7 @@ def monitor_feedback(model: ModelOpt,
                      profile: Annotated[Optional[str], typer.Option("-p", "--profile")] = None,
                      project: ProjectOpt = Path(".")) -> None:
     """Record ground-truth labels for captured predictions."""
-    from tesla.project import Project
-
-    result = Project(project).monitoring.feedback(model, data, profile=profile)
+    result = _session(project).monitoring.feedback(model, data, profile=profile)
     typer.echo(f"recorded {result.recorded} labels for {result.model} on '{result.profile}'; {result.matched} match "
                f"a captured prediction ({result.path})")
 
@@ -659,20 +670,17 @@ def jobs_list(overrides: Overrides = None, limit: Annotated[int, typer.Option("-
               project: ProjectOpt = Path(".")) -> None:
     """Jobs Tesla started on the cloud backend (backend=sagemaker|vertex), newest first."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
     ov = _overrides(overrides)
-    rows = Project(project).training.jobs_list(overrides=ov, limit=limit)
+    rows = _session(project).training.jobs_list(overrides=ov, limit=limit)
     console.print(table(rows, ["job", "run_id", "step", "state", "provider_state", "created"]))
 
 
 @jobs_app.command("status")
 def jobs_status(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """A job's state and, when it failed, the provider's reason."""
-    from tesla.project import Project
-
     ov = _overrides(overrides)
-    status = Project(project).training.jobs_status(job, overrides=ov)
+    status = _session(project).training.jobs_status(job, overrides=ov)
     typer.echo(f"{status['job']}: {status['state']} (provider: {status['provider_state']})"
                + (f": {status['reason']}" if status.get("reason") else ""))
     for key in sorted(k for k in status if k not in {"job", "state", "provider_state", "reason"}):
@@ -683,19 +691,15 @@ def jobs_status(job: JobArg, overrides: Overrides = None, project: ProjectOpt = 
 @jobs_app.command("logs")
 def jobs_logs(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """A job's log lines."""
-    from tesla.project import Project
-
     ov = _overrides(overrides)
-    sys.stdout.write(Project(project).training.jobs_logs(job, overrides=ov))
+    sys.stdout.write(_session(project).training.jobs_logs(job, overrides=ov))
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(job: JobArg, overrides: Overrides = None, project: ProjectOpt = Path(".")) -> None:
     """Ask the provider to stop a job."""
-    from tesla.project import Project
-
     ov = _overrides(overrides)
-    status = Project(project).training.jobs_cancel(job, overrides=ov)
+    status = _session(project).training.jobs_cancel(job, overrides=ov)
     typer.echo(f"cancel requested for {job}: now {status['state']} (provider: {status['provider_state']})")
 
 
@@ -708,9 +712,7 @@ RoleHelp = "read (GET routes), write (also POST/DELETE: load, train, deploy...) 
 def users_add(name: UserArg, role: Annotated[str, typer.Option("--role", help=RoleHelp)] = "read",
               project: ProjectOpt = Path(".")) -> None:
     """Add a user; the REST server asks for a token as soon as the project has one user."""
-    from tesla.project import Project
-
-    user = Project(project).users.add(name, role)
+    user = _session(project).users.add(name, role)
     typer.echo(f"added user {user.name} (role {user.role}); make a token with `tesla tokens create {user.name}`")
 
 
@@ -718,9 +720,8 @@ def users_add(name: UserArg, role: Annotated[str, typer.Option("--role", help=Ro
 def users_list(project: ProjectOpt = Path(".")) -> None:
     """Users, their roles and how many active tokens each has."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
-    users = Project(project).users
+    users = _session(project).users
     active: dict[str, int] = {}
     for token in users.tokens():
         active[token.user] = active.get(token.user, 0) + token.active
@@ -732,9 +733,7 @@ def users_list(project: ProjectOpt = Path(".")) -> None:
 @users_app.command("remove")
 def users_remove(name: UserArg, project: ProjectOpt = Path(".")) -> None:
     """Remove a user and delete their tokens (what they wrote keeps their name)."""
-    from tesla.project import Project
-
-    users = Project(project).users
+    users = _session(project).users
     user, tokens = users.remove(name)
     typer.echo(f"removed user {user.name} and {tokens} token(s)")
     if not users.list():
@@ -745,9 +744,7 @@ def users_remove(name: UserArg, project: ProjectOpt = Path(".")) -> None:
 def users_role(name: UserArg, role: Annotated[str, typer.Argument(help=RoleHelp)],
                project: ProjectOpt = Path(".")) -> None:
     """Change a user's role."""
-    from tesla.project import Project
-
-    user = Project(project).users.set_role(name, role)
+    user = _session(project).users.set_role(name, role)
     typer.echo(f"{user.name} now has role {user.role}")
 
 
@@ -756,9 +753,7 @@ def tokens_create(name: UserArg,
                   note: Annotated[Optional[str], typer.Option("--note", help="What the token is for.")] = None,
                   project: ProjectOpt = Path(".")) -> None:
     """Make an API token for a user and print it once (only its hash is stored)."""
-    from tesla.project import Project
-
-    created = Project(project).users.create_token(name, note)
+    created = _session(project).users.create_token(name, note)
     # the token alone on stdout, so TOKEN=$(tesla tokens create NAME) works; the rest on stderr
     typer.echo(f"token {created.token.id} for {name}; copy it now, it is not shown again:", err=True)
     typer.echo(created.secret)
@@ -769,11 +764,10 @@ def tokens_list(name: Annotated[Optional[str], typer.Argument(help="Only this us
                 project: ProjectOpt = Path(".")) -> None:
     """API tokens by id (never the secret), active or revoked."""
     from tesla.cli.render import console, table
-    from tesla.project import Project
 
     rows = [{"id": t.id, "user": t.user, "note": t.note, "created": t.created_at, "by": t.created_by,
              "status": "active" if t.active else f"revoked {t.revoked_at}"}
-            for t in Project(project).users.tokens(name)]
+            for t in _session(project).users.tokens(name)]
     console.print(table(rows, ["id", "user", "note", "created", "by", "status"]))
 
 
@@ -782,9 +776,7 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(metavar="ID", help="Th
                                                           "list`).")],
                   project: ProjectOpt = Path(".")) -> None:
     """Revoke a token: the server refuses it from the next request on."""
-    from tesla.project import Project
-
-    token, was_active = Project(project).users.revoke(token_id)
+    token, was_active = _session(project).users.revoke(token_id)
     typer.echo(f"revoked token {token.id} of {token.user}" if was_active else
                f"token {token.id} of {token.user} was already revoked ({token.revoked_at})")
 

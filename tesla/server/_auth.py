@@ -3,7 +3,8 @@
 ``Authorization: Bearer <token>`` is checked when the project's store has at least one user, or
 when the server was told to require it (``tesla server`` bound off loopback: removing the last
 user then locks the server instead of opening it). A GET needs role ``read``; anything else
-(POST, DELETE) needs ``write``. A missing, unknown or revoked token is a 401 ``AuthError``, a role
+(POST, DELETE) needs ``write``, unless the route says otherwise (``caller_with``: users and tokens need
+``admin``). A missing, unknown or revoked token is a 401 ``AuthError``, a role
 too low a 403 ``PermissionDenied``, both in the one error shape (``_errors.py``). The session the
 route gets acts as the token's user, so what it writes records who made it. With no users and
 loopback only, requests need no token and act as the user who started the server.
@@ -18,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tesla.project import Project
 
-__all__ = ["READ_METHODS", "Caller", "caller_project", "document_auth"]
+__all__ = ["READ_METHODS", "Caller", "caller_project", "caller_with", "document_auth"]
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # need role "read"; any other method needs "write"
 
@@ -35,17 +36,31 @@ def caller_project(request: Request,
         AuthError: auth is on and the request has no valid token.
         PermissionDenied: the token's user has too low a role for the request's method.
     """
+    return _session(request, credentials, "read" if request.method in READ_METHODS else "write")
+
+
+def _session(request: Request, credentials: HTTPAuthorizationCredentials | None, needed: str) -> Project:
     project = Project(request.app.state.project)
     users = project.users
     if request.app.state.require_auth or users.auth_required():
         user = users.authenticate(credentials.credentials if credentials else None)
-        needed = "read" if request.method in READ_METHODS else "write"
         users.authorize(user, needed, f"{request.method} {request.url.path}")
         project.act_as(user.name)
     return project
 
 
 Caller = Annotated[Project, Depends(caller_project)]  # a route's parameter: its caller's project session
+
+
+def caller_with(role: str) -> Any:
+    """A route parameter like ``Caller`` whose token needs ``role`` whatever the HTTP method (a POST that
+    only reads, e.g. a plan's cache status, needs ``read``; users and tokens need ``admin``)."""
+
+    def caller(request: Request,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> Project:
+        return _session(request, credentials, role)
+
+    return Annotated[Project, Depends(caller)]
 
 
 def document_auth(app: FastAPI) -> None:

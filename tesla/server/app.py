@@ -1,8 +1,12 @@
-"""The REST shell (`tesla server`): five routers that call a ``tesla.Project``'s services and nothing else.
+"""The REST shell (`tesla server`): routes that call a ``tesla.Project``'s services and nothing else.
 
 Services: data ingestion (``/data``), training (``/training``), evaluation (``/evaluation``),
-deployment (``/deployments``), monitoring (``/monitoring``). Training runs in a background
-thread and is polled (``GET /training/jobs/{id}``), because searches outlast HTTP timeouts.
+deployment (``/deployments``), monitoring (``/monitoring``), users and tokens (``/users``, ``/tokens``).
+Most routes are mounted from the REST contract (``tesla/routes.py``, ``_contract.py``), the table the
+remote client (``tesla --remote``) is built from; the hand-written routers below are the first API's
+routes, kept with their answers for existing callers. Long calls run as jobs persisted in the
+store, each in a worker process (``/jobs``, ``_jobs.py``; ``/training/jobs`` is the older alias for
+training), because searches outlast HTTP timeouts and server restarts.
 Errors map in one place (``tesla/server/_errors.py``): ``{"error": {"type", "message", "key"}}`` with
 4xx for mistakes. Every service route takes its ``Project`` from one dependency (``_auth.py``) that checks
 the request's API token once the project has users (401 / 403) and acts as the token's user.
@@ -12,19 +16,17 @@ the request's API token once the project has users (401 / 403) and acts as the t
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from tesla.errors import DataNotFoundError, TeslaError
-from tesla.project import Project
 from tesla.server._auth import Caller, document_auth
+from tesla.server._contract import mount_contract
 from tesla.server._docs import install_docs
 from tesla.server._errors import install_error_handlers
+from tesla.server._jobs import jobs_router, keep_jobs, training_job_json
 from tesla.store import find_project_root
 
 __all__ = ["create_app"]
@@ -90,34 +92,7 @@ def _data_router() -> APIRouter:
     return r
 
 
-class _Jobs:
-    """Background training jobs of this server process."""
-
-    def __init__(self) -> None:
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self.lock = threading.Lock()
-
-    def start(self, fn: Any) -> str:
-        job_id = uuid.uuid4().hex[:12]
-        self.jobs[job_id] = {"id": job_id, "status": "running", "progress": {}}
-
-        def run() -> None:
-            try:
-                result = fn(lambda e: self.jobs[job_id]["progress"].update(e.data) if e.kind == "step_progress" else None)
-                self.jobs[job_id].update(status="succeeded", result=result)
-            except TeslaError as exc:
-                self.jobs[job_id].update(status="failed", error={"type": type(exc).__name__, "message": str(exc),
-                                                                 "key": exc.key})
-            except Exception as exc:  # a bug, not a mistake: the job must still end, not stay "running"
-                _log.exception("training job %s failed", job_id)
-                self.jobs[job_id].update(status="failed", error={"type": "InternalError", "key": "job",
-                                                                 "message": f"unexpected {type(exc).__name__}: {exc}"})
-
-        threading.Thread(target=run, daemon=True, name=f"tesla-train-{job_id}").start()
-        return job_id
-
-
-def _training_router(jobs: _Jobs) -> APIRouter:
+def _training_router() -> APIRouter:
     r = APIRouter(prefix="/training", tags=["training"])
 
     @r.post("/plan")
@@ -127,26 +102,17 @@ def _training_router(jobs: _Jobs) -> APIRouter:
                                          overrides=req.overrides)
         return {"plan": compiled.to_dict(), "status": training.plan_status(compiled)}
 
+    # the first training job routes, kept as thin aliases over /jobs (kind training.train)
     @r.post("/jobs", status_code=202)
     def train(req: TrainRequest, project: Caller) -> dict[str, Any]:
-        project.training.compile_plan(req.model, framework=req.framework, max_iter=req.trials,
-                                      overrides=req.overrides)  # config and data mistakes answer now
-
-        def work(on_event: Any) -> dict[str, Any]:
-            # a session of its own in the worker thread, acting for the same user
-            res = Project(project.root, user=project.user).training.train(
-                req.model, framework=req.framework, max_iter=req.trials, overrides=req.overrides, force=req.force,
-                on_event=on_event)
-            return {**_model_json(res.model), "created": res.created, "run_id": res.run.run_id,
-                    "leaderboard": res.leaderboard, "best_estimator": res.search["best_estimator"]}
-
-        return {"job": jobs.start(work)}
+        job = project.jobs.submit("training.train", {"model": req.model, "framework": req.framework,
+                                                     "max_iter": req.trials, "overrides": req.overrides,
+                                                     "force": req.force})
+        return {"job": job.id}
 
     @r.get("/jobs/{job_id}")
-    def job(job_id: str, _caller: Caller) -> dict[str, Any]:  # the session is unused; taking it checks the token
-        if job_id not in jobs.jobs:
-            raise DataNotFoundError(f"no training job '{job_id}' in this server", key="job")
-        return jobs.jobs[job_id]
+    def job(job_id: str, project: Caller) -> dict[str, Any]:
+        return training_job_json(project.jobs.get(job_id))
 
     @r.get("/models")
     def models(project: Caller) -> list[dict[str, Any]]:
@@ -215,12 +181,13 @@ def create_app(project_dir: str | Path = ".", *, require_auth: bool = False) -> 
     """
     project = find_project_root(project_dir)
     app = FastAPI(title="Tesla", description="Data, training, evaluation, deployment and monitoring services.",
-                  docs_url=None, redoc_url=None)  # install_docs serves /docs offline; no ReDoc
+                  docs_url=None, redoc_url=None,  # install_docs serves /docs offline; no ReDoc
+                  lifespan=keep_jobs)  # settles jobs whose worker died, starts queued ones
     app.state.project = project
     app.state.require_auth = require_auth
-    jobs = _Jobs()
-    for router in (_data_router(), _training_router(jobs), _evaluation_router(), _deployment_router(),
-                   _monitoring_router()):
+    mount_contract(app)  # first: /monitoring/checks must win over the older /monitoring/{model}
+    for router in (_data_router(), _training_router(), _evaluation_router(), _deployment_router(),
+                   _monitoring_router(), jobs_router()):
         app.include_router(router)
 
     install_error_handlers(app)

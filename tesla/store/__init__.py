@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tesla.errors import DataNotFoundError, ModelNotFoundError, ProjectNotFoundError
+from tesla.store import jobs as _jobs  # noqa: F401 - defines the jobs tables, so opening a store makes them
 from tesla.store import metadata as t
 from tesla.store.artifacts import ArtifactStore, hash_path
 from tesla.store.auth import ApiToken, User

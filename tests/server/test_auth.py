@@ -41,26 +41,32 @@ def _api_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, APIRoute
     return found
 
 
-def _routes() -> list[tuple[str, str]]:
-    """(method, path) of every authenticated route of the app, with path parameters filled in."""
+def _routes() -> list[tuple[str, str, str]]:
+    """(method, path, role it needs) of every authenticated route of the app, path parameters filled in.
+
+    A route mounted from the REST contract says its role (``x-tesla-role``: a POST that only reads needs
+    ``read``, users and tokens need ``admin``); any other route needs ``read`` for a GET, else ``write``."""
     root = Path(tempfile.mkdtemp(prefix="tesla-routes-"))
     try:
         app = create_app(api.init_project(root / "proj"))
-        found = sorted({(method, re.sub(r"\{[^}]+\}", "ghost", path))
+        found = sorted({(method, re.sub(r"\{[^}]+\}", "ghost", path),
+                         (route.openapi_extra or {}).get("x-tesla-role") or _by_method(method))
                         for path, route in _api_routes(app.routes) if path not in PUBLIC
                         for method in route.methods})
     finally:
         shutil.rmtree(root)
-    assert len(found) >= 12, found  # the five services' routes are all there
+    assert len(found) >= 40, found  # the five services' routes, users, tokens and uploads are all there
     return found
 
 
-ROUTES = _routes()
-WRITE_ROUTES = [(m, p) for m, p in ROUTES if m not in {"GET", "HEAD"}]
-
-
-def _needed(method: str) -> str:
+def _by_method(method: str) -> str:
     return "read" if method in {"GET", "HEAD"} else "write"
+
+
+ROUTES = _routes()
+NOT_READ = [r for r in ROUTES if r[2] != "read"]
+ADMIN = [r for r in ROUTES if r[2] == "admin"]
+_IDS = {r: f"{r[0]} {r[1]} ({r[2]})" for r in ROUTES}
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +87,8 @@ def _call(client: TestClient, method: str, path: str, token: str | None = None, 
     return client.request(method, path, headers=headers, **body, **kw)
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
-def test_no_token_is_401_with_the_error_shape(shared: dict[str, Any], method: str, path: str) -> None:
+@pytest.mark.parametrize(("method", "path", "role"), ROUTES, ids=[_IDS[r] for r in ROUTES])
+def test_no_token_is_401_with_the_error_shape(shared: dict[str, Any], method: str, path: str, role: str) -> None:
     resp = _call(shared["client"], method, path)
     assert resp.status_code == 401, resp.text
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
@@ -91,21 +97,36 @@ def test_no_token_is_401_with_the_error_shape(shared: dict[str, Any], method: st
     assert "Authorization: Bearer" in err["message"] and "tesla tokens create" in err["message"]
 
 
-@pytest.mark.parametrize(("method", "path"), WRITE_ROUTES, ids=[f"{m} {p}" for m, p in WRITE_ROUTES])
-def test_a_read_token_on_a_write_route_is_403(shared: dict[str, Any], method: str, path: str) -> None:
+@pytest.mark.parametrize(("method", "path", "role"), NOT_READ, ids=[_IDS[r] for r in NOT_READ])
+def test_a_read_token_on_a_write_or_admin_route_is_403(shared: dict[str, Any], method: str, path: str,
+                                                       role: str) -> None:
     resp = _call(shared["client"], method, path, shared["tokens"]["read"])
     assert resp.status_code == 403, resp.text
     err = resp.json()["error"]
     assert err["type"] == "PermissionDenied" and err["key"] == "role"
-    assert f"{method} {path} needs 'write'" in err["message"] and "user 'rita' has role 'read'" in err["message"]
+    assert f"{method} {path} needs '{role}'" in err["message"] and "user 'rita' has role 'read'" in err["message"]
 
 
-@pytest.mark.parametrize("role", ["exact", "admin"])
-@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
-def test_the_right_role_gets_through(shared: dict[str, Any], method: str, path: str, role: str) -> None:
-    token = shared["tokens"][_needed(method) if role == "exact" else "admin"]
+@pytest.mark.parametrize(("method", "path", "role"), ADMIN, ids=[_IDS[r] for r in ADMIN])
+def test_a_write_token_on_an_admin_route_is_403(shared: dict[str, Any], method: str, path: str, role: str) -> None:
+    resp = _call(shared["client"], method, path, shared["tokens"]["write"])
+    assert resp.status_code == 403, resp.text
+    assert "user 'will' has role 'write'" in resp.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("who", ["exact", "admin"])
+@pytest.mark.parametrize(("method", "path", "role"), ROUTES, ids=[_IDS[r] for r in ROUTES])
+def test_the_right_role_gets_through(shared: dict[str, Any], method: str, path: str, role: str, who: str) -> None:
+    token = shared["tokens"][role if who == "exact" else "admin"]
     resp = _call(shared["client"], method, path, token)
     assert resp.status_code not in (401, 403) and resp.status_code < 500, resp.text
+
+
+def test_every_contract_route_is_mounted_or_a_job() -> None:
+    from tesla.routes import ROUTES as CONTRACT
+
+    mounted = {(m, re.sub(r"\{[^}]+\}", "ghost", r.path)) for r in CONTRACT if not r.job for m in [r.method]}
+    assert mounted <= {(m, p) for m, p, _ in ROUTES}
 
 
 @pytest.mark.parametrize("header", ["Bearer nope", "Bearer tesla_00000000_" + "x" * 43, "Basic YWRhOnB3"])

@@ -24,7 +24,7 @@ def test_load_train_evaluate_through_rest(client: TestClient, datasets_dir: Path
     assert [s["id"] for s in plan["plan"]["steps"]] == ["load", "split", "search", "evaluate", "register"]
     job = client.post("/training/jobs", json={"model": "m", "trials": 2}).json()["job"]
     deadline = time.monotonic() + 120
-    while (state := client.get(f"/training/jobs/{job}").json())["status"] == "running":
+    while (state := client.get(f"/training/jobs/{job}").json())["status"] in ("queued", "running"):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert state["status"] == "succeeded", state
@@ -54,19 +54,22 @@ def test_unknown_request_fields_are_rejected(client: TestClient) -> None:
 
 
 def test_a_training_job_that_hits_a_bug_ends_failed_not_running(client: TestClient, datasets_dir: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from tesla.services.training import TrainingService
-
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client.post("/data/load", json={"path": str(datasets_dir / "iris.csv"), "name": "iris", "target": "target"})
-
-    def broken(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(TrainingService, "train", broken)
+    # the job runs in a worker process: the bug is planted there, by a sitecustomize on its PYTHONPATH
+    (tmp_path / "plant").mkdir()
+    (tmp_path / "plant" / "sitecustomize.py").write_text(
+        "from tesla.services.training import TrainingService\n"
+        "def broken(*_args, **_kwargs):\n"
+        "    raise RuntimeError('boom')\n"
+        "TrainingService.train = broken\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "plant"))
     job = client.post("/training/jobs", json={"model": "m", "trials": 2}).json()["job"]
     deadline = time.monotonic() + 60
-    while (state := client.get(f"/training/jobs/{job}").json())["status"] == "running":
+    while (state := client.get(f"/training/jobs/{job}").json())["status"] in ("queued", "running"):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert state["status"] == "failed"
     assert state["error"] == {"type": "InternalError", "key": "job", "message": "unexpected RuntimeError: boom"}
+    log = client.get(f"/jobs/{job}/logs").text
+    assert "Traceback" in log and "RuntimeError: boom" in log  # the traceback is in the job's log, not the answer

@@ -26,12 +26,16 @@ from tesla.server.app import create_app
 from tests.openapi_fuzz import asgi_schema, fuzz, operations
 
 # (method, path) whose valid requests start work that outlasts a test: training jobs, deployments
-ONLY_NEGATIVE = {("POST", "/training/jobs"), ("POST", "/deployments")}
+# and users/tokens: a valid POST /users would turn auth on and every later request would be a 401
+ONLY_NEGATIVE = {("POST", "/training/jobs"), ("POST", "/deployments"), ("POST", "/jobs"), ("POST", "/users"),
+                 ("POST", "/tokens")}
 EXAMPLES = {"positive": 25, "negative": 25}  # per operation with a body; the rest take a fifth
 EXPECTED = {("POST", "/data/load"), ("GET", "/data"), ("GET", "/data/{name}/versions"), ("POST", "/training/plan"),
             ("POST", "/training/jobs"), ("GET", "/training/jobs/{job_id}"), ("GET", "/training/models"),
             ("POST", "/evaluation"), ("POST", "/deployments"), ("GET", "/deployments"),
-            ("DELETE", "/deployments/{model}"), ("GET", "/monitoring/{model}"), ("GET", "/health")}
+            ("DELETE", "/deployments/{model}"), ("GET", "/monitoring/{model}"), ("GET", "/health"),
+            ("POST", "/jobs"), ("GET", "/jobs"), ("GET", "/jobs/{job_id}"), ("GET", "/jobs/{job_id}/events"),
+            ("POST", "/jobs/{job_id}/cancel"), ("GET", "/jobs/{job_id}/logs")}
 
 
 @pytest.fixture(scope="module")
