@@ -253,7 +253,7 @@ class JobService:
         for run_id in run_ids:
             run = store.run(run_id)
             # the backend records a run stopped by SIGTERM (KeyboardInterrupt) as failed with no message
-            if run["status"] == "running" or (run["status"] == "failed" and not run["error"]):
+            if run.status == "running" or (run.status == "failed" and not run.error):
                 store.finish_run(run_id, "interrupted", error="interrupted: its job was stopped; submit it again")
 
 
