@@ -73,8 +73,8 @@ def test_the_leaderboard_records_each_estimators_predict_cost(bc_project: Path) 
     costs = result.search["predict_ms_per_row"]
     assert set(costs) == set(result.leaderboard)
     assert all(ms > 0 for ms in costs.values())
-    steps = {s["step_id"]: s for s in api.open_store(bc_project).run_steps(result.run.run_id)}
-    assert steps["search"]["result"]["predict_ms_per_row"] == costs  # what `tesla runs show` reads back
+    steps = {s.step_id: s for s in api.open_store(bc_project).run_steps(result.run.run_id)}
+    assert steps["search"].result["predict_ms_per_row"] == costs  # what `tesla runs show` reads back
 
 
 def test_a_bound_excludes_the_slow_learner(bc_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,7 +52,7 @@ FILE_CASES: dict[str, tuple[str, str, str | bytes, str]] = {
                   r"^Error: conf/search/default\.yaml holds binary data \(a NUL byte at offset 11\)"),
     "unknown-key-in-group-file": ("plan", SEARCH, "max_itr: 3\n",
                                   (r"^Error: conf/search/default\.yaml line 1: unknown config key 'search\.max_itr'\. "
-                                   r"Did you mean 'search\.max_iter'\? Keys under 'search': framework, .*n_jobs$")),
+                                   r"Did you mean 'search\.max_iter'\? Keys under 'search': framework, .*n_jobs, max_predict_ms_per_row$")),
     "unknown-key-in-config-yaml": ("train", CONFIG, DEFAULTS_LIST + "serch:\n  max_iter: 3\n",
                                    (r"^Error: conf/config\.yaml line 10: unknown config key 'serch'\. Did you mean "
                                     r"'search'\? Keys under '<root>': model, data, search")),

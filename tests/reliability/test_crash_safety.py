@@ -193,10 +193,10 @@ def _check_outcome(project: Path, expect: str) -> None:
         name, version = ref.split("@")
         assert store.model(name, int(version)).stage == "production"
         if port:
-            assert running[0]["port"] == int(port[1])
+            assert running[0].port == int(port[1])
         import httpx
 
-        assert httpx.get(f"{running[0]['url']}/health", timeout=10).json()["pid"] == running[0]["pid"]
+        assert httpx.get(f"{running[0].url}/health", timeout=10).json()["pid"] == running[0].pid
 
 
 def _stop_servers(project: Path) -> None:
