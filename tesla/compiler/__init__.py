@@ -18,13 +18,27 @@ __all__ = ["DatasetInput", "FileInput", "compile_evaluate", "compile_train"]
 
 @dataclass(frozen=True)
 class DatasetInput:
-    """A resolved dataset version (content-addressed)."""
+    """A resolved dataset version (content-addressed).
+
+    ``version`` is the store version the config names (``data.dataset`` / ``data.version``): part of
+    the plan, since a team store gives the same number on every machine. A ``data.source`` file has
+    ``version=None``: its identity is its content (``sha256``, of the canonical Parquet bytes ingest
+    writes), while the number a store allocates it depends on that store's history, so it is only
+    ``recorded_version``, shown in the plan's meta and never fingerprinted.
+    """
 
     name: str
-    version: int
+    version: int | None
     sha256: str
     format: str
     target: str | None
+    recorded_version: int | None = None
+
+    @property
+    def label(self) -> str:
+        """``name@version`` where a version is known (pinned or recorded), else the name."""
+        version = self.version if self.version is not None else self.recorded_version
+        return self.name if version is None else f"{self.name}@{version}"
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,7 @@ def compile_train(cfg: Mapping[str, Any], dataset: DatasetInput, *, model_name: 
         "dataset_sha256": dataset.sha256, "training_fingerprint": search_step.fingerprint,
     }, inputs={"model": ArtifactRef("model", step="search"), "metrics": ArtifactRef("metrics", step="evaluate")},
         outputs=("bundle",), upstream=steps, placement="control"))
-    meta = {"model": model_name, "dataset": f"{dataset.name}@{dataset.version}",
+    meta = {"model": model_name, "dataset": dataset.label,
             "framework": search["framework"], "max_iter": search["max_iter"]}
     return Plan(name=f"train/{model_name}", steps=tuple(steps.values()), backend=dict(cfg["backend"]), meta=meta)
 

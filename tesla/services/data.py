@@ -115,7 +115,13 @@ class DataService:
 
     # -- what the training and evaluation plans read ---------------------------------------------------
     def resolve(self, plain: Mapping[str, Any], *, ingest: bool) -> DatasetInput:
-        """The dataset version a composed config trains on (``data.source`` is loaded first when ``ingest``)."""
+        """The dataset version a composed config trains on (``data.source`` is loaded first when ``ingest``).
+
+        A ``data.source`` file gives the same ``DatasetInput`` whether it is loaded (``tesla train``) or
+        only previewed (``tesla plan``, in a fresh clone with no ``.tesla/``): the canonical Parquet sha256
+        ingest computes, format ``parquet``, and no pinned version (see ``DatasetInput``). So the same
+        file gives the same fingerprints on any machine, whatever its store holds.
+        """
         data = plain["data"]
         if data["source"]:
             source = Path(data["source"])
@@ -124,16 +130,27 @@ class DataService:
             name = data["dataset"] or source.stem
             if ingest:
                 version = self.load(source, name, target=data["target"]).version
-                return DatasetInput(name, version.version, version.sha256, version.format, version.target)
-            from tesla.data import detect_format
-
+                return DatasetInput(name, None, version.sha256, version.format, version.target,
+                                    recorded_version=version.version)
             if not source.exists():
                 raise DataNotFoundError(f"data.source '{source}' does not exist; check the path", key="data.source")
-            return DatasetInput(name, 0, hash_path(source), detect_format(source), data["target"])
+            return DatasetInput(name, None, self.content_sha256(source, data["target"]), "parquet", data["target"])
         store = self.project.store
         name = data["dataset"] or self._only_dataset()
         version = store.dataset_version(name, data["version"])
         return DatasetInput(name, version.version, version.sha256, version.format, version.target)
+
+    def content_sha256(self, source: Path, target: str | None) -> str:
+        """The sha256 ``load`` would give ``source`` (its canonical Parquet bytes), storing nothing."""
+        import tempfile
+
+        from tesla.data.ingest import ingest
+        from tesla.steps.data import check_target
+
+        with tempfile.TemporaryDirectory(prefix="tesla-preview-") as tmp:
+            found = ingest(source, Path(tmp) / "data.parquet", target=target,
+                           check_names=(lambda names: check_target(names, target, f"'{source}'")) if target else None)
+        return found.sha256
 
     def _only_dataset(self) -> str:
         names = self.project.store.dataset_names()

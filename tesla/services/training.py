@@ -191,7 +191,7 @@ class TrainingService:
         registration = store.register_model(
             name, bundle_sha=steps["register"]["outputs"]["bundle"], framework=registered["framework"],
             task=registered["task"], run_id=run_id, dataset=plan.meta["dataset"].split("@")[0],
-            dataset_version=plan.step("load").params["version"], plan_fingerprint=plan.fingerprint,
+            dataset_version=_dataset_version(plan), plan_fingerprint=plan.fingerprint,
             metrics=registered["metrics"],
             config={"best_estimator": search["best_estimator"], "best_config": search["best_config"],
                     "best_loss": search["best_loss"], "search_metric": search["metric"],
@@ -458,6 +458,15 @@ class TrainingService:
         backend = self._jobs_backend(overrides)
         backend.cancel(job)
         return backend.job_status(job)
+
+
+def _dataset_version(plan: Plan) -> int | None:
+    """The dataset version a training plan read: pinned in its load step, else the one its meta records."""
+    pinned = plan.step("load").params["version"]
+    if pinned is not None:
+        return int(pinned)
+    _, _, recorded = str(plan.meta["dataset"]).partition("@")
+    return int(recorded) if recorded.isdigit() else None
 
 
 def warm_start(plain: Mapping[str, Any], history: Sequence[ModelVersion]) -> dict[str, Any]:

@@ -46,7 +46,8 @@ def select_features(columns: list[str], target: str, include: list[str], exclude
 def load(ctx: StepContext) -> dict[str, Any]:
     """Read the dataset version, keep the chosen features and the target, resolve the task."""
     p = ctx.params
-    where = f"dataset '{p['dataset']}@{p['version']}'"
+    # a data.source file has no version of its own (its content is its identity): named alone
+    where = f"dataset '{p['dataset']}'" if p["version"] is None else f"dataset '{p['dataset']}@{p['version']}'"
     df = read_table(ctx.input_file("source"), p["format"])
     target = check_target(list(df.columns), p["target"], where)
     features = select_features(list(df.columns), target, list(p["include"]), list(p["exclude"]))
