@@ -64,15 +64,17 @@ class Project:
         user: who acts through this session; every dataset version, run, model version and deployment
             it writes records the name (``created_by``). Default: ``TESLA_USER``, else the OS user.
             The REST server passes the user of the request's API token.
+        store: work on this already open store instead of the project's own (``tesla plan --diff``
+            compiles a checkout of another git ref against the store of the working tree).
 
     Raises:
         ProjectNotFoundError: ``path`` is in no Tesla project.
     """
 
-    def __init__(self, path: PathLike = ".", *, user: str | None = None) -> None:
+    def __init__(self, path: PathLike = ".", *, user: str | None = None, store: Store | None = None) -> None:
         self.root: Path = find_project_root(path)
         self.user: str | None = user or local_user()
-        self._store: Store | None = None
+        self._store: Store | None = store
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"

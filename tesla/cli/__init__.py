@@ -229,6 +229,9 @@ def plan(overrides: Overrides = None,
                                                "validation and a cost estimate; sends nothing.")] = False,
          multirun: Annotated[bool, typer.Option("--multirun", "-M", help="Plan every point of a sweep "
                                                 "(comma-separated override values).")] = False,
+         diff: Annotated[Optional[str], typer.Option("--diff", metavar="REF", show_default=False,
+                                                     help="Compare with the project at git ref REF: changed keys, "
+                                                          "steps added/removed/invalidated and why, cost change.")] = None,
          project: ProjectOpt = Path(".")) -> None:
     """Show the compiled plan and what is cached. Runs nothing."""
     ov = _overrides(overrides)
@@ -236,6 +239,8 @@ def plan(overrides: Overrides = None,
         return _print_cfg(ov, model, framework, trials, project)
     if fmt not in {"text", "json", "md"}:
         raise UsageError(f"--format must be text, json or md; got '{fmt}'")
+    if diff is not None:
+        return _plan_diff(diff, ov, model, framework, trials, fmt, project, dry_run or multirun)
     if multirun:
         return _plan_multirun(ov, model, framework, trials, fmt, project, dry_run)
     training = _session(project).training
@@ -256,6 +261,48 @@ def plan(overrides: Overrides = None,
         where = compiled.backend.get("name")
         console.print(f"{len(status) - len(todo)} cached, {len(todo)} to run on backend '{where}' "
                       + ("(local: no charge)" if where == "local" else "(--dry-run shows its requests and cost)"))
+
+
+def _plan_diff(ref: str, ov: list[str], model: str | None, framework: str | None, trials: int | None, fmt: str,
+               project: Path, conflicting: bool) -> None:
+    from tesla.project import Project
+    from tesla.review import plan_diff
+
+    _local_only("plan --diff")  # it reads this machine's git repository
+    if conflicting:
+        raise UsageError("--diff compares one training plan; drop --dry-run / --multirun")
+    result = plan_diff(Project(project), ref, model=model, framework=framework, max_iter=trials, overrides=ov)
+    if fmt == "json":
+        return _print_json(result.to_dict())
+    sys.stdout.write(result.to_markdown() if fmt == "md" else result.to_text())
+
+
+@app.command()
+def review(overrides: Overrides = None,
+           base: Annotated[Optional[str], typer.Option("--base", metavar="REF", show_default=False,
+                                                       help="The git ref to review against (default: "
+                                                            "origin/$GITHUB_BASE_REF in a pull request, else HEAD).")] = None,
+           model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model name.")] = None,
+           framework: Annotated[Optional[str], typer.Option("-f", "--framework")] = None,
+           trials: Annotated[Optional[int], typer.Option("-p", "--trials", help="Number of trials (search.max_iter).")] = None,
+           profile: Annotated[str, typer.Option("--profile", help="Deploy profile whose serving version the "
+                                                "candidate is compared with.")] = "production",
+           fmt: Annotated[str, typer.Option("--format", help="text | md | json")] = "text",
+           project: ProjectOpt = Path(".")) -> None:
+    """One pull-request comment: config diff, data version changes, plan diff, metric deltas against production."""
+    from tesla.project import Project
+    from tesla.review import review as make_review
+
+    _local_only("review")  # it reads this machine's git repository
+    ov = _overrides(overrides)
+    if fmt not in {"text", "json", "md"}:
+        raise UsageError(f"--format must be text, md or json; got '{fmt}'")
+    ref = base or (f"origin/{os.environ['GITHUB_BASE_REF']}" if os.environ.get("GITHUB_BASE_REF") else "HEAD")
+    result = make_review(Project(project), ref, model=model, framework=framework, max_iter=trials, overrides=ov,
+                         profile=profile)
+    if fmt == "json":
+        return _print_json(result.to_dict())
+    sys.stdout.write(result.to_markdown() if fmt == "md" else result.to_text())
 
 
 def _print_dry_run(result: Any, fmt: str) -> None:

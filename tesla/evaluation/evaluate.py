@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from tesla.models import Bundle
 
-__all__ = ["Evaluation", "evaluate_bundle"]
+__all__ = ["Evaluation", "evaluate_bundle", "predict_rows"]
 
 
 @dataclass
@@ -45,6 +45,18 @@ def _encode_labels(bundle: Bundle, y: pd.Series) -> np.ndarray:
     return np.array([index[v] for v in raw])
 
 
+def predict_rows(bundle: Bundle, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(labels, predictions, probabilities or None) of ``bundle`` on ``df``'s labelled rows, as ``compute_metrics``
+    takes them: classes as indices of ``bundle.classes``."""
+    target = bundle.manifest["target"]
+    X = bundle.features(df.drop(columns=[target]), unseen="unknown")
+    if bundle.task == "regression":
+        y = df[target].astype("float64").to_numpy()
+        return y, np.asarray(bundle.estimator.predict(X), dtype="float64").reshape(-1), None
+    proba = bundle.predict_proba_features(X)
+    return _encode_labels(bundle, df[target]), proba.argmax(axis=1), proba
+
+
 def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] = (),
                     title: str = "Evaluation", source: str = "") -> Evaluation:
     """Score ``bundle`` on ``df`` (which must hold the target column)."""
@@ -54,16 +66,8 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
                         f"columns: {', '.join(df.columns)}".replace("  ", " "), key=target)
     df = df[df[target].notna()]
     chosen = list(metrics) or DEFAULT_METRICS[task]
-    X = bundle.features(df.drop(columns=[target]), unseen="unknown")
     n_classes = len(bundle.classes or [])
-    if task == "regression":
-        y = df[target].astype("float64").to_numpy()
-        pred = np.asarray(bundle.estimator.predict(X), dtype="float64").reshape(-1)
-        proba = None
-    else:
-        y = _encode_labels(bundle, df[target])
-        proba = bundle.predict_proba_features(X)
-        pred = proba.argmax(axis=1)
+    y, pred, proba = predict_rows(bundle, df)
     scores = compute_metrics(task, chosen, y, pred, proba, n_classes)
     b_pred, b_proba = baseline_predictions(task, bundle.manifest["baseline"], len(y))
     base = compute_metrics(task, chosen, y, b_pred, b_proba, n_classes)
