@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tesla._version import __version__
 from tesla.config import DEFAULT_CONF_DIR, check_config, compose
 from tesla.errors import ProjectError
 from tesla.execution import Backend, backend_spec
@@ -42,18 +43,32 @@ if TYPE_CHECKING:
 __all__ = ["Project", "local_user", "scaffold"]
 
 _GITIGNORE = ".tesla/\n__pycache__/\n*.pyc\n.venv/\n"
+# The pull-request check. A fresh clone has no .tesla/ (git ignores it), so the job either reads the
+# team store given by the repository's secrets, or, with none set (an empty value is no value),
+# compiles against the data the config declares (data.source, a committed file) in a store made for
+# the job. tesla-ml is pinned to the version that wrote this file: a step's fingerprint holds the
+# Tesla version, so CI then computes the fingerprints a developer's machine does.
 _WORKFLOW = """name: tesla
 on: [pull_request]
 jobs:
-  plan:
+  review:
     runs-on: ubuntu-latest
+    permissions: {contents: read, pull-requests: write}
+    env:
+      TESLA_DB_URL: ${{ secrets.TESLA_DB_URL }}
+      TESLA_ARTIFACTS: ${{ secrets.TESLA_ARTIFACTS }}
+      GH_TOKEN: ${{ github.token }}
     steps:
       - uses: actions/checkout@v4
+        with: {fetch-depth: 0}
       - uses: actions/setup-python@v5
         with: {python-version: "3.11"}
-      - run: pip install tesla-ml
+      - run: pip install "tesla-ml==%(version)s"
       - run: tesla plan --format md >> "$GITHUB_STEP_SUMMARY"
-"""
+      - run: tesla review --base "origin/$GITHUB_BASE_REF" --format md > tesla-review.md
+      - run: cat tesla-review.md >> "$GITHUB_STEP_SUMMARY"
+      - run: gh pr comment "${{ github.event.pull_request.number }}" --body-file tesla-review.md
+""" % {"version": __version__}
 
 
 class Project:
