@@ -242,10 +242,11 @@ class MetricComparison:
     rows_from: str | None  # which rows both were scored on
     deltas: list[MetricDelta] = field(default_factory=list)
     note: str | None = None  # why no deltas are shown
+    caveat: str | None = None  # what to keep in mind reading the deltas
 
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate, "champion": self.champion, "rows_from": self.rows_from,
-                "deltas": [d.to_dict() for d in self.deltas], "note": self.note}
+                "deltas": [d.to_dict() for d in self.deltas], "note": self.note, "caveat": self.caveat}
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,8 @@ class Review:
         for delta in m.deltas:
             lines.append(f"  {delta.metric}: {delta.candidate:.4f} vs {delta.champion:.4f}, delta {delta.delta:+.4f} "
                          f"[{delta.low:+.4f}, {delta.high:+.4f}] {delta.verdict}")
+        if m.caveat:
+            lines.append(f"  {m.caveat}")
         return "\n".join(lines) + "\n"
 
 
@@ -307,6 +310,8 @@ def _metrics_md(m: MetricComparison) -> str:
               "", "| metric | candidate | production | delta | interval | verdict |", "|---|---|---|---|---|---|"]
     lines += [f"| {d.metric} | {d.candidate:.4f} | {d.champion:.4f} | {d.delta:+.4f} | [{d.low:+.4f}, {d.high:+.4f}] "
               f"| {d.verdict} |" for d in m.deltas]
+    if m.caveat:
+        lines += ["", m.caveat]
     return "\n".join(lines) + "\n"
 
 
@@ -366,9 +371,19 @@ def _metrics(project: Project, diff: PlanDiff, profile: str, resamples: int) -> 
     rows, label = _evaluation_rows(project, candidate.run_id or "")
     bundles = [load_bundle(verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref), label=mv.ref)
                for mv in (candidate, champion)]
+    missing = sorted({f["name"] for f in bundles[1].manifest["signature"]} - set(rows.columns))
+    if missing:
+        return MetricComparison(candidate.ref, champion.ref, label,
+                                note=f"{champion.ref} reads column(s) {', '.join(missing)} that the rows {candidate.ref} "
+                                     f"was evaluated on ({label}) lack; set evaluation.data to a labelled file with "
+                                     "every column to compare the two.")
     metrics = diff.new.config["evaluation"]["metrics"]
     deltas = compare_bundles(*bundles, rows, metrics=metrics, resamples=resamples)
-    return MetricComparison(candidate.ref, champion.ref, label, deltas)
+    caveat = None
+    if label.startswith("held-out") and champion.dataset_version != candidate.dataset_version:
+        caveat = (f"{champion.ref} was trained on {champion.dataset}@{champion.dataset_version}, so some of these rows "
+                  "may be in its training set; set evaluation.data to a held-out file for an unbiased comparison.")
+    return MetricComparison(candidate.ref, champion.ref, label, deltas, caveat=caveat)
 
 
 def review(project: Project, base: str, *, model: str | None = None, framework: str | None = None,

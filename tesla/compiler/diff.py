@@ -27,10 +27,11 @@ _PARAM_KEYS = {
     ("load", "format"): "data.source", ("evaluate", "source"): "evaluation.data",
     ("evaluate", "format"): "evaluation.data", ("evaluate", "title"): "model.name",
     ("register", "model"): "model.name", ("register", "dataset"): "data.dataset",
-    ("register", "dataset_version"): "data.version", ("register", "dataset_sha256"): "data content",
+    ("register", "dataset_version"): "data.version",
 }
 _INPUT_KEYS = {("load", "source"): "data content", ("evaluate", "test"): "evaluation.data content"}
-_DERIVED = {("register", "training_fingerprint")}  # follows the search step: shown as "upstream search"
+# copies of what an upstream step already shows (the search step's fingerprint, the load step's data hash)
+_DERIVED = {("register", "training_fingerprint"), ("register", "dataset_sha256")}
 
 
 @dataclass(frozen=True)
