@@ -617,6 +617,44 @@ def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project
                                "by"]))
 
 
+@models_app.command("show")
+def models_show(ref: Annotated[str, typer.Argument(metavar="NAME@V", help="Model name; NAME@N picks version N "
+                                                   "(default: the newest).")],
+                as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+                project: ProjectOpt = Path(".")) -> None:
+    """A model version's lineage: dataset version, plan fingerprint, resolved config, code and package versions,
+    who trained it."""
+    from tesla.lineage import model_lineage
+    from tesla.project import Project
+
+    _local_only("models show")
+    session = Project(project)
+    lineage = model_lineage(session.store, session.training.resolve_model(ref))
+    if as_json:
+        return _print_json(lineage.to_dict())
+    code = lineage.code
+    commit = code.get("git_commit")
+    facts = [("model", lineage.model), ("stage", lineage.stage), ("trained by", lineage.created_by),
+             ("trained at", lineage.created_at), ("run", lineage.run_id), ("dataset", lineage.dataset),
+             ("dataset sha256", lineage.dataset_sha256), ("plan fingerprint", lineage.plan_fingerprint),
+             ("git commit", (commit + (" (with uncommitted changes)" if code.get("git_dirty") else ""))
+              if commit else ("not in a git repository" if "git_dirty" in code else None)),
+             ("tesla", code.get("tesla")),
+             ("metrics", ", ".join(f"{k}={v:.4f}" for k, v in lineage.metrics.items()))]
+    for label, value in facts:
+        typer.echo(f"{label + ':':<18}{'' if value is None else value}")
+    typer.echo("packages:" + ("" if lineage.packages else " (not recorded)"))
+    for name, version in sorted(lineage.packages.items()):
+        typer.echo(f"  {name}=={version}")
+    typer.echo("resolved config:" + ("" if lineage.config else " (not recorded)"))
+    from omegaconf import OmegaConf
+
+    if lineage.config:
+        typer.echo("  " + OmegaConf.to_yaml(lineage.config).rstrip("\n").replace("\n", "\n  "))
+    if lineage.missing:
+        typer.echo(f"not recorded for this version (trained by an older Tesla): {', '.join(lineage.missing)}")
+
+
 @runs_app.command("list")
 def runs_list(limit: Annotated[int, typer.Option("--limit")] = 20, project: ProjectOpt = Path(".")) -> None:
     """Recent runs."""
@@ -652,6 +690,62 @@ def runs_show(run_id: Annotated[str, typer.Argument()], project: ProjectOpt = Pa
         console.print(table([vars(t) for t in report.trials], ["n", "estimator", "loss", "best_loss", "wall_s"],
                             title="trials"))
     typer.echo(f"report: {report.path}")
+
+
+@runs_app.command("compare")
+def runs_compare(run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Two or more run ids.")],
+                 as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+                 project: ProjectOpt = Path(".")) -> None:
+    """Runs side by side: the config keys that differ, held-out metrics and leaderboards."""
+    from tesla.cli.render import console, table
+    from tesla.comparison import compare_runs
+    from tesla.project import Project
+
+    _local_only("runs compare")
+    if len(set(run_ids)) < 2:
+        raise UsageError("tesla runs compare needs two or more different run ids (see `tesla runs list`)")
+    result = compare_runs(Project(project).store, run_ids)
+    if as_json:
+        return _print_json(result.to_dict())
+    ids = [r.run.id for r in result.runs]
+    console.print(table([{"": label, **{r.run.id: fact(r) for r in result.runs}} for label, fact in _RUN_FACTS],
+                        ["", *ids], title="runs"))
+    config = [{k: v if k == "key" or v == "(absent)" else json.dumps(v, sort_keys=True, ensure_ascii=False)
+               for k, v in row.items()} for row in result.config_rows]
+    groups = ", ".join(result.groups)
+    console.print(table(config, ["key", *ids], title=f"config (keys that differ; groups {groups})")
+                  if result.config_rows else f"config: the same in every run (groups {groups})")
+    console.print(table(result.metric_rows, ["metric", *ids], title="held-out metrics"))
+    console.print(table(result.leaderboard_rows, ["rank", *ids], title="leaderboard (estimator, best validation loss)"))
+
+
+_RUN_FACTS = (("plan", lambda r: r.run.plan_name), ("status", lambda r: r.run.status),
+              ("started", lambda r: r.run.started_at), ("by", lambda r: r.run.created_by),
+              ("config from", lambda r: r.config_source))
+
+
+@app.command("diff")
+def diff(run_a: Annotated[str, typer.Argument(metavar="RUN_A")], run_b: Annotated[str, typer.Argument(metavar="RUN_B")],
+         as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+         project: ProjectOpt = Path(".")) -> None:
+    """The resolved-config keys that differ from RUN_A to RUN_B (nested keys dotted, values in full)."""
+    from tesla.comparison import diff_runs
+    from tesla.project import Project
+
+    _local_only("diff")
+    a, b, changes = diff_runs(Project(project).store, run_a, run_b)
+    if as_json:
+        return _print_json({"run_a": a.run.id, "run_b": b.run.id, "changes": [c.to_dict() for c in changes]})
+    typer.echo(f"--- run {a.run.id} ({a.run.plan_name}, config {a.config_source})")
+    typer.echo(f"+++ run {b.run.id} ({b.run.plan_name}, config {b.config_source})")
+    only = sorted(set(a.config) ^ set(b.config))
+    if only:
+        typer.echo(f"# compared: {', '.join(sorted(set(a.config) & set(b.config)))}; recorded by one run only: "
+                   f"{', '.join(only)}")
+    for change in changes:
+        typer.echo(change.describe())
+    if not changes:
+        typer.echo("(the resolved configs are identical)")
 
 
 # -- monitoring -------------------------------------------------------------------------------------------------

@@ -171,9 +171,12 @@ class TrainingService:
     def run_training(self, plain: Mapping[str, Any], *, force: bool, on_event: EventSink | None,
                      parent_id: str | None, meta: Mapping[str, Any] | None = None) -> tuple[Plan, RunResult]:
         """Compile (loading ``data.source`` first) and run the training plan of a composed config."""
+        from tesla.lineage import run_meta
+
         plan = self.compile(plain, ingest=True)
-        if meta:  # meta is not part of the fingerprint: the steps cache exactly as without it
-            plan = dataclasses.replace(plan, meta={**plan.meta, **meta})
+        # meta is not part of the fingerprint: the steps cache exactly as without it; the run records its
+        # resolved config, code and package versions there (`tesla models show`, `tesla diff`)
+        plan = dataclasses.replace(plan, meta={**plan.meta, **run_meta(self.project.root, plain), **(meta or {})})
         backend = self.project.backend(plain)
         self.guard_budget(backend, plan, plain)  # before anything is uploaded or submitted
         return plan, backend.run(plan, force=force, on_event=on_event, parent_id=parent_id)
