@@ -200,8 +200,8 @@ def plan_diff(project: Project, ref: str, *, model: str | None = None, framework
     from tesla.project import Project
 
     ov = train_overrides(model, framework, max_iter, overrides)
-    new = _side(project, ov)
-    with checkout(project.root, ref) as (root, sha):
+    with checkout(project.root, ref) as (root, sha):  # the ref is checked before anything is compiled
+        new = _side(project, ov)
         try:
             base = Project(root, user=project.user, store=project.store)
         except ProjectNotFoundError as exc:
