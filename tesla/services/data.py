@@ -130,7 +130,8 @@ class DataService:
             name = data["dataset"] or source.stem
             if ingest:
                 version = self.load(source, name, target=data["target"]).version
-                return DatasetInput(name, None, version.sha256, version.format, version.target,
+                # data.target, not the target a store recorded for the name: the preview cannot know that one
+                return DatasetInput(name, None, version.sha256, version.format, data["target"],
                                     recorded_version=version.version)
             if not source.exists():
                 raise DataNotFoundError(f"data.source '{source}' does not exist; check the path", key="data.source")
