@@ -30,8 +30,9 @@ from tesla.services._common import train_overrides
 if TYPE_CHECKING:
     from tesla.evaluation.compare import MetricDelta
     from tesla.project import Project
+    from tesla.store import ModelVersion
 
-__all__ = ["DataChange", "MetricComparison", "PlanDiff", "Review", "checkout", "plan_diff", "review"]
+__all__ = ["DataChange", "MetricComparison", "PlanDiff", "Review", "Side", "checkout", "plan_diff", "review"]
 
 
 # -- the base ref, checked out -----------------------------------------------------------------------------
@@ -349,9 +350,6 @@ def _evaluation_rows(project: Project, run_id: str) -> tuple[Any, str]:
 
 
 def _metrics(project: Project, diff: PlanDiff, profile: str, resamples: int) -> MetricComparison:
-    from tesla.evaluation.compare import compare_bundles
-    from tesla.models import load_bundle, verified_bundle_dir
-
     store = project.store
     name = diff.new.plan.meta["model"]
     versions = store.model_versions(name)
@@ -368,7 +366,22 @@ def _metrics(project: Project, diff: PlanDiff, profile: str, resamples: int) -> 
     if champion.version == candidate.version:
         return MetricComparison(candidate.ref, champion.ref, None,
                                 note=f"{candidate.ref} is the version serving '{profile}'; no change to compare.")
-    rows, label = _evaluation_rows(project, candidate.run_id or "")
+    try:
+        return _deltas(project, candidate, champion, diff.new.config["evaluation"]["metrics"], resamples)
+    except TeslaError as exc:  # the comment still says everything else; this part says why it is missing
+        return MetricComparison(candidate.ref, champion.ref, None, note=f"No metric deltas: {exc}")
+
+
+def _deltas(project: Project, candidate: ModelVersion, champion: ModelVersion, metrics: Sequence[str],
+            resamples: int) -> MetricComparison:
+    from tesla.evaluation.compare import compare_bundles
+    from tesla.models import load_bundle, verified_bundle_dir
+
+    store = project.store
+    if not candidate.run_id:
+        return MetricComparison(candidate.ref, champion.ref, None,
+                                note=f"{candidate.ref} has no recorded run, so its evaluation rows are unknown.")
+    rows, label = _evaluation_rows(project, candidate.run_id)
     bundles = [load_bundle(verified_bundle_dir(store.artifacts, mv.bundle_sha, ref=mv.ref), label=mv.ref)
                for mv in (candidate, champion)]
     missing = sorted({f["name"] for f in bundles[1].manifest["signature"]} - set(rows.columns))
@@ -377,7 +390,6 @@ def _metrics(project: Project, diff: PlanDiff, profile: str, resamples: int) -> 
                                 note=f"{champion.ref} reads column(s) {', '.join(missing)} that the rows {candidate.ref} "
                                      f"was evaluated on ({label}) lack; set evaluation.data to a labelled file with "
                                      "every column to compare the two.")
-    metrics = diff.new.config["evaluation"]["metrics"]
     deltas = compare_bundles(*bundles, rows, metrics=metrics, resamples=resamples)
     caveat = None
     if label.startswith("held-out") and champion.dataset_version != candidate.dataset_version:

@@ -68,4 +68,5 @@ def test_the_init_workflow_runs_on_a_fresh_clone_without_a_store(tmp_path: Path,
     assert "## Tesla review: `train/model` against `origin/main`" in text
     assert "| `search.max_iter` | `20` | `40` |" in text
     assert "| search | invalidated | search.max_iter: 20 -> 40 |" in text
+    assert "No training result for this plan yet" in text  # a fresh clone has trained nothing
     assert (clone / "tesla-review.md").read_text() in text  # the file `gh pr comment` posts
