@@ -131,6 +131,8 @@ def init(path: Annotated[Path, typer.Argument(help="Directory of the new project
     Project.init(path)  # the message names the directory as given, not the resolved root
     typer.echo(f"Created Tesla project in {path}/ (conf/, data/, .gitignore, .github/workflows/tesla.yml)")
     typer.echo(f"Next: cd {path} && tesla load -d data.csv -o NAME --target COLUMN")
+    typer.echo("  the pull-request check needs the data in git (commit the file, set data.source and data.target in "
+               "conf/config.yaml) or a team store (repository secrets TESLA_DB_URL and TESLA_ARTIFACTS)")
 
 
 @app.command()
