@@ -134,16 +134,25 @@ def init(path: Annotated[Path, typer.Argument(help="Directory of the new project
 
 
 @app.command()
-def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet or JSON-lines file.")],
-         output: Annotated[str, typer.Option("-o", "--output", help="Dataset name.")],
+def load(output: Annotated[str, typer.Option("-o", "--output", help="Dataset name.")],
+         data: Annotated[Optional[str], typer.Option(
+             "-d", "--data", help="File (CSV/TSV, Parquet, JSON, Feather, Excel; .gz/.bz2/.zst/.zip) or URL "
+             "(s3://, gs://, https://).")] = None,
          target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
          message: Annotated[Optional[str], typer.Option("--message", help="Note for this version.")] = None,
          keep_raw: Annotated[bool, typer.Option("--keep-raw", help="Also store the file as given.")] = False,
+         sql: Annotated[Optional[str], typer.Option("--sql", help="Load the rows of this query (with --url).")] = None,
+         url: Annotated[Optional[str], typer.Option("--url", help="SQLAlchemy database URL --sql runs on.")] = None,
+         delimiter: Annotated[Optional[str], typer.Option("--delimiter", help="CSV separator (default: sniffed).")] = None,
+         encoding: Annotated[Optional[str], typer.Option("--encoding", help="Text encoding (default: UTF-8).")] = None,
          project: ProjectOpt = Path(".")) -> None:
-    """Ingest a file as a new immutable version of a dataset."""
+    """Ingest a file, a URL or a SQL query's rows as a new immutable version of a dataset."""
     from tesla.cli.render import IngestRenderer
+    if data is None and sql is None:
+        raise UsageError("pass -d FILE (or a URL), or --sql QUERY --url DATABASE_URL")
     with IngestRenderer() as render:
         result = _session(project).data.load(data, output, target=target, message=message, keep_raw=keep_raw,
+                                            sql=sql, url=url, delimiter=delimiter, encoding=encoding,
                                             on_event=render)
     v = result.version
     if result.created:
@@ -156,7 +165,7 @@ def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet o
         if result.raw_sha256:
             typer.echo(f"  raw file kept: sha256 {result.raw_sha256[:12]}")
     else:
-        typer.echo(f"Unchanged: {data} has the same content as {v.name}@{v.version}; no new version")
+        typer.echo(f"Unchanged: {data or 'the query'} has the same content as {v.name}@{v.version}; no new version")
 
 
 @data_app.command("list")

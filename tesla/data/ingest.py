@@ -214,6 +214,7 @@ class _Source:
         self.total_bytes = path.stat().st_size if total_bytes is None else total_bytes
         self.delimiter = delimiter or _SEPARATORS.get(fmt, ",")
         self.encoding = encoding
+        self.where = f"'{path}'"  # how messages name it
         self.newlines_in_values = False
         self._fh: Any = None
 
@@ -382,7 +383,7 @@ class _FrameSource(_Source):
 
     def translate(self, exc: Exception) -> Exception:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return DataError(f"cannot read '{self.path}' as {self.fmt}: {reason}", key=str(self.path))
+        return DataError(f"cannot read {self.where} as {self.fmt}: {reason}", key=str(self.path))
 
 
 class _Fallback(Exception):  # noqa: N818 - control flow: the frame pandas read where pyarrow could not
@@ -504,7 +505,8 @@ def ingest_frame(label: str, read: Callable[[], Any], dest: str | os.PathLike[st
         dest: where the canonical Parquet file is written.
         target: as for ``ingest``; ``check_names`` and ``say`` too.
     """
-    source = _FrameSource(Path(label), "rows", read, total_bytes=0)
+    source = _FrameSource(Path("query"), "rows", read, total_bytes=0)
+    source.where = label
     return _passes(source, Path(dest), target, check_names, None, say or (lambda _text: None))
 
 
@@ -621,8 +623,9 @@ def _write(source: _Source, dest: Path, target: str | None, batches: Iterator[An
             if writer is not None:
                 writer.close()
     if not rows or columns is None:
-        raise DataError(f"data file '{source.path}' has no rows; it needs a header row and data rows", key=str(source.path))
-    warnings = _checks(columns, target, f"'{source.path}'")
+        what = f"data file {source.where}" if source.where.startswith("'") else source.where
+        raise DataError(f"{what} has no rows; it needs a header row and data rows", key=str(source.path))
+    warnings = _checks(columns, target, source.where)
     return Ingested(sha256=sink.digest.hexdigest(), rows=rows, schema={c.name: c.entry() for c in columns},
                     warnings=warnings, total_bytes=source.total_bytes)
 
@@ -686,6 +689,8 @@ def _canonical(batch: Any, names: list[str], path: Path) -> Any:
             array = array.cast(pa.float64())
         elif pa.types.is_dictionary(t):
             array = array.cast(t.value_type)
+        elif pa.types.is_large_string(t) or pa.types.is_string_view(t):  # pandas 3's str: the same text as CSV's
+            array = array.cast(pa.string())
         elif pa.types.is_nested(array.type):
             first = pc.indices_nonzero(pc.is_valid(array))
             row = first[0].as_py() + 1 if len(first) else 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from tesla.store import DatasetVersion, hash_path
 from tesla.store.faults import fault_point
 
 if TYPE_CHECKING:
+    from tesla.data.ingest import Ingested
     from tesla.project import Project
 
 __all__ = ["DataService", "LoadResult"]
@@ -27,14 +28,19 @@ class LoadResult:
     raw_sha256: str | None = None  # the file as given, when stored too (``keep_raw``)
 
 
+def _sayer(emit: EventSink) -> Callable[[str], None]:
+    return lambda text: emit(Event("message", data={"text": text}))
+
+
 class DataService:
     """Datasets of one project: every ingested file is an immutable, content-addressed version."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
 
-    def load(self, data: PathLike, name: str, *, target: str | None = None, message: str | None = None,
-             keep_raw: bool = False, on_event: EventSink | None = None) -> LoadResult:
+    def load(self, data: PathLike | None, name: str, *, target: str | None = None, message: str | None = None,
+             keep_raw: bool = False, sql: str | None = None, url: str | None = None, delimiter: str | None = None,
+             encoding: str | None = None, on_event: EventSink | None = None) -> LoadResult:
         """Ingest ``data`` as a new immutable version of dataset ``name``, in one streaming pass.
 
         The file is read batch by batch into a canonical Parquet file (see ``tesla.data.ingest``),
@@ -43,34 +49,87 @@ class DataService:
         the file cannot be read or ``target`` is not one of its columns.
 
         Args:
-            data: a CSV, TSV, Parquet or JSON-lines file.
+            data: a local file (CSV/TSV, Parquet, JSON lines or array, Feather, Excel; compressed too) or a
+                URL fsspec opens (``s3://``, ``gs://``, ``https://``); None with ``sql``.
             name: the dataset.
             target: the label column, checked now (``tesla train`` needs it).
             message: a note for the version.
             keep_raw: also store the file as given (``LoadResult.raw_sha256`` names it).
+            sql: a query whose rows are the version, run on the database at ``url`` (a SQLAlchemy URL).
+            url: the database ``sql`` runs on.
+            delimiter: a CSV's separator; None sniffs it.
+            encoding: a text file's encoding; None: UTF-8 (or what its byte-order mark says).
             on_event: receives ``message`` events (``{"text"}``) and ``ingest_progress`` events
                 (``{"bytes", "total_bytes", "rows"}``) while the file is read.
 
         Raises:
             DataError: the file cannot be read, or its target cannot be learned from.
         """
-        from tesla.data.ingest import ingest
-        from tesla.steps.data import check_target
+        from tesla.data.sources import fetched, is_url
 
         if not name or any(c in name for c in "/@ ") or not name.isprintable():
             raise DataError(f"dataset name {name!r} may not be empty or hold '/', '@', spaces or control characters",
                             key="name")
-        path = input_file(data)
         emit = on_event or (lambda _e: None)
-        say = lambda text: emit(Event("message", data={"text": text}))  # noqa: E731
+        if sql is not None or url is not None:
+            if data is not None or not (sql and url):
+                raise DataError("a SQL load takes --sql QUERY and --url DATABASE_URL together, without -d FILE",
+                                key="sql")
+            return self._load_query(sql, url, name, target=target, message=message, emit=emit)
+        if data is None:
+            raise DataError("nothing to load: pass -d FILE (or a URL), or --sql QUERY --url DATABASE_URL", key="data")
+        if is_url(str(data)):
+            with fetched(str(data), self.project.store.state_dir) as local:
+                emit(Event("message", data={"text": f"fetched {data}"}))
+                try:
+                    return self._load_file(local, name, str(data), target=target, message=message,
+                                           keep_raw=keep_raw, delimiter=delimiter, encoding=encoding, emit=emit)
+                except DataError as exc:  # name the URL the user gave, not the temporary copy
+                    raise type(exc)(str(exc).replace(str(local), str(data)), key=exc.key) from exc
+        path = input_file(data)
+        return self._load_file(path, name, str(path), target=target, message=message, keep_raw=keep_raw,
+                               delimiter=delimiter, encoding=encoding, emit=emit)
+
+    def _load_file(self, path: Path, name: str, source: str, *, target: str | None, message: str | None,
+                   keep_raw: bool, delimiter: str | None, encoding: str | None, emit: EventSink) -> LoadResult:
+        from tesla.data.ingest import ingest
+        from tesla.steps.data import check_target
+
+        say = _sayer(emit)
         total = path.stat().st_size if path.is_file() else 0
         say(f"reading {path}")
+
+        def read(staged: Path) -> Ingested:
+            return ingest(path, staged, target=target, say=say, delimiter=delimiter, encoding=encoding,
+                          check_names=(lambda names: check_target(names, target, f"'{path}'")) if target else None,
+                          on_progress=lambda done, rows: emit(Event("ingest_progress", data={
+                              "bytes": done, "total_bytes": total, "rows": rows})))
+
+        return self._record(name, source, read, target=target, message=message, say=say,
+                            raw=path if keep_raw else None)
+
+    def _load_query(self, sql: str, url: str, name: str, *, target: str | None, message: str | None,
+                    emit: EventSink) -> LoadResult:
+        from tesla.data.ingest import ingest_frame
+        from tesla.data.sources import read_query, redacted
+        from tesla.steps.data import check_target
+
+        say = _sayer(emit)
+        label = f"the query on {redacted(url)}"
+        say(f"querying {redacted(url)}")
+
+        def read(staged: Path) -> Ingested:
+            return ingest_frame(label, lambda: read_query(sql, url), staged, target=target, say=say,
+                                check_names=(lambda names: check_target(names, target, label)) if target else None)
+
+        return self._record(name, f"sql:{redacted(url)}: {sql}", read, target=target, message=message, say=say)
+
+    def _record(self, name: str, source: str, read: Callable[[Path], Ingested], *, target: str | None,
+                message: str | None, say: Callable[[str], None], raw: Path | None = None) -> LoadResult:
+        """Ingest into a staged file with ``read``; store it as a new version unless the same content is one."""
         store = self.project.store
         with store.artifacts.new_file() as staged:
-            found = ingest(path, staged, target=target, say=say,
-                           check_names=(lambda names: check_target(names, target, f"'{path}'")) if target else None,
-                           on_progress=lambda done, rows: emit(Event("ingest_progress", data={
-                               "bytes": done, "total_bytes": total, "rows": rows})))
+            found = read(staged)
             for warning in found.warnings:
                 say(warning)
             existing = store.find_dataset_version(name, found.sha256)
@@ -78,12 +137,12 @@ class DataService:
                 return LoadResult(existing, created=False)
             say(f"read {found.rows} rows x {len(found.schema)} columns")
             store.artifacts.publish(staged, found.sha256)  # the artifact first: a row never points at a missing file
-        raw = store.artifacts.put(path) if keep_raw else None
+        raw_sha = store.artifacts.put(raw) if raw is not None else None
         fault_point("load.after_artifact")
-        version = store.add_dataset_version(name, sha256=found.sha256, format="parquet", source=str(path),
+        version = store.add_dataset_version(name, sha256=found.sha256, format="parquet", source=source,
                                             rows=found.rows, schema=found.schema, target=target, message=message)
         fault_point("load.after_version")
-        return LoadResult(version, created=True, raw_sha256=raw)
+        return LoadResult(version, created=True, raw_sha256=raw_sha)
 
     def diff(self, name: str, old: int, new: int) -> dict[str, Any]:
         """What changed between two versions of a dataset: rows, and added, removed or retyped columns."""
