@@ -130,7 +130,7 @@ class DataService:
         store = self.project.store
         with store.artifacts.new_file() as staged:
             found = read(staged)
-            for warning in found.warnings:
+            for warning in found.warnings + self._held_to(name, staged, found, source, target):
                 say(warning)
             existing = store.find_dataset_version(name, found.sha256)
             if existing is not None:
@@ -143,6 +143,25 @@ class DataService:
                                             rows=found.rows, schema=found.schema, target=target, message=message)
         fault_point("load.after_version")
         return LoadResult(version, created=True, raw_sha256=raw_sha)
+
+    def _held_to(self, name: str, staged: Path, found: Ingested, source: str, target: str | None) -> list[str]:
+        """Enforce ``conf/data/NAME.yaml`` (refusing), else report schema changes against the current version;
+        then the column warnings (leakage, index, constant). Returns the lines to show."""
+        from tesla.data.expect import column_warnings, declaration, enforce, schema_changes
+
+        store = self.project.store
+        current = store.dataset_version(name) if name in store.dataset_names() else None
+        declared = declaration(self.project.root, name)
+        where = source if source.startswith("sql:") else f"'{source}'"
+        if declared is not None:
+            lines = enforce(staged, found.schema, found.rows, declared[0], where, declared[1])
+        elif current is not None:
+            lines = [f"schema change from {name}@{current.version}: {change}"
+                     for change in schema_changes(current.schema, found.schema)]
+        else:
+            lines = []
+        label = target or (current.target if current is not None else None)
+        return lines + column_warnings(staged, found.schema, label if label in found.schema else None)
 
     def diff(self, name: str, old: int, new: int) -> dict[str, Any]:
         """What changed between two versions of a dataset: rows, and added, removed or retyped columns."""
