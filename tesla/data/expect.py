@@ -2,7 +2,7 @@
 and the warnings about columns no model should learn from.
 
 - **Declared** (``conf/data/NAME.yaml``: ``schema`` per column, ``expect`` for the table; see
-  ``tesla.config.schema.DataConfig``): every rule is checked over the whole staged Parquet file, one
+  ``tesla.config.schema.DataConfig``; ``tesla.services.data.declaration`` reads it): every rule is checked over the whole staged Parquet file, one
   column at a time (so memory is one column, not the table), and every broken rule is listed with its
   count and example rows; any of them refuses the load and nothing is stored.
 - **Not declared**: the current version's inferred schema is the reference; a type change, an added or
@@ -13,67 +13,20 @@ and the warnings about columns no model should learn from.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tesla.data.schema import COLUMN_TYPES
-from tesla.errors import ConfigError, DataError
+from tesla.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SAMPLE_ROWS", "column_warnings", "declaration", "enforce", "schema_changes"]
+__all__ = ["SAMPLE_ROWS", "column_warnings", "enforce", "schema_changes"]
 
 SAMPLE_ROWS = 200_000  # rows the leakage and index checks look at
-_OTHER_COLUMNS = ("refuse", "warn", "allow")
 _MIN_LEAK_ROWS = 20  # fewer rows: only an exact copy of the target is called leakage
 _INDEX_NAMES = {"index", "level_0", "unnamed: 0", "unnamed:0"}
-
-
-def declaration(root: Path, name: str) -> tuple[dict[str, Any], str] | None:
-    """The declared ``schema`` and ``expect`` of dataset ``name``: ``conf/data/NAME.yaml`` in the project.
-
-    Returns:
-        The file's data section as plain data (``schema``, ``expect``, ...) and its path relative to
-        ``root``; None when there is no such file or it declares neither.
-
-    Raises:
-        ConfigError: the file is not valid YAML, has an unknown key or a value of the wrong type,
-            naming the file and the dotted key.
-    """
-    path = root / "conf" / "data" / f"{name}.yaml"
-    if not path.is_file():
-        return None
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from tesla.config.schema import DataConfig, ExpectConfig
-
-    rel = str(path.relative_to(root))
-    try:
-        raw = OmegaConf.load(path)
-        if "defaults" in raw:
-            raw.pop("defaults")
-        plain = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(DataConfig), raw), resolve=True)
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None) or ""
-        reason = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"{rel}: {reason}" + (f" (key data.{key})" if key else ""), key=f"data.{key}") from exc
-    except Exception as exc:  # yaml's scanner and parser errors
-        raise ConfigError(f"{rel} is not valid YAML: {' '.join(str(exc).split())}", key=rel) from exc
-    assert isinstance(plain, dict)
-    for column, rules in plain["schema"].items():
-        if rules["type"] is not None and rules["type"] not in COLUMN_TYPES:
-            raise ConfigError(f"{rel}: data.schema.{column}.type is '{rules['type']}'; allowed: "
-                              f"{', '.join(COLUMN_TYPES)}", key=f"data.schema.{column}.type")
-    if plain["expect"]["other_columns"] not in _OTHER_COLUMNS:
-        raise ConfigError(f"{rel}: data.expect.other_columns is '{plain['expect']['other_columns']}'; allowed: "
-                          f"{', '.join(_OTHER_COLUMNS)}", key="data.expect.other_columns")
-    if not plain["schema"] and plain["expect"] == dataclasses.asdict(ExpectConfig()):
-        return None
-    return plain, rel
 
 
 # -- the declared rules ------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""The data service: dataset versions (ingest, listings, log, rollback, profile, diff)."""
+"""The data service: dataset versions (ingest, listings, log, rollback, show, diff, tag, export, gc)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tesla.compiler import DatasetInput, FileInput
+from tesla.data.diff import RowDiff
 from tesla.errors import ConfigError, DataError, DataNotFoundError
 from tesla.execution import Event
 from tesla.services._common import EventSink, PathLike, input_file
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from tesla.data.ingest import Ingested
     from tesla.project import Project
 
-__all__ = ["DataService", "LoadResult"]
+__all__ = ["DataService", "declaration", "DatasetDetail", "DatasetDiff", "ExportResult", "GcResult", "LoadResult", "TagResult"]
 
 
 @dataclass
@@ -26,6 +28,122 @@ class LoadResult:
     version: DatasetVersion
     created: bool  # False: the same content was already a version
     raw_sha256: str | None = None  # the file as given, when stored too (``keep_raw``)
+
+
+@dataclass
+class DatasetDiff:
+    """``tesla data diff``: the columns and the rows that changed between two versions."""
+
+    dataset: str
+    old: int
+    new: int
+    rows_old: int
+    rows_new: int
+    added_columns: list[str]
+    removed_columns: list[str]
+    retyped: dict[str, str]  # column -> "old type -> new type"
+    same_content: bool
+    rows: RowDiff
+
+
+@dataclass
+class DatasetDetail:
+    """``tesla data show``: one version and what refers to it."""
+
+    version: DatasetVersion
+    current: bool
+    tags: list[str]
+    models: list[str]  # NAME@V of the model versions trained on it
+
+
+@dataclass
+class TagResult:
+    dataset: str
+    version: int
+    tag: str
+    moved_from: int | None  # the version the tag named before, when it moved
+
+
+@dataclass
+class ExportResult:
+    dataset: str
+    version: int
+    path: Path
+    rows: int
+    format: str  # csv | parquet
+
+
+@dataclass
+class GcResult:
+    """``tesla data gc``: the versions deleted (or that would be, ``dry_run``) and why the others stay."""
+
+    removed: list[str]  # NAME@V
+    kept: dict[str, str]  # NAME@V -> why (current, newest, tag T, model M@V, deployment of M@V, ...)
+    freed_bytes: int
+    files: int  # stored files deleted
+    dry_run: bool
+
+
+_EXPORTS = (".csv", ".parquet")
+
+
+def _write_csv(parquet: Path, path: Path) -> None:
+    """The stored Parquet file as CSV, one row group at a time (memory: one row group)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(parquet)
+    with pcsv.CSVWriter(str(path), source.schema_arrow) as writer:
+        for group in range(source.num_row_groups):
+            writer.write_table(source.read_row_group(group))
+
+
+_OTHER_COLUMNS = ("refuse", "warn", "allow")
+
+
+def declaration(root: Path, name: str) -> tuple[dict[str, Any], str] | None:
+    """The declared ``schema`` and ``expect`` of dataset ``name``: ``conf/data/NAME.yaml`` in the project.
+
+    Returns:
+        The file's data section as plain data (``schema``, ``expect``, ...) and its path relative to
+        ``root``; None when there is no such file or it declares neither.
+
+    Raises:
+        ConfigError: the file is not valid YAML, has an unknown key or a value of the wrong type,
+            naming the file and the dotted key.
+    """
+    path = root / "conf" / "data" / f"{name}.yaml"
+    if not path.is_file():
+        return None
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from tesla.config.schema import DataConfig, ExpectConfig
+    from tesla.data.schema import COLUMN_TYPES
+
+    rel = str(path.relative_to(root))
+    try:
+        raw = OmegaConf.load(path)
+        if "defaults" in raw:
+            raw.pop("defaults")
+        plain = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(DataConfig), raw), resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or ""
+        reason = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"{rel}: {reason}" + (f" (key data.{key})" if key else ""), key=f"data.{key}") from exc
+    except Exception as exc:  # yaml's scanner and parser errors
+        raise ConfigError(f"{rel} is not valid YAML: {' '.join(str(exc).split())}", key=rel) from exc
+    assert isinstance(plain, dict)
+    for column, rules in plain["schema"].items():
+        if rules["type"] is not None and rules["type"] not in COLUMN_TYPES:
+            raise ConfigError(f"{rel}: data.schema.{column}.type is '{rules['type']}'; allowed: "
+                              f"{', '.join(COLUMN_TYPES)}", key=f"data.schema.{column}.type")
+    if plain["expect"]["other_columns"] not in _OTHER_COLUMNS:
+        raise ConfigError(f"{rel}: data.expect.other_columns is '{plain['expect']['other_columns']}'; allowed: "
+                          f"{', '.join(_OTHER_COLUMNS)}", key="data.expect.other_columns")
+    if not plain["schema"] and plain["expect"] == dataclasses.asdict(ExpectConfig()):
+        return None
+    return plain, rel
 
 
 def _sayer(emit: EventSink) -> Callable[[str], None]:
@@ -147,7 +265,7 @@ class DataService:
     def _held_to(self, name: str, staged: Path, found: Ingested, source: str, target: str | None) -> list[str]:
         """Enforce ``conf/data/NAME.yaml`` (refusing), else report schema changes against the current version;
         then the column warnings (leakage, index, constant). Returns the lines to show."""
-        from tesla.data.expect import column_warnings, declaration, enforce, schema_changes
+        from tesla.data.expect import column_warnings, enforce, schema_changes
 
         store = self.project.store
         current = store.dataset_version(name) if name in store.dataset_names() else None
@@ -163,15 +281,145 @@ class DataService:
         label = target or (current.target if current is not None else None)
         return lines + column_warnings(staged, found.schema, label if label in found.schema else None)
 
-    def diff(self, name: str, old: int, new: int) -> dict[str, Any]:
-        """What changed between two versions of a dataset: rows, and added, removed or retyped columns."""
+    def diff(self, name: str, old: int | str, new: int | str, *, key: list[str] | None = None) -> DatasetDiff:
+        """What changed between two versions (numbers or tags) of a dataset: columns, then rows.
+
+        Rows are matched by ``key`` (default: the declared ``data.expect.key``), else by row hash;
+        see ``tesla.data.diff``. Both versions are read whole.
+
+        Raises:
+            DataNotFoundError: a version or tag does not exist.
+            DataError: a key column is missing, or does not identify rows.
+        """
+        import pyarrow.parquet as pq
+
+        from tesla.data.diff import diff_rows
+
+        a, b = self._version_of(name, old), self._version_of(name, new)
+        if key is None:
+            declared = declaration(self.project.root, name)
+            key = list(declared[0]["expect"]["key"]) if declared else []
         store = self.project.store
-        a, b = store.dataset_version(name, old), store.dataset_version(name, new)
+        if a.sha256 == b.sha256:
+            from tesla.data.diff import RowDiff
+
+            rows = RowDiff(key=list(key), added=0, removed=0, changed=0 if key else None, unchanged=b.rows)
+        else:
+            frames = [pq.read_table(store.artifacts.verify(v.sha256, label=f"{name}@{v.version}")).to_pandas()
+                      for v in (a, b)]
+            rows = diff_rows(frames[0], frames[1], list(key), (f"{name}@{a.version}", f"{name}@{b.version}"))
         retyped = {c: f"{a.schema[c]['type']} -> {b.schema[c]['type']}" for c in sorted(set(a.schema) & set(b.schema))
                    if a.schema[c]["type"] != b.schema[c]["type"]}
-        return {"dataset": name, "old": old, "new": new, "rows": {"old": a.rows, "new": b.rows},
-                "added": sorted(set(b.schema) - set(a.schema)), "removed": sorted(set(a.schema) - set(b.schema)),
-                "retyped": retyped, "same_content": a.sha256 == b.sha256}
+        return DatasetDiff(dataset=name, old=a.version, new=b.version, rows_old=a.rows, rows_new=b.rows,
+                           added_columns=[c for c in b.schema if c not in a.schema],
+                           removed_columns=[c for c in a.schema if c not in b.schema], retyped=retyped,
+                           same_content=a.sha256 == b.sha256, rows=rows)
+
+    def show(self, ref: str) -> DatasetDetail:
+        """One version (``NAME``, ``NAME@V`` or ``NAME@TAG``): its record, tags and the models trained on it."""
+        name, version = self.parse_ref(ref)
+        v = self._version_of(name, version)
+        store = self.project.store
+        tags = [tag for _, tag, tv in store.dataset_tags(name) if tv == v.version]
+        models = [m.ref for m in store.model_versions() if m.dataset == name and m.dataset_version == v.version]
+        return DatasetDetail(version=v, current=store.dataset_version(name).version == v.version, tags=tags,
+                             models=models)
+
+    def tag(self, ref: str, tag: str) -> TagResult:
+        """Name version ``ref`` (``NAME@V``) ``tag``; a tag already on another version moves (and says so)."""
+        name, version = self.parse_ref(ref)
+        if not tag or tag.isdigit() or any(c in tag for c in "/@ ") or not tag.isprintable():
+            raise DataError(f"tag {tag!r} must be a word that is not a number and holds no '/', '@' or spaces "
+                            "(e.g. v1-clean)", key="tag")
+        v = self._version_of(name, version)
+        moved = self.project.store.tag_dataset_version(name, v.version, tag)
+        return TagResult(dataset=name, version=v.version, tag=tag, moved_from=moved if moved != v.version else None)
+
+    def export(self, ref: str, output: PathLike) -> ExportResult:
+        """Write version ``ref`` out as a file: ``.parquet`` (the stored bytes) or ``.csv`` (streamed)."""
+        import shutil
+
+        from tesla.services._common import output_file
+
+        name, version = self.parse_ref(ref)
+        v = self._version_of(name, version)
+        path = output_file(output)
+        suffix = path.suffix.lower()
+        if suffix not in _EXPORTS:
+            raise DataError(f"cannot export to '{path}': name a file ending in {', '.join(_EXPORTS)}", key="output")
+        stored = self.project.store.artifacts.verify(v.sha256, label=f"{name}@{v.version}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".parquet":
+            shutil.copyfile(stored, path)
+        else:
+            _write_csv(stored, path)
+        return ExportResult(dataset=name, version=v.version, path=path, rows=v.rows, format=suffix[1:])
+
+    def gc(self, *, dry_run: bool = False) -> GcResult:
+        """Delete dataset versions nothing refers to, and their stored files.
+
+        Kept: the current version, the newest one (its number is never reused), a tagged one, one a
+        model was trained on (deployed or not), and one a running run reads.
+        """
+        store = self.project.store
+        keep = self._referenced()
+        removed, freed, files = [], 0, 0
+        for name in store.dataset_names():
+            for v in store.dataset_log(name):
+                if (name, v.version) in keep:
+                    continue
+                removed.append(f"{name}@{v.version}")
+                if not dry_run:
+                    store.delete_dataset_version(name, v.version)
+                    if v.sha256 not in store.dataset_shas_in_use():
+                        freed += store.artifacts.remove(v.sha256)
+                        files += 1
+        kept = {f"{n}@{v}": why for (n, v), why in sorted(keep.items())}
+        return GcResult(removed=removed, kept=kept, freed_bytes=freed, files=files, dry_run=dry_run)
+
+    def _referenced(self) -> dict[tuple[str, int], str]:
+        """(dataset, version) -> why ``gc`` keeps it."""
+        store = self.project.store
+        keep: dict[tuple[str, int], str] = {}
+        running = [r.plan_json for r in store.runs(limit=1_000_000) if r.status == "running"]
+        for name in store.dataset_names():
+            log = store.dataset_log(name)
+            for v in log:
+                if any(v.sha256 in plan for plan in running):
+                    keep[(name, v.version)] = "read by a running run"
+            keep[(name, log[0].version)] = "newest"
+            keep[(name, store.dataset_version(name).version)] = "current"
+        for name, tag, version in store.dataset_tags():
+            keep[(name, version)] = f"tag {tag}"
+        trained = {m.ref: m for m in store.model_versions() if m.dataset and m.dataset_version is not None}
+        for m in trained.values():
+            keep[(m.dataset, m.dataset_version)] = f"model {m.ref}"  # type: ignore[index]
+        for d in store.deployments():
+            m = trained.get(f"{d.model}@{d.version}")
+            if m is not None and d.status in ("starting", "running"):
+                keep[(m.dataset, m.dataset_version)] = f"deployment of {m.ref}"  # type: ignore[index]
+        return keep
+
+    @staticmethod
+    def parse_ref(ref: str) -> tuple[str, str | None]:
+        """``"bc@2"`` -> ("bc", "2"); ``"bc@clean"`` -> ("bc", "clean"); ``"bc"`` -> ("bc", None)."""
+        name, at, version = ref.partition("@")
+        if not name or (at and not version):
+            raise DataError(f"dataset reference '{ref}' must be NAME, NAME@VERSION or NAME@TAG (e.g. bc@2)",
+                            key="dataset")
+        return name, version or None
+
+    def _version_of(self, name: str, version: int | str | None) -> DatasetVersion:
+        """A version by number or tag (None: the current one)."""
+        store = self.project.store
+        if version is None or isinstance(version, int) or version.isdigit():
+            return store.dataset_version(name, None if version is None else int(version))
+        store.dataset_version(name)  # no such dataset: the store's message
+        tags = {tag: v for _, tag, v in store.dataset_tags(name)}
+        if version not in tags:
+            known = f"; its tags: {', '.join(tags)}" if tags else "; it has no tags (tesla data tag NAME@V TAG)"
+            raise DataNotFoundError(f"dataset '{name}' has no version or tag '{version}'{known}", key="data.version")
+        return store.dataset_version(name, tags[version])
 
     # -- listings -----------------------------------------------------------------------------------
     def datasets(self) -> list[DatasetVersion]:
