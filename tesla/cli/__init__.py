@@ -135,10 +135,10 @@ def init(path: Annotated[Path, typer.Argument(help="Directory of the new project
 
 
 @app.command()
-def load(output: Annotated[str, typer.Option("-o", "--output", help="Dataset name.")],
-         data: Annotated[Optional[str], typer.Option(
+def load(data: Annotated[Optional[str], typer.Option(
              "-d", "--data", help="File (CSV/TSV, Parquet, JSON, Feather, Excel; .gz/.bz2/.zst/.zip) or URL "
              "(s3://, gs://, https://).")] = None,
+         output: Annotated[Optional[str], typer.Option("-o", "--output", help="Dataset name (required).")] = None,
          target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
          message: Annotated[Optional[str], typer.Option("--message", help="Note for this version.")] = None,
          keep_raw: Annotated[bool, typer.Option("--keep-raw", help="Also store the file as given.")] = False,
@@ -150,7 +150,9 @@ def load(output: Annotated[str, typer.Option("-o", "--output", help="Dataset nam
     """Ingest a file, a URL or a SQL query's rows as a new immutable version of a dataset."""
     from tesla.cli.render import IngestRenderer
     if data is None and sql is None:
-        raise UsageError("pass -d FILE (or a URL), or --sql QUERY --url DATABASE_URL")
+        raise UsageError("Missing option '-d' / '--data' (a file or URL), or --sql QUERY --url DATABASE_URL")
+    if output is None:
+        raise UsageError("Missing option '-o' / '--output': the dataset name")
     with IngestRenderer() as render:
         result = _session(project).data.load(data, output, target=target, message=message, keep_raw=keep_raw,
                                             sql=sql, url=url, delimiter=delimiter, encoding=encoding,

@@ -1,4 +1,10 @@
-"""Ingest in one streaming pass: a CSV, TSV, Parquet or JSON-lines file becomes one canonical Parquet file.
+"""Ingest in one streaming pass: a CSV, TSV, Parquet, JSON-lines or Feather/Arrow IPC file becomes one
+canonical Parquet file.
+
+Text may be compressed (``.gz``, ``.bz2``, ``.zst``: Arrow decompresses as it reads; a ``.zip`` holding
+one file is unpacked to a temporary file first); a CSV's separator is sniffed among ``DELIMITERS`` and a
+byte-order mark names its encoding. Excel workbooks, JSON arrays and SQL query results cannot be read
+in batches: they are read whole (``_FrameSource``), then written batch by batch like the rest.
 
 The file is read as Arrow record batches (``_BLOCK_BYTES`` of text at a time), never whole; each
 batch is checked, counted into per-column statistics and written to the Parquet file straight away,
@@ -562,7 +568,7 @@ def _one_pass(source: _Source, dest: Path, target: str | None, check_names: Call
         raise
     except Exception as exc:  # pyarrow's errors: ArrowInvalid, OSError, ...
         raise source.translate(exc) from exc
-    names = _checked_names(source.path, _flattened(schema.empty_table()).column_names)
+    names = _checked_names(source.path, [f.name for f in schema])
     if check_names:
         check_names(names)
     return _write(source, dest, target, _batches(source, batches), on_progress, names)
@@ -578,21 +584,7 @@ def _batches(source: _Source, batches: Iterator[Any]) -> Iterator[Any]:
             raise
         except Exception as exc:
             raise source.translate(exc) from exc
-        yield _flattened(batch)
-
-
-def _flattened(batch: Any) -> Any:
-    """Nested objects (struct columns, e.g. JSON ``{"a": {"b": 1}}``) as plain ``a.b`` columns."""
-    import pyarrow as pa
-
-    if not any(pa.types.is_struct(f.type) for f in batch.schema):
-        return batch
-    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    while any(pa.types.is_struct(f.type) for f in table.schema):
-        table = table.flatten()
-    if isinstance(batch, pa.Table):
-        return table
-    return pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns], names=table.column_names)
+        yield batch
 
 
 def _write(source: _Source, dest: Path, target: str | None, batches: Iterator[Any], on_progress: Progress | None,

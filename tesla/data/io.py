@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMATS", "detect_format", "is_json_array", "read_excel", "read_json_array", "read_table", "write_table"]
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",  # a .json file holding an array too
            ".feather": "feather", ".arrow": "feather", ".ipc": "feather", ".xlsx": "excel", ".xlsm": "excel"}
 _COMPRESSED = {".gz", ".bz2", ".zip", ".xz", ".zst"}
@@ -169,7 +169,7 @@ def is_json_array(path: Path) -> bool:
 
 
 def read_json_array(path: Path) -> pd.DataFrame:
-    """A JSON array of objects as a table; nested objects become ``parent.child`` columns.
+    """A JSON array of objects as a table (one object per row; nested values are refused by the reader).
 
     The whole array is parsed at once (JSON arrays cannot be streamed by pyarrow); a file too big
     for memory should be JSON lines.
@@ -186,7 +186,7 @@ def read_json_array(path: Path) -> pd.DataFrame:
     if bad is not None:
         raise DataError(f"'{path}' is a JSON array whose item {bad + 1} is {type(records[bad]).__name__}, not an "
                         'object; each item must be one row, {"column": value, ...}', key=str(path))
-    return pd.json_normalize(records, sep=".")
+    return pd.DataFrame.from_records(records)
 
 
 def read_excel(path: Path) -> pd.DataFrame:
@@ -198,6 +198,10 @@ def read_excel(path: Path) -> pd.DataFrame:
     except ImportError as exc:
         raise DataError(f"reading '{path}' needs openpyxl; install it with pip install 'tesla-ml[data]'",
                         key=str(path)) from exc
+    with path.open("rb") as fh:
+        if not fh.read(4).startswith(b"PK\x03\x04"):  # an .xlsx workbook is a zip archive
+            raise DataError(f"'{path}' is not an Excel workbook (.xlsx files are zip archives); if it is CSV text, "
+                            "rename it to end in .csv", key=str(path))
     try:
         header = pd.read_excel(path, header=None, nrows=1, dtype=str, engine="openpyxl")
     except Exception as exc:  # openpyxl raises zipfile, KeyError and its own errors for a damaged workbook
