@@ -26,7 +26,7 @@ __all__ = ["SAMPLE_ROWS", "column_warnings", "enforce", "schema_changes"]
 
 SAMPLE_ROWS = 200_000  # rows the leakage and index checks look at
 _MIN_LEAK_ROWS = 20  # fewer rows: only an exact copy of the target is called leakage
-_INDEX_NAMES = {"index", "level_0", "unnamed: 0", "unnamed:0"}
+_INDEX_NAMES = {"index", "level_0"}
 
 
 # -- the declared rules ------------------------------------------------------------------------------------
@@ -174,7 +174,8 @@ def column_warnings(parquet: Path, schema: Mapping[str, Mapping[str, Any]], targ
     sample = _sample(parquet)
     for name in sample.columns:
         if name != target and _is_index(name, sample[name]):
-            lines.append(f"warning: column '{name}' looks like a row index (0, 1, 2, ... in order); drop it or "
+            lines.append(f"warning: column '{name}' looks like a row index (a written pandas index, or 0, 1, 2, ... "
+                         "in order); drop it or "
                          "list it in data.exclude: as a feature it only teaches the row order")
     if target is not None and target in sample.columns:
         for name in sample.columns:
@@ -203,8 +204,11 @@ def _is_index(name: str, col: pd.Series) -> bool:
     import numpy as np
     import pandas as pd
 
+    lowered = str(name).lower()
+    if (lowered in _INDEX_NAMES or lowered.startswith("unnamed: ")) and col.is_unique:
+        return True  # what pandas' to_csv writes as the index, under an empty header
     if not pd.api.types.is_integer_dtype(col) or len(col) < 3:
-        return str(name).lower() in _INDEX_NAMES and col.is_unique
+        return False
     start = int(col.iloc[0])
     return start in (0, 1) and bool(np.array_equal(col.to_numpy(), np.arange(start, start + len(col))))
 

@@ -131,11 +131,12 @@ def test_the_cli_refuses_a_bad_file_against_the_declaration(project: Path, tmp_p
     ({"label": lambda f: f["y"].map({0: "no", 1: "yes", 2: "maybe"})}, "y",
      "warning: column 'label' is a function of (one value per target value) the target 'y'"),
     ({"twice": lambda f: f["score"] * 2 + 1}, "score", "warning: column 'twice' is a linear function of the target"),
-    ({"Unnamed: 0": lambda f: range(len(f))}, "y", "warning: column 'Unnamed: 0' looks like a row index (0, 1, 2, "
-                                                   "... in order)"),
+    ({"Unnamed: 0": lambda f: range(5, 5 + len(f))}, "y", "warning: column 'Unnamed: 0' looks like a row index"),
+    ({"n": lambda f: range(len(f))}, "y", "warning: column 'n' looks like a row index (a written pandas index, or "
+                                          "0, 1, 2, ... in order)"),
     ({"k": lambda f: "same"}, "y", "warning: column 'k' has one value in every row; it carries no information"),
     ({"blank": lambda f: None}, "y", "warning: column 'blank' has no values"),
-], ids=["copy", "function", "linear", "index", "constant", "empty"])
+], ids=["copy", "function", "linear", "unnamed-index", "counting-index", "constant", "empty"])
 def test_column_warnings_name_the_column(project: Path, tmp_path: Path, extra: dict[str, object], target: str,
                                          warning: str) -> None:
     frame = _good().assign(score=[i * 0.37 % 5 for i in range(40)])
