@@ -104,7 +104,7 @@ def _by_key(old: pd.DataFrame, new: pd.DataFrame, key: list[str], common: list[s
     examples = []
     for idx in both.index[any_change.to_numpy()][:EXAMPLES]:
         row = {k: _plain(both.at[idx, k]) for k in key}
-        row.update({c: [_plain(both.at[idx, f"{c}\x00old"]), _plain(both.at[idx, f"{c}\x00new"])]
+        row.update({c: [_as(both.at[idx, f"{c}\x00old"], old[c]), _as(both.at[idx, f"{c}\x00new"], new[c])]
                     for c in values if differs[c].at[idx]})
         examples.append(row)
     new_keys = merged.loc[merged["_merge"] == "right_only", key]
@@ -169,6 +169,16 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value.item() if hasattr(value, "item") else value
+
+
+def _as(value: Any, column: pd.Series) -> Any:
+    """A merged cell as its own column holds it: an integer column's 30.0 (the outer merge's float) is 30."""
+    import pandas as pd
+
+    plain = _plain(value)
+    if isinstance(plain, float) and plain.is_integer() and pd.api.types.is_integer_dtype(column):
+        return int(plain)
+    return plain
 
 
 def _jsonable(mapping: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,8 @@ def two(project: Path, tmp_path: Path) -> Path:
 
 def test_a_keyed_diff_counts_added_removed_and_changed_rows(two: Path) -> None:
     d = Project(two).data.diff("d", 1, 2, key=["id"])
+    assert Project(two).data.diff("d", 1, 2, key=["id", "c"]).rows.examples_changed[0] == {"id": 10, "c": "y",
+                                                                                         "a": [15.0, -1.0]}
     r = d.rows
     assert (d.rows_old, d.rows_new) == (30, 23)
     assert (r.added, r.removed, r.changed, r.unchanged) == (3, 10, 2, 18)
