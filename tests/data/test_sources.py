@@ -129,3 +129,15 @@ def _two_members(path: Path) -> None:
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("a.csv", CSV)
         z.writestr("b.csv", CSV)
+
+
+@pytest.mark.parametrize("name, write", [
+    ("d.feather", lambda p: feather.write_feather(pa.Table.from_pandas(FRAME, preserve_index=False), p)),
+    ("d.xlsx", lambda p: FRAME.to_excel(p, index=False)),
+    ("array.json", lambda p: p.write_text(FRAME.to_json(orient="records"))),
+], ids=["feather", "excel", "json-array"])
+def test_evaluate_and_predict_read_the_new_formats_too(tmp_path: Path, name: str, write) -> None:
+    from tesla.data import read_table
+
+    write(tmp_path / name)
+    pd.testing.assert_frame_equal(read_table(tmp_path / name), FRAME, check_dtype=False)
