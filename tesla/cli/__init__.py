@@ -153,6 +153,9 @@ def load(data: Annotated[Optional[str], typer.Option(
         raise UsageError("Missing option '-d' / '--data' (a file or URL), or --sql QUERY --url DATABASE_URL")
     if output is None:
         raise UsageError("Missing option '-o' / '--output': the dataset name")
+    if data is not None and "://" not in data and os.path.exists(data) and not os.access(data, os.R_OK):
+        # as click's Path type refuses it (a usage error); -d is text so that URLs keep their '//'
+        raise UsageError(f"Invalid value for '-d' / '--data': path '{data}' is not readable.")
     with IngestRenderer() as render:
         result = _session(project).data.load(data, output, target=target, message=message, keep_raw=keep_raw,
                                             sql=sql, url=url, delimiter=delimiter, encoding=encoding,
