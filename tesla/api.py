@@ -32,6 +32,7 @@ from tesla.services import (
 )
 from tesla.services._common import EventSink, PathLike, parse_model_ref
 from tesla.services._common import backend_schemas as _backend_schemas  # noqa: F401 - kept for callers
+from tesla.services.data import DatasetDiff
 from tesla.services.evaluation import check_gates  # noqa: F401 - kept for callers
 from tesla.store import Deployment, ModelVersion, MonitorEvent, Store
 from tesla.store.records import DeploymentStatus
@@ -103,7 +104,7 @@ def load(data: PathLike, name: str, *, target: str | None = None, message: str |
                                           on_event=on_event)
 
 
-def data_diff(name: str, old: int, new: int, *, project_dir: PathLike = ".") -> dict[str, Any]:
+def data_diff(name: str, old: int, new: int, *, project_dir: PathLike = ".") -> DatasetDiff:
     """See ``DataService.diff``."""
     return Project(project_dir).data.diff(name, old, new)
 

@@ -71,6 +71,9 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/data/{name}/log", "data.log", "Every version of a dataset, newest first."),
     _r("GET", "/data/{name}/diff", "data.diff", "Rows and columns changed between two versions."),
     _r("POST", "/data/{name}/rollback", "data.rollback", "Make an earlier version current again."),
+    _r("GET", "/datasets/{ref}", "data.show", "One version (NAME@V or NAME@TAG), its tags and models trained on it."),
+    _r("POST", "/datasets/{ref}/tags/{tag}", "data.tag", "Name a dataset version (moves the tag if it exists)."),
+    _r("POST", "/datasets/gc", "data.gc", "Delete dataset versions nothing refers to.", role="admin"),
     # -- training
     _r("GET", "/training/plan", "training.compile_plan", "The compiled plan of a training config."),
     _r("POST", "/training/plan/status", "training.plan_status", "Which steps of a plan are cached.",

@@ -26,7 +26,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(name="tesla", help="Build and deploy ML models from Hydra configs: compile a plan, run it anywhere.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
-data_app = typer.Typer(help="Dataset versions: list, log, rollback, profile.", no_args_is_help=True)
+data_app = typer.Typer(help="Dataset versions: list, log, show, diff, tag, export, rollback, gc, profile.",
+                       no_args_is_help=True)
 models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 runs_app = typer.Typer(help="Runs of plans: list and show.", no_args_is_help=True)
 deployments_app = typer.Typer(help="Model servers: list, status, logs and stop.", no_args_is_help=True)
@@ -136,16 +137,30 @@ def init(path: Annotated[Path, typer.Argument(help="Directory of the new project
 
 
 @app.command()
-def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet or JSON-lines file.")],
-         output: Annotated[str, typer.Option("-o", "--output", help="Dataset name.")],
+def load(data: Annotated[Optional[str], typer.Option(
+             "-d", "--data", help="File (CSV/TSV, Parquet, JSON, Feather, Excel; .gz/.bz2/.zst/.zip) or URL "
+             "(s3://, gs://, https://).")] = None,
+         output: Annotated[Optional[str], typer.Option("-o", "--output", help="Dataset name (required).")] = None,
          target: Annotated[Optional[str], typer.Option("--target", help="Label column.")] = None,
          message: Annotated[Optional[str], typer.Option("--message", help="Note for this version.")] = None,
          keep_raw: Annotated[bool, typer.Option("--keep-raw", help="Also store the file as given.")] = False,
+         sql: Annotated[Optional[str], typer.Option("--sql", help="Load the rows of this query (with --url).")] = None,
+         url: Annotated[Optional[str], typer.Option("--url", help="SQLAlchemy database URL --sql runs on.")] = None,
+         delimiter: Annotated[Optional[str], typer.Option("--delimiter", help="CSV separator (default: sniffed).")] = None,
+         encoding: Annotated[Optional[str], typer.Option("--encoding", help="Text encoding (default: UTF-8).")] = None,
          project: ProjectOpt = Path(".")) -> None:
-    """Ingest a file as a new immutable version of a dataset."""
+    """Ingest a file, a URL or a SQL query's rows as a new immutable version of a dataset."""
     from tesla.cli.render import IngestRenderer
+    if data is None and sql is None:
+        raise UsageError("Missing option '-d' / '--data' (a file or URL), or --sql QUERY --url DATABASE_URL")
+    if output is None:
+        raise UsageError("Missing option '-o' / '--output': the dataset name")
+    if data is not None and "://" not in data and os.path.exists(data) and not os.access(data, os.R_OK):
+        # as click's Path type refuses it (a usage error); -d is text so that URLs keep their '//'
+        raise UsageError(f"Invalid value for '-d' / '--data': path '{data}' is not readable.")
     with IngestRenderer() as render:
         result = _session(project).data.load(data, output, target=target, message=message, keep_raw=keep_raw,
+                                            sql=sql, url=url, delimiter=delimiter, encoding=encoding,
                                             on_event=render)
     v = result.version
     if result.created:
@@ -158,7 +173,7 @@ def load(data: Annotated[Path, typer.Option("-d", "--data", help="CSV, Parquet o
         if result.raw_sha256:
             typer.echo(f"  raw file kept: sha256 {result.raw_sha256[:12]}")
     else:
-        typer.echo(f"Unchanged: {data} has the same content as {v.name}@{v.version}; no new version")
+        typer.echo(f"Unchanged: {data or 'the query'} has the same content as {v.name}@{v.version}; no new version")
 
 
 @data_app.command("list")
@@ -194,17 +209,101 @@ def data_rollback(name: Annotated[str, typer.Argument()], version: Annotated[int
 
 
 @data_app.command("diff")
-def data_diff(name: Annotated[str, typer.Argument()], old: Annotated[int, typer.Argument()],
-              new: Annotated[int, typer.Argument()], project: ProjectOpt = Path(".")) -> None:
-    """Rows and columns added, removed or retyped between two versions."""
-    d = _session(project).data.diff(name, old, new)
-    typer.echo(f"{name}@{old} -> {name}@{new}: rows {d['rows']['old']} -> {d['rows']['new']}"
-               + (" (identical content)" if d["same_content"] else ""))
-    for label in ("added", "removed"):
-        if d[label]:
-            typer.echo(f"  {label}: {', '.join(d[label])}")
-    for col, change in d["retyped"].items():
+def data_diff(refs: Annotated[list[str], typer.Argument(help="NAME@A NAME@B (versions or tags); NAME A B also works.",
+                                                        show_default=False)],
+              key: Annotated[Optional[list[str]], typer.Option("--key", help="Column(s) identifying a row (default: "
+                                                               "the declared data.expect.key, else by row hash).")] = None,
+              project: ProjectOpt = Path(".")) -> None:
+    """Rows added, removed and changed between two versions, per-column changes and distribution shift."""
+    name, old, new = _diff_refs(refs)
+    d = _session(project).data.diff(name, old, new, key=key or None)
+    r = d.rows
+    typer.echo(f"{name}@{d.old} -> {name}@{d.new}: rows {d.rows_old} -> {d.rows_new}"
+               + (" (identical content)" if d.same_content else ""))
+    for label, cols in (("added", d.added_columns), ("removed", d.removed_columns)):
+        if cols:
+            typer.echo(f"  {label}: {', '.join(cols)}")
+    for col, change in d.retyped.items():
         typer.echo(f"  retyped: {col} {change}")
+    how = f"by key {', '.join(r.key)}" if r.key else "by row hash (a changed row counts as removed + added)"
+    changed = f", {r.changed} changed" if r.changed is not None else ""
+    typer.echo(f"  rows {how}: {r.added} added, {r.removed} removed{changed}, {r.unchanged} unchanged")
+    for label, examples in (("added", r.examples_added), ("removed", r.examples_removed),
+                            ("changed", r.examples_changed)):
+        for row in examples:
+            typer.echo(f"    {label}: {json.dumps(row, default=str, ensure_ascii=False)}")
+    moved = [c for c in r.columns if c.shift > 0 or c.changed]
+    if moved:
+        from tesla.cli.render import console, table
+
+        console.print(table([{"column": c.column, "changed": c.changed, "shift":
+                              f"{c.shift:.3f} ({c.measure})", "old": c.old, "new": c.new} for c in moved],
+                            ["column", "changed", "shift", "old", "new"], title="columns"))
+
+
+def _diff_refs(refs: list[str]) -> tuple[str, str, str]:
+    """(name, old, new) from ``NAME@A NAME@B`` or the older ``NAME A B``."""
+    if len(refs) == 3 and "@" not in refs[0]:
+        return refs[0], refs[1], refs[2]
+    if len(refs) == 2 and all("@" in r for r in refs):
+        (a, va), (b, vb) = (r.split("@", 1) for r in refs)
+        if a != b:
+            raise UsageError(f"diff compares two versions of one dataset; got '{a}' and '{b}'")
+        return a, va, vb
+    raise UsageError("pass two versions as NAME@A NAME@B (e.g. bc@1 bc@2), or NAME A B")
+
+
+@data_app.command("show")
+def data_show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@TAG.")],
+              project: ProjectOpt = Path(".")) -> None:
+    """A version: schema, counts, hash, source, who, tags and the models trained on it."""
+    from tesla.cli.render import console, table
+
+    d = _session(project).data.show(ref)
+    v = d.version
+    typer.echo(f"{v.name}@{v.version}{' (current)' if d.current else ''}: {v.rows} rows, {len(v.schema)} columns")
+    for label, value in (("sha256", v.sha256), ("source", v.source), ("created", f"{v.created_at} by {v.created_by}"),
+                         ("target", v.target), ("message", v.message), ("tags", ", ".join(d.tags)),
+                         ("models", ", ".join(d.models))):
+        if value:
+            typer.echo(f"  {label}: {value}")
+    rows = [{"column": c, **{k: s.get(k) for k in ("type", "dtype", "nullable", "n_unique")}} for c, s in v.schema.items()]
+    console.print(table(rows, ["column", "type", "dtype", "nullable", "n_unique"]))
+
+
+@data_app.command("tag")
+def data_tag(ref: Annotated[str, typer.Argument(help="NAME@VERSION to tag.")],
+             tag: Annotated[str, typer.Argument(help="The tag (a word, e.g. v1-clean).")],
+             project: ProjectOpt = Path(".")) -> None:
+    """Name a version; `NAME@TAG` then works wherever `NAME@V` does, and gc keeps it."""
+    r = _session(project).data.tag(ref, tag)
+    moved = f" (moved from version {r.moved_from})" if r.moved_from is not None else ""
+    typer.echo(f"{r.dataset}@{r.tag} -> version {r.version}{moved}")
+
+
+@data_app.command("export")
+def data_export(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@TAG.")],
+                output: Annotated[Path, typer.Option("-o", "--output", help="FILE.csv or FILE.parquet.")],
+                project: ProjectOpt = Path(".")) -> None:
+    """Write a version out as a CSV or Parquet file."""
+    _local_only("data export")
+    r = _session(project).data.export(ref, output)
+    typer.echo(f"Wrote {r.dataset}@{r.version} ({r.rows} rows) to {r.path}")
+
+
+@data_app.command("gc")
+def data_gc(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
+            project: ProjectOpt = Path(".")) -> None:
+    """Delete dataset versions nothing refers to (current, newest, tagged, trained on, deployed or in use: kept)."""
+    r = _session(project).data.gc(dry_run=dry_run)
+    verb = "Would delete" if r.dry_run else "Deleted"
+    if not r.removed:
+        typer.echo(f"Nothing to delete: every version is referenced ({len(r.kept)} kept)")
+        return
+    freed = "" if r.dry_run else f"; freed {r.freed_bytes:,} bytes in {r.files} file{'s' if r.files != 1 else ''}"
+    typer.echo(f"{verb} {len(r.removed)} version{'s' if len(r.removed) != 1 else ''}: {', '.join(r.removed)}{freed}")
+    for ref, why in r.kept.items():
+        typer.echo(f"  kept {ref}: {why}")
 
 
 @data_app.command("profile")

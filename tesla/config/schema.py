@@ -13,9 +13,11 @@ from typing import Any, Optional
 
 __all__ = [
     "BatchingConfig",
+    "ColumnRulesConfig",
     "DataConfig",
     "DeployConfig",
     "EvaluationConfig",
+    "ExpectConfig",
     "ModelConfig",
     "MonitorConfig",
     "SearchConfig",
@@ -33,6 +35,28 @@ class SplitConfig:
 
 
 @dataclass
+class ColumnRulesConfig:
+    """What every value of one column must be (``data.schema.COLUMN``); a load breaking a rule is refused."""
+
+    type: Optional[str] = None  # numeric | categorical | boolean | datetime | text (as inferred); null: any
+    nullable: bool = True  # false: a missing value is a violation
+    min: Optional[float] = None  # smallest allowed value (numeric); null: no bound
+    max: Optional[float] = None  # largest allowed value (numeric); null: no bound
+    allowed: list[str] = field(default_factory=list)  # the only allowed values / categories, as text; empty: any
+    unique: bool = False  # no value may repeat (an id)
+
+
+@dataclass
+class ExpectConfig:
+    """What the table as a whole must be (``data.expect``), checked at load."""
+
+    key: list[str] = field(default_factory=list)  # columns that together identify a row: never repeated
+    min_rows: Optional[int] = None  # fewest rows a version may have; null: no bound
+    max_rows: Optional[int] = None  # most rows a version may have; null: no bound
+    other_columns: str = "refuse"  # refuse | warn | allow: columns data.schema does not declare (when it declares any)
+
+
+@dataclass
 class DataConfig:
     dataset: Optional[str] = None  # name given to `tesla load -o NAME`; null: the only dataset
     source: Optional[str] = None  # a CSV/Parquet/JSON-lines file to load as a dataset version first
@@ -42,6 +66,9 @@ class DataConfig:
     include: list[str] = field(default_factory=list)  # feature columns to use; empty: all
     exclude: list[str] = field(default_factory=list)  # feature columns to drop (ids, leaks)
     split: SplitConfig = field(default_factory=SplitConfig)
+    # declared columns, enforced by `tesla load -o NAME` when conf/data/NAME.yaml declares them
+    schema: dict[str, ColumnRulesConfig] = field(default_factory=dict)
+    expect: ExpectConfig = field(default_factory=ExpectConfig)
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""Ingest in one streaming pass: a CSV, TSV, Parquet or JSON-lines file becomes one canonical Parquet file.
+"""Ingest in one streaming pass: a CSV, TSV, Parquet, JSON-lines or Feather/Arrow IPC file becomes one
+canonical Parquet file.
+
+Text may be compressed (``.gz``, ``.bz2``, ``.zst``: Arrow decompresses as it reads; a ``.zip`` holding
+one file is unpacked to a temporary file first); a CSV's separator is sniffed among ``DELIMITERS`` and a
+byte-order mark names its encoding. Excel workbooks, JSON arrays and SQL query results cannot be read
+in batches: they are read whole (``_FrameSource``), then written batch by batch like the rest.
 
 The file is read as Arrow record batches (``_BLOCK_BYTES`` of text at a time), never whole; each
 batch is checked, counted into per-column statistics and written to the Parquet file straight away,
@@ -33,25 +39,39 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tesla.data.io import _COMPRESSED, _SEPARATORS, _check_text, _encoding_error, detect_format, read_table
+from tesla.data.io import (
+    _BINARY_FORMATS,
+    _COMPRESSED,
+    _SEPARATORS,
+    _check_text,
+    _encoding_error,
+    detect_format,
+    is_json_array,
+    read_excel,
+    read_json_array,
+    read_table,
+)
 from tesla.data.schema import MAX_CATEGORIES, inf_warning, refuse_target, string_kind
 from tesla.errors import DataError, DataNotFoundError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DISTINCT_CAP", "Ingested", "ingest"]
+__all__ = ["DELIMITERS", "DISTINCT_CAP", "Ingested", "ingest", "ingest_frame"]
 
 _BLOCK_BYTES = 1 << 20  # text per batch (pyarrow's default; larger blocks measured slower on 2 cores)
 _GROUP_ROWS = 65_536  # batches are written together as Parquet row groups of at least this many rows
 DISTINCT_CAP = 10_000  # distinct values counted exactly per column
+_SNIFF_CHARS = 64 * 1024  # text read to sniff a CSV's separator
 _SAMPLE = 200  # first non-missing values kept per text column (the datetime sniff of infer_schema)
 # pandas.read_csv's default missing-value words, so a file means what it meant before
 _NULL_WORDS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
@@ -59,6 +79,8 @@ _NULL_WORDS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-n
 _CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to ([\w\[\], ]+?): invalid value '(.*)'",
                          re.DOTALL)
 _RAGGED = re.compile(r"Expected (\d+) columns, got (\d+)")
+DELIMITERS = (",", ";", "\t", "|")  # what a CSV/TSV file's separator is sniffed among
+_BOMS = {b"\xef\xbb\xbf": "utf-8-sig", b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16"}
 _MAX_PASSES = 32  # each restart widens one column at least once; a column widens at most twice
 
 Progress = Callable[[int, int], None]  # (bytes read, rows read)
@@ -190,11 +212,15 @@ class _Widen(Exception):  # noqa: N818 - control flow inside this module, never 
 class _Source:
     """One input file, read as Arrow batches; ``types`` are the column types forced on the reader."""
 
-    def __init__(self, path: Path, fmt: str) -> None:
+    def __init__(self, path: Path, fmt: str, *, delimiter: str | None = None, encoding: str | None = None,
+                 total_bytes: int | None = None) -> None:
         self.path, self.fmt = path, fmt
         self.types: dict[str, Any] = {}
         self.compressed = any(s.lower() in _COMPRESSED for s in path.suffixes)
-        self.total_bytes = path.stat().st_size
+        self.total_bytes = path.stat().st_size if total_bytes is None else total_bytes
+        self.delimiter = delimiter or _SEPARATORS.get(fmt, ",")
+        self.encoding = encoding
+        self.where = f"'{path}'"  # how messages name it
         self.newlines_in_values = False
         self._fh: Any = None
 
@@ -222,8 +248,8 @@ class _CsvSource(_Source):
         # a native file (not a Python one): reads release the GIL; tell() still says how far it got
         self._fh = pa.input_stream(str(self.path), compression="detect") if self.compressed else pa.OSFile(str(self.path))
         reader = pcsv.open_csv(
-            self._fh, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
-            parse_options=pcsv.ParseOptions(delimiter=_SEPARATORS[self.fmt],
+            self._fh, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES, encoding=self.encoding or "utf8"),
+            parse_options=pcsv.ParseOptions(delimiter=self.delimiter,
                                             newlines_in_values=self.newlines_in_values),
             convert_options=pcsv.ConvertOptions(
                 column_types=self.types, null_values=_NULL_WORDS, strings_can_be_null=True,
@@ -263,13 +289,13 @@ class _CsvSource(_Source):
         return DataError(f"cannot read '{self.path}' as {self.fmt}: {reason}", key=str(self.path))
 
     def _names(self) -> list[str]:
-        with _text(self.path) as fh:
-            return next(csv.reader(fh, delimiter=_SEPARATORS[self.fmt]), [])
+        with _text(self.path, self.encoding) as fh:
+            return next(csv.reader(fh, delimiter=self.delimiter), [])
 
     def _ragged(self) -> Exception:
         """Name the first row whose field count differs from the header's (streamed, as pandas words it)."""
-        with _text(self.path) as fh:
-            rows = csv.reader(fh, delimiter=_SEPARATORS[self.fmt])
+        with _text(self.path, self.encoding) as fh:
+            rows = csv.reader(fh, delimiter=self.delimiter)
             want = len(next(rows, []))
             for fields in rows:
                 if len(fields) != want and fields:
@@ -328,6 +354,44 @@ class _JsonSource(_Source):
         return _Fallback(read_table(self.path, self.fmt))
 
 
+class _IpcSource(_Source):
+    """Feather v2 / Arrow IPC: the file format (random access) or the stream format, batch by batch."""
+
+    def open(self) -> tuple[Any, Iterator[Any]]:
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        self.close()
+        self._fh = pa.OSFile(str(self.path))
+        try:
+            reader = ipc.open_file(self._fh)
+            return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
+        except pa.ArrowInvalid:  # not the file format: the stream format has no footer
+            self._fh.seek(0)
+            stream = ipc.open_stream(self._fh)
+            return stream.schema, iter(stream)
+
+    def translate(self, exc: Exception) -> Exception:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return DataError(f"cannot read '{self.path}' as Feather/Arrow IPC: {reason}", key=str(self.path))
+
+
+class _FrameSource(_Source):
+    """A table only read whole (Excel, a JSON array, a SQL query's rows): read once, then written in batches."""
+
+    def __init__(self, path: Path, fmt: str, read: Callable[[], Any], **kw: Any) -> None:
+        super().__init__(path, fmt, **kw)
+        self._read = read
+
+    def open(self) -> tuple[Any, Iterator[Any]]:
+        table = _frame_table(self._read())
+        return table.schema, iter(table.to_batches(max_chunksize=65_536))
+
+    def translate(self, exc: Exception) -> Exception:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return DataError(f"cannot read {self.where} as {self.fmt}: {reason}", key=str(self.path))
+
+
 class _Fallback(Exception):  # noqa: N818 - control flow: the frame pandas read where pyarrow could not
     def __init__(self, frame: Any) -> None:
         super().__init__("fallback")
@@ -335,15 +399,40 @@ class _Fallback(Exception):  # noqa: N818 - control flow: the frame pandas read 
 
 
 _SOURCES: dict[str, type[_Source]] = {"csv": _CsvSource, "tsv": _CsvSource, "parquet": _ParquetSource,
-                                      "jsonl": _JsonSource}
+                                      "jsonl": _JsonSource, "feather": _IpcSource}
 
 
-def _text(path: Path) -> IO[str]:
-    import gzip
+def _text(path: Path, encoding: str | None = None) -> IO[str]:
+    """The file as text, decompressed (.gz, .bz2, .zst) by Arrow's codecs."""
+    import pyarrow as pa
 
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115 - the caller's with
+    raw = pa.input_stream(str(path), compression="detect")
+    return io.TextIOWrapper(io.BufferedReader(raw), encoding=encoding or "utf-8", errors="replace", newline="")
+
+
+def sniff_delimiter(path: Path, fmt: str, encoding: str | None = None) -> str:
+    """The separator of a CSV/TSV file: the one of ``DELIMITERS`` that splits its first lines into the same
+    number (above one) of fields, the most fields winning; the extension's own when none does."""
+    with _text(path, encoding) as fh:
+        head = fh.read(_SNIFF_CHARS)
+    lines = head.splitlines()[:20]
+    if len(lines) > 1 and len(head) == _SNIFF_CHARS:
+        lines = lines[:-1]  # the last line may be cut short
+    best, best_fields = _SEPARATORS[fmt], 1
+    for sep in DELIMITERS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=sep)}
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = sep, fields
+    return best
+
+
+def sniff_encoding(path: Path) -> str | None:
+    """The encoding a byte-order mark names (UTF-8 with BOM, UTF-16), or None (UTF-8 is assumed)."""
+    if any(s.lower() in _COMPRESSED for s in path.suffixes):
+        return None
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    return next((enc for bom, enc in _BOMS.items() if head.startswith(bom)), None)
 
 
 def _is_text(t: Any) -> bool:
@@ -363,16 +452,20 @@ def _is_number(value: str) -> bool:
 # -- the pass ----------------------------------------------------------------------------------------------
 def ingest(path: str | os.PathLike[str], dest: str | os.PathLike[str], *, target: str | None = None,
            check_names: Callable[[list[str]], None] | None = None, on_progress: Progress | None = None,
-           say: Callable[[str], None] | None = None) -> Ingested:
+           say: Callable[[str], None] | None = None, delimiter: str | None = None,
+           encoding: str | None = None) -> Ingested:
     """Read ``path`` once, batch by batch, into the Parquet file ``dest``; check it as ``tesla load`` does.
 
     Args:
-        path: a CSV, TSV, Parquet or JSON-lines file (``.csv.gz`` too).
+        path: a CSV/TSV (``.gz``, ``.bz2``, ``.zst`` too), Parquet, JSON-lines or JSON-array, Feather/Arrow
+            IPC or Excel file; a ``.zip`` holding one such file is unpacked next to ``dest`` first.
         dest: where the canonical Parquet file is written (overwritten).
         target: the label column, checked as ``check_training_data`` checks it (after the pass).
         check_names: called with the column names before any row is read (e.g. to check the target).
         on_progress: called after each batch with (bytes read, rows read).
         say: called with each line worth showing (a widened column, a warning).
+        delimiter: a CSV's separator; None sniffs it among ``DELIMITERS``.
+        encoding: a text file's encoding; None: UTF-8, or what a byte-order mark says.
 
     Returns:
         The sha256 of the Parquet bytes, the row count, the schema and the warnings.
@@ -385,25 +478,86 @@ def ingest(path: str | os.PathLike[str], dest: str | os.PathLike[str], *, target
         raise DataNotFoundError(f"data file '{path}' does not exist; check the path", key=str(path))
     if path.is_dir():
         raise DataError(f"'{path}' is a directory; pass a CSV, Parquet or JSON-lines file", key=str(path))
-    fmt = detect_format(path)
-    if fmt != "parquet":
-        _check_text(path, fmt)
-    source = _SOURCES[fmt](path, fmt)
     say = say or (lambda _text: None)
+    if path.suffix.lower() == ".zip":
+        with _unzipped(path, Path(dest).parent) as inner:
+            return ingest(inner, dest, target=target, check_names=check_names, on_progress=on_progress, say=say,
+                          delimiter=delimiter, encoding=encoding)
+    fmt = detect_format(path)
+    encoding = encoding or sniff_encoding(path)
+    if fmt not in _BINARY_FORMATS and not (encoding or "").startswith("utf-16"):
+        _check_text(path, fmt)
+    if fmt in _SEPARATORS:
+        delimiter = delimiter or sniff_delimiter(path, fmt, encoding)
+        if delimiter != _SEPARATORS[fmt]:
+            say(f"'{path.name}' is separated by {delimiter!r}" + (" (tab)" if delimiter == "\t" else ""))
+    if fmt == "excel":
+        source: _Source = _FrameSource(path, fmt, lambda: read_excel(path))
+    elif fmt == "jsonl" and is_json_array(path):
+        source = _FrameSource(path, "a JSON array", lambda: read_json_array(path))
+    else:
+        source = _SOURCES[fmt](path, fmt, delimiter=delimiter, encoding=encoding)
+    return _passes(source, Path(dest), target, check_names, on_progress, say)
+
+
+def ingest_frame(label: str, read: Callable[[], Any], dest: str | os.PathLike[str], *, target: str | None = None,
+                 check_names: Callable[[list[str]], None] | None = None,
+                 say: Callable[[str], None] | None = None) -> Ingested:
+    """``ingest`` for rows that are not a file (a SQL query's): ``read()`` returns them as a DataFrame.
+
+    Args:
+        label: how messages name the rows (e.g. the query).
+        read: returns the rows (called once).
+        dest: where the canonical Parquet file is written.
+        target: as for ``ingest``; ``check_names`` and ``say`` too.
+    """
+    source = _FrameSource(Path("query"), "rows", read, total_bytes=0)
+    source.where = label
+    return _passes(source, Path(dest), target, check_names, None, say or (lambda _text: None))
+
+
+def _passes(source: _Source, dest: Path, target: str | None, check_names: Callable[[list[str]], None] | None,
+            on_progress: Progress | None, say: Callable[[str], None]) -> Ingested:
+    """One pass, again with wider types while a later value does not fit the sampled ones."""
     try:
         for _ in range(_MAX_PASSES):
             try:
-                return _one_pass(source, Path(dest), target, check_names, on_progress, say)
+                return _one_pass(source, dest, target, check_names, on_progress, say)
             except _Widen as widen:
                 if widen.column:
                     source.types[widen.column] = widen.to
                     say(f"column '{widen.column}' holds {widen.value!r} after the sampled rows; "
                         f"reading it as {'float64' if str(widen.to) == 'double' else widen.to} (starting again)")
             except _Fallback as fallback:
-                return _write_frame(fallback.frame, source, Path(dest), target, on_progress)
+                return _write_frame(fallback.frame, source, dest, target, on_progress)
     finally:
         source.close()
-    raise DataError(f"the column types of '{path}' kept changing while reading it; save it as Parquet", key=str(path))
+    raise DataError(f"the column types of '{source.path}' kept changing while reading it; save it as Parquet",
+                    key=str(source.path))
+
+
+@contextmanager
+def _unzipped(path: Path, workdir: Path) -> Iterator[Path]:
+    """The one table a .zip archive holds, unpacked (streamed) into a temporary directory under ``workdir``."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"'{path}' is not a zip archive ({exc}); pass the file itself", key=str(path)) from exc
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+        if len(members) != 1:
+            names = ", ".join(m.filename for m in members[:5]) or "nothing"
+            raise DataError(f"'{path}' holds {len(members)} files ({names}); a zip archive must hold exactly one "
+                            "table", key=str(path))
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            inner = Path(tmp) / Path(members[0].filename).name
+            with archive.open(members[0]) as src, inner.open("wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            yield inner
 
 
 def _one_pass(source: _Source, dest: Path, target: str | None, check_names: Callable[[list[str]], None] | None,
@@ -461,8 +615,9 @@ def _write(source: _Source, dest: Path, target: str | None, batches: Iterator[An
             if writer is not None:
                 writer.close()
     if not rows or columns is None:
-        raise DataError(f"data file '{source.path}' has no rows; it needs a header row and data rows", key=str(source.path))
-    warnings = _checks(columns, target, f"'{source.path}'")
+        what = f"data file {source.where}" if source.where.startswith("'") else source.where
+        raise DataError(f"{what} has no rows; it needs a header row and data rows", key=str(source.path))
+    warnings = _checks(columns, target, source.where)
     return Ingested(sha256=sink.digest.hexdigest(), rows=rows, schema={c.name: c.entry() for c in columns},
                     warnings=warnings, total_bytes=source.total_bytes)
 
@@ -485,6 +640,12 @@ def _flush(writer: Any, group: list[Any], columns: list[_Column], written: int) 
 
 def _write_frame(frame: Any, source: _Source, dest: Path, target: str | None, on_progress: Progress | None) -> Ingested:
     """The file pandas read where pyarrow could not (a JSON-lines column whose type varies by row)."""
+    table = _frame_table(frame)
+    return _write(source, dest, target, iter(table.to_batches(max_chunksize=65_536)), on_progress, table.column_names)
+
+
+def _frame_table(frame: Any) -> Any:
+    """A DataFrame as an Arrow table; a column of values of several types becomes text, as pandas shows them."""
     import pyarrow as pa
 
     arrays = []
@@ -493,9 +654,7 @@ def _write_frame(frame: Any, source: _Source, dest: Path, target: str | None, on
             arrays.append(pa.array(frame[name], from_pandas=True))
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # values of several types: as text, as pandas shows them
             arrays.append(pa.array(frame[name].map(lambda v: None if v is None or v != v else str(v)), pa.string()))
-    names = [str(c) for c in frame.columns]
-    table = pa.Table.from_arrays(arrays, names=names)
-    return _write(source, dest, target, iter(table.to_batches(max_chunksize=65_536)), on_progress, names)
+    return pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
 
 
 def _checked_names(path: Path, names: list[str]) -> list[str]:
@@ -522,6 +681,8 @@ def _canonical(batch: Any, names: list[str], path: Path) -> Any:
             array = array.cast(pa.float64())
         elif pa.types.is_dictionary(t):
             array = array.cast(t.value_type)
+        elif pa.types.is_large_string(t) or pa.types.is_string_view(t):  # pandas 3's str: the same text as CSV's
+            array = array.cast(pa.string())
         elif pa.types.is_nested(array.type):
             first = pc.indices_nonzero(pc.is_valid(array))
             row = first[0].as_py() + 1 if len(first) else 1

@@ -1,4 +1,4 @@
-"""Reading tabular files (CSV, TSV, Parquet, JSON lines) with errors that name the file.
+"""Reading tabular files (CSV, TSV, Parquet, JSON lines or arrays, Feather/Arrow IPC, Excel) with errors that name the file.
 
 Everything a user can get wrong about a file is refused here, at the boundary, with one line
 naming the file, the line or column and the fix: an unknown extension, an empty file, a header
@@ -20,11 +20,13 @@ from tesla.errors import DataError, DataNotFoundError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FORMATS", "detect_format", "read_table", "write_table"]
+__all__ = ["FORMATS", "detect_format", "is_json_array", "read_excel", "read_json_array", "read_table", "write_table"]
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
-           ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-_COMPRESSED = {".gz", ".bz2", ".zip", ".xz"}
+           ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",  # a .json file holding an array too
+           ".feather": "feather", ".arrow": "feather", ".ipc": "feather", ".xlsx": "excel", ".xlsm": "excel"}
+_COMPRESSED = {".gz", ".bz2", ".zip", ".xz", ".zst"}
+_BINARY_FORMATS = {"parquet", "feather", "excel"}
 _SEPARATORS = {"csv": ",", "tsv": "\t"}
 _SNIFF_BYTES = 64 * 1024
 # bytes that never occur in a text file (NUL and the C0 controls other than tab, newline, CR, FF)
@@ -69,7 +71,8 @@ def _encoding_error(path: Path, fmt: str) -> DataError:
                 byte = line[exc.start]
                 return DataError(
                     f"'{path}' is not UTF-8: line {number} holds byte 0x{byte:02x} ('{bytes([byte]).decode('cp1252', 'replace')}' "
-                    f"in Latin-1/Windows-1252); save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+                    f"in Latin-1/Windows-1252); save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8) or "
+                    "load it with --encoding cp1252",
                     key=str(path))
     return DataError(f"'{path}' is not UTF-8 {fmt} text; save the file as UTF-8", key=str(path))
 
@@ -122,7 +125,7 @@ def read_table(path: str | os.PathLike[str], fmt: str | None = None) -> pd.DataF
     if path.is_dir():
         raise DataError(f"'{path}' is a directory; pass a CSV, Parquet or JSON-lines file", key=str(path))
     fmt = fmt or detect_format(path)
-    if fmt != "parquet":
+    if fmt not in _BINARY_FORMATS:
         _check_text(path, fmt)
     try:
         if fmt in _SEPARATORS:
@@ -130,6 +133,12 @@ def read_table(path: str | os.PathLike[str], fmt: str | None = None) -> pd.DataF
             _check_header(path, fmt)
         elif fmt == "parquet":
             df = pd.read_parquet(path)
+        elif fmt == "feather":
+            df = pd.read_feather(path)
+        elif fmt == "excel":
+            df = read_excel(path)
+        elif is_json_array(path):
+            df = read_json_array(path)
         else:
             df = pd.read_json(path, lines=True)
     except DataError:
@@ -150,6 +159,59 @@ def read_table(path: str | os.PathLike[str], fmt: str | None = None) -> pd.DataF
     df.columns = [str(c) for c in df.columns]
     _check_flat(path, df)
     return df
+
+
+def is_json_array(path: Path) -> bool:
+    """Whether a JSON file holds one array (``[{...}, ...]``) rather than one object per line."""
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"[")
+
+
+def read_json_array(path: Path) -> pd.DataFrame:
+    """A JSON array of objects as a table (one object per row; nested values are refused by the reader).
+
+    The whole array is parsed at once (JSON arrays cannot be streamed by pyarrow); a file too big
+    for memory should be JSON lines.
+    """
+    import json
+
+    import pandas as pd
+
+    try:
+        records = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read '{path}' as a JSON array: {exc}", key=str(path)) from exc
+    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise DataError(f"'{path}' is a JSON array whose item {bad + 1} is {type(records[bad]).__name__}, not an "
+                        'object; each item must be one row, {"column": value, ...}', key=str(path))
+    return pd.DataFrame.from_records(records)
+
+
+def read_excel(path: Path) -> pd.DataFrame:
+    """The first sheet of an .xlsx workbook; its header row may not repeat a name (pandas would rename it)."""
+    import pandas as pd
+
+    try:
+        import openpyxl  # noqa: F401 - pandas' engine for .xlsx
+    except ImportError as exc:
+        raise DataError(f"reading '{path}' needs openpyxl; install it with pip install 'tesla-ml[data]'",
+                        key=str(path)) from exc
+    with path.open("rb") as fh:
+        if not fh.read(4).startswith(b"PK\x03\x04"):  # an .xlsx workbook is a zip archive
+            raise DataError(f"'{path}' is not an Excel workbook (.xlsx files are zip archives); if it is CSV text, "
+                            "rename it to end in .csv", key=str(path))
+    try:
+        header = pd.read_excel(path, header=None, nrows=1, dtype=str, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises zipfile, KeyError and its own errors for a damaged workbook
+        raise DataError(f"cannot read '{path}' as an Excel workbook: {exc}", key=str(path)) from exc
+    seen: set[str] = set()
+    for name in header.iloc[0].dropna().tolist() if len(header) else []:
+        if name in seen:
+            raise DataError(f"'{path}' has two columns named '{name}'; rename or drop one", key=name)
+        seen.add(name)
+    return pd.read_excel(path, engine="openpyxl")
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:

@@ -195,6 +195,38 @@ class Store:
             c.execute(t.datasets.update().where(t.datasets.c.name == name).values(current_version=version))
         return self.dataset_version(name)
 
+    def tag_dataset_version(self, name: str, version: int, tag: str) -> int | None:
+        """Point ``tag`` of dataset ``name`` at ``version``; returns the version it pointed at before, if any."""
+        self.dataset_version(name, version)  # raises when missing
+        with self.engine.begin() as c:
+            before = c.execute(sa.select(t.dataset_tags.c.version).where(
+                t.dataset_tags.c.name == name, t.dataset_tags.c.tag == tag)).scalar()
+            if before is None:
+                c.execute(t.dataset_tags.insert().values(name=name, tag=tag, version=version, created_by=self.actor))
+            else:
+                c.execute(t.dataset_tags.update().where(t.dataset_tags.c.name == name, t.dataset_tags.c.tag == tag)
+                          .values(version=version, created_by=self.actor))
+        return before
+
+    def dataset_tags(self, name: str | None = None) -> list[tuple[str, str, int]]:
+        """(dataset, tag, version) of every tag (of dataset ``name``), by dataset and tag."""
+        query = sa.select(t.dataset_tags.c.name, t.dataset_tags.c.tag, t.dataset_tags.c.version)
+        if name is not None:
+            query = query.where(t.dataset_tags.c.name == name)
+        with self.engine.connect() as c:
+            return [tuple(r) for r in c.execute(query.order_by(t.dataset_tags.c.name, t.dataset_tags.c.tag))]
+
+    def delete_dataset_version(self, name: str, version: int) -> None:
+        """Forget one version (``tesla data gc``; the caller checked nothing refers to it)."""
+        with self.engine.begin() as c:
+            c.execute(t.dataset_versions.delete().where(t.dataset_versions.c.name == name,
+                                                        t.dataset_versions.c.version == version))
+
+    def dataset_shas_in_use(self) -> set[str]:
+        """The sha256 of every dataset version still recorded (of any dataset)."""
+        with self.engine.connect() as c:
+            return set(c.execute(sa.select(t.dataset_versions.c.sha256).distinct()).scalars())
+
     # -- runs and steps -----------------------------------------------------
     def create_run(self, *, plan_name: str, plan_fingerprint: str, backend: str, plan_json: str,
                    meta: Mapping[str, Any], parent_id: str | None = None) -> str:

@@ -206,6 +206,26 @@ class ArtifactStore:
         staging.mkdir(parents=True)
         return staging
 
+    def remove(self, sha: str) -> int:
+        """Delete a stored object (``tesla data gc``); returns the bytes freed. Its marker goes first, so a
+        reader sees the object missing, never half there."""
+        if not self.exists(sha):
+            return 0
+        if self._local:
+            import shutil
+
+            obj = self._root_path / self._object_rel(sha)
+            size = sum(p.stat().st_size for p in obj.rglob("*") if p.is_file())
+            (obj / _MARKER).unlink()
+            shutil.rmtree(obj)
+            return size
+        fs, base = self._fs()
+        obj = f"{base}/{self._object_rel(sha)}"
+        size = int(fs.du(obj))
+        fs.rm(f"{obj}/{_MARKER}")
+        fs.rm(obj, recursive=True)
+        return size
+
     def remove_abandoned(self, alive: Callable[[int], bool]) -> None:
         """Remove the staging directories (``tmp/<pid>-<uuid>``) of writers that died mid-put."""
         root = self._root_path if self._local else self._cache_dir

@@ -1,4 +1,4 @@
-"""Metadata tables (SQLAlchemy Core): datasets, runs, steps, trials, models, deployments, leases, users, tokens.
+"""Metadata tables (SQLAlchemy Core): datasets (and their tags), runs, steps, trials, models, deployments, leases, users, tokens.
 
 Embedded SQLite under the project's ``.tesla/`` by default; any SQLAlchemy URL
 (``postgresql://...``) for a team. Rows that point at artifacts are written only after
@@ -40,6 +40,16 @@ dataset_versions = sa.Table(
     sa.Column("created_at", sa.DateTime, server_default=_now()),
     sa.Column("created_by", sa.String),  # who loaded it: a token's user, or the local OS user
     sa.UniqueConstraint("name", "sha256"),
+)
+
+# names for dataset versions (`tesla data tag NAME@V TAG`); a tagged version is never garbage-collected
+dataset_tags = sa.Table(
+    "dataset_tags", METADATA,
+    sa.Column("name", sa.String, sa.ForeignKey("datasets.name"), primary_key=True),
+    sa.Column("tag", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime, server_default=_now()),
+    sa.Column("created_by", sa.String),
 )
 
 runs = sa.Table(

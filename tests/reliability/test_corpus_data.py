@@ -100,7 +100,7 @@ LOAD_CASES: dict[str, tuple[str, Callable[[Path], None], str, str]] = {
                           r"table\.csv' is a Parquet file.*rename it to end in \.parquet"),
     "spreadsheet-named-csv": ("sheet.csv", _bytes(b"PK\x03\x04" + b"\x00" * 100), "y",
                               r"sheet\.csv' is a zip archive.*export it as CSV"),
-    "unknown-extension": ("data.xlsx", _csv("x,y\n1,2\n"), "y", r"cannot tell the format of .*data\.xlsx'; use a file"),
+    "unknown-extension": ("data.xls", _csv("x,y\n1,2\n"), "y", r"cannot tell the format of .*data\.xls'; use a file"),
     "no-extension": ("data", _csv("x,y\n1,2\n"), "y", r"cannot tell the format of .*data'"),
     "latin1-csv": ("latin1.csv", _bytes("x,c,y\n1,caf\u00e9,yes\n".encode("latin-1")), "y",
                    r"latin1\.csv' is not UTF-8: line 2 holds byte 0xe9 .*save the file as UTF-8"),

@@ -31,7 +31,6 @@ NOT_ON_THE_WIRE = {
     "TrainingService.jobs_list": "the cloud backends' JobAdmin answers provider job dicts; no JobInfo record yet",
     "TrainingService.jobs_status": "as jobs_list",
     "TrainingService.jobs_cancel": "as jobs_list",
-    "DataService.diff": "a dict of column changes (tesla.services.data is another owner's)",
 }
 
 SERVICES = [getattr(tesla.services, name) for name in tesla.services.__all__ if name.endswith("Service")]
