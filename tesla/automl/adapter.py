@@ -27,11 +27,17 @@ from tesla.errors import BundleError, ConfigError, DependencyError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CUSTOM_LEARNERS", "DOMAIN_TYPES", "FRAMEWORKS", "SearchResult", "choose_within_cost", "custom_hp",
-           "default_estimators", "flaml_metric", "predict_ms_per_row", "search"]
+__all__ = ["CUSTOM_LEARNERS", "DOMAIN_TYPES", "FRAMEWORKS", "SearchResult", "choose_eval_method", "choose_within_cost",
+           "custom_hp", "default_estimators", "flaml_metric", "predict_ms_per_row", "refit", "search"]
 
-SKLEARN_CLASSIFIERS = ("lgbm", "xgboost", "rf", "extra_tree", "lrl1")
-SKLEARN_REGRESSORS = ("lgbm", "xgboost", "rf", "extra_tree")
+# FLAML's own default list (xgb_limitdepth wins many small tables: issue 10)
+SKLEARN_CLASSIFIERS = ("lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree", "lrl1")
+SKLEARN_REGRESSORS = ("lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree")
+DEFAULT_MAX_ITER = 20  # trials of a search with neither search.max_iter nor a time budget
+# FLAML's rule for eval_method=auto (cv while rows x columns is small for the budget), applied
+# to the raw feature count: one-hot encoding widens the frame and would flip small data to a holdout
+CV_CELLS_PER_HOUR = 10_000_000
+CV_MAX_ROWS = 100_000
 FRAMEWORKS = ("scikit-learn", "pytorch", "tensorflow", "auto")
 
 # estimator name -> ("module:Class" of a FLAML learner, framework, pip extra)
@@ -86,6 +92,10 @@ class SearchResult:
     # estimator -> milliseconds its best model takes to predict one row (median over repeats of a
     # batch of training rows, preprocessing excluded: the same for every estimator)
     predict_ms_per_row: dict[str, float] = field(default_factory=dict)
+    fit_s: float = 0.0  # seconds the winner's last fit on the training rows took (sizes a refit)
+    # why the ensemble was not kept (empty: none was asked for, or it was kept)
+    ensemble_note: str = ""
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)  # FLAML's fit settings (for ``refit``)
 
 
 def _read_trials(log_path: Path) -> list[dict[str, Any]]:
@@ -233,17 +243,27 @@ def _starting_points(points: Mapping[str, Any] | None, estimators: Sequence[str]
     return out or "static"
 
 
-def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter: int,
+def choose_eval_method(eval_method: str, rows: int, columns: int, time_budget_s: float | None) -> str:
+    """``eval_method`` with ``auto`` resolved as FLAML would on the raw (unencoded) table."""
+    if eval_method != "auto":
+        return eval_method
+    small = time_budget_s is None or rows * columns / 0.9 < CV_CELLS_PER_HOUR * time_budget_s / 3600
+    return "cv" if small and rows < CV_MAX_ROWS else "holdout"
+
+
+def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter: int | None,
                   time_budget_s: float | None, eval_method: str, n_splits: int, ensemble: bool, seed: int,
                   n_jobs: int, log_path: Path, hp: dict[str, Any] | None,
                   starting_points: Mapping[str, Any] | None, learner_selector: str) -> dict[str, Any]:
+    if max_iter is None and time_budget_s is None:
+        max_iter = DEFAULT_MAX_ITER  # with a budget, None: the budget is the only limit
     settings = dict(
         task="regression" if task == "regression" else "classification", metric=flaml_metric(metric, task),
         estimator_list=list(estimators), max_iter=max_iter,
         time_budget=-1 if time_budget_s is None else time_budget_s, eval_method=eval_method, n_splits=n_splits,
         seed=seed, n_jobs=n_jobs, verbose=0, log_type="all", skip_transform=True,
         # one trial is a plain refit (FLAML evaluates nothing), so there is no trial log to write
-        log_file_name=str(log_path) if max_iter > 1 else "",
+        log_file_name=str(log_path) if max_iter is None or max_iter > 1 else "",
         # model_history keeps each estimator's best fitted model (FLAML frees every other one), so
         # its predict cost can be measured after the search; it changes no trial
         retrain_full=True, model_history=True, custom_hp=hp, starting_points=_starting_points(starting_points, estimators),
@@ -292,7 +312,8 @@ def _native_stack(stacker: Any, X: Any) -> Any:
     stacker.named_estimators_ = Bunch(**dict(zip(names, stacker.estimators_)))
     stacker.final_estimator_ = native(stacker.final_estimator_)
     stacker.final_estimator = stacker.final_estimator_
-    if not np.allclose(expected, _stack_output(stacker, X), rtol=0, atol=1e-12):
+    # relative: regression targets in the tens of thousands differ in the 12th digit (issue 10)
+    if not np.allclose(expected, _stack_output(stacker, X), rtol=1e-7, atol=1e-9 * max(1.0, float(np.abs(expected).max()))):
         raise BundleError("the stacked ensemble predicts differently once FLAML's learner wrappers are removed; "
                           "set search.ensemble=false")
     return stacker
@@ -304,13 +325,16 @@ def _final_model(automl: Any, X: Any) -> tuple[Any, list[str]]:
 
     model = automl.model
     if isinstance(model, StackingClassifier | StackingRegressor):
-        names = [name for name, _ in model.estimators]
-        unsafe = [n for n in names if n in CUSTOM_LEARNERS]
-        if unsafe:
-            raise ConfigError(f"search.ensemble stacks scikit-learn-family learners only; drop {', '.join(unsafe)} "
-                              "from search.estimators or set search.ensemble=false", key="search.ensemble")
-        return _native_stack(model, X), names
+        return _native_stack(model, X), [name for name, _ in model.estimators]
     return model.estimator, []
+
+
+def _check_ensemble(estimators: Sequence[str]) -> None:
+    """Refuse, before searching, a stack the bundle could not hold."""
+    unsafe = [n for n in estimators if n in CUSTOM_LEARNERS]
+    if unsafe:
+        raise ConfigError(f"search.ensemble stacks scikit-learn-family learners only; drop {', '.join(unsafe)} "
+                          "from search.estimators or set search.ensemble=false", key="search.ensemble")
 
 
 # -- serving cost ---------------------------------------------------------------------------------------
@@ -380,11 +404,11 @@ def _refit(name: str, config: Mapping[str, Any], X: Any, y: Any, settings: Mappi
 
 
 def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], metric: str,
-           max_iter: int, time_budget_s: float | None, eval_method: str, n_splits: int,
+           max_iter: int | None, time_budget_s: float | None, eval_method: str, n_splits: int,
            ensemble: bool, seed: int, n_jobs: int, workdir: Path,
            search_space: Mapping[str, Any] | None = None,
            starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
-           max_predict_ms_per_row: float | None = None,
+           max_predict_ms_per_row: float | None = None, raw_columns: int | None = None,
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
 
@@ -398,9 +422,9 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         task: binary, multiclass or regression.
         estimators: FLAML estimator names (custom ones from CUSTOM_LEARNERS are registered).
         metric: a FLAML metric name, or ``auto``.
-        max_iter: number of trials.
+        max_iter: number of trials; None: 20 without a time budget, no cap with one.
         time_budget_s: wall-clock budget; None for a trial-bounded, reproducible search.
-        eval_method: auto, holdout or cv.
+        eval_method: auto, holdout or cv; auto: cv while rows x ``raw_columns`` is small (``choose_eval_method``).
         n_splits: folds for cv.
         ensemble: stack the best learners (FLAML's stacking) into a scikit-learn stack.
         seed: random seed.
@@ -411,6 +435,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         learner_selector: auto, roundrobin or cost (FLAML's time-weighted choice of the next estimator).
         max_predict_ms_per_row: the most milliseconds the winner may take to predict one row; the
             lowest-loss estimator within it wins (refitted on all of ``X``). None: no bound.
+        raw_columns: the number of features before encoding (default: ``X``'s width).
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
     Returns:
@@ -423,8 +448,11 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     from flaml import AutoML  # lazy: ~1-2 s of imports
     from sklearn.exceptions import ConvergenceWarning
 
-    if max_iter < 1:
+    if max_iter is not None and max_iter < 1:
         raise ConfigError(f"search.max_iter must be at least 1; got {max_iter}", key="search.max_iter")
+    if ensemble:
+        _check_ensemble(estimators)
+    eval_method = choose_eval_method(eval_method, len(X), raw_columns or X.shape[1], time_budget_s)
     automl = AutoML()
     _register_learners(automl, estimators)
     hp = custom_hp(search_space, task=task, data_size=X.shape) if search_space else None
@@ -433,7 +461,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
                              time_budget_s=time_budget_s, eval_method=eval_method, n_splits=n_splits,
                              ensemble=ensemble, seed=seed, n_jobs=n_jobs, log_path=log_path, hp=hp,
                              starting_points=starting_points, learner_selector=learner_selector)
-    watcher = _TrialWatcher(log_path, max_iter, progress or (lambda _d: None))
+    watcher = _TrialWatcher(log_path, settings["max_iter"], progress or (lambda _d: None))
     watcher.start()
     started = time.perf_counter()
     try:
@@ -454,11 +482,16 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     chosen = choose_within_cost(finite, costs, max_predict_ms_per_row)
     if ensemble and max_predict_ms_per_row is not None:
         chosen = None  # the stack is measured as a whole below
+    note = ""
     if chosen is not None and chosen != best:
         model, stacked = _refit(chosen, configs[chosen], X, y, settings), []
         best, best_config, best_loss = chosen, configs[chosen], finite[chosen]
     else:
-        model, stacked = _final_model(automl, X)
+        try:
+            model, stacked = _final_model(automl, X)
+        except Exception as exc:  # noqa: BLE001  # a failed stack must not lose the search: keep the best single model
+            note = f"the stacked ensemble was dropped ({type(exc).__name__}: {exc}); the best single model is kept"
+            model, stacked = _refit(best, configs[best], X, y, settings), []
     if stacked and max_predict_ms_per_row is not None:
         stack_ms = predict_ms_per_row(model, X, proba=task != "regression")
         if stack_ms > max_predict_ms_per_row:
@@ -471,4 +504,21 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         metric=flaml_metric(metric, task), trials=_read_trials(log_path), wall_s=wall,
         best_loss_per_estimator=finite, best_config_per_estimator=configs,
         eval_method=str(automl._state.eval_method), ensemble=stacked, predict_ms_per_row=costs,
+        fit_s=float(automl.best_config_train_time or 0.0), ensemble_note=note, settings=settings,
     )
+
+
+def refit(result: SearchResult, X: pd.DataFrame, y: Any) -> Any:
+    """``result``'s winner (its config, or its stack's members) fitted again on ``X``, ``y``.
+
+    Used after evaluation to fit the registered model on every row it may use; the stack is a
+    plain scikit-learn stack of native estimators, so a clone refits it the same way.
+    """
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+
+    if result.ensemble:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return clone(result.model).fit(X, y)
+    return _refit(result.best_estimator, result.best_config, X, y, result.settings)
