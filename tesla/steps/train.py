@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tesla.automl.adapter import SearchResult, default_estimators, estimator_framework, refit
+from tesla.automl.adapter import SearchResult, choose_eval_method, default_estimators, estimator_framework, refit
 from tesla.automl.adapter import search as automl_search
 from tesla.automl.budget import Budget
 from tesla.models import Preprocessor, read_manifest, save_bundle, write_manifest
@@ -75,7 +75,9 @@ def search(ctx: StepContext) -> dict[str, Any]:
     result = automl_search(
         X, y, task=task, estimators=estimators, metric=p["metric"], max_iter=p["max_iter"],
         time_budget_s=budget.search_s(ensemble=p["ensemble"]) if budget else None,
-        eval_method=p["eval_method"], n_splits=p["n_splits"],
+        # cv or holdout for the user's budget and the raw table (FLAML's rule, before encoding widens it)
+        eval_method=choose_eval_method(p["eval_method"], len(df), len(features), p["time_budget_s"]),
+        n_splits=p["n_splits"],
         ensemble=p["ensemble"], seed=p["seed"], n_jobs=p["n_jobs"], workdir=ctx.outdir,
         search_space=p.get("search_space") or None, starting_points=p.get("starting_points") or None,
         learner_selector=p.get("learner_selector", "auto"), raw_columns=len(features),
