@@ -17,7 +17,8 @@ the same task (interleaved: tesla, flaml, tesla-norefit, ...), each in its own p
 - ``flaml``: ``flaml.AutoML().fit(X, y, time_budget=B, metric=M)`` on the same train rows, FLAML's
   own estimator list and data handling (what a user writes in five lines);
 - ablations: ``tesla-norefit`` (``search.refit=false``), ``tesla-ens`` (``search.ensemble=true``),
-  ``tesla-noxgbld`` (the portfolio without ``xgb_limitdepth``).
+  ``tesla-noxgbld`` (the portfolio without ``xgb_limitdepth``), ``tesla-ordinal`` / ``tesla-onehot4``
+  (``search.onehot_max_levels`` 0 / 4 instead of one-hot up to 15 levels).
 
 Metric: log loss (classification), RMSE (regression), both lower is better; the search optimises the
 same metric. Test predictions are saved (``<out>_pred/``); ``report.py`` does the paired bootstrap.
@@ -85,6 +86,7 @@ METRIC = {"binary": "log_loss", "multiclass": "log_loss", "regression": "rmse"}
 VARIANTS: dict[str, list[str]] = {
     "tesla": [], "tesla-norefit": ["search.refit=false"], "tesla-ens": ["search.ensemble=true"],
     "tesla-noxgbld": ["search.estimators=[lgbm,xgboost,rf,extra_tree,lrl1]"],
+    "tesla-ordinal": ["search.onehot_max_levels=0"], "tesla-onehot4": ["search.onehot_max_levels=4"],
 }
 
 

@@ -41,8 +41,9 @@ def _search_params(search: Mapping[str, Any], warm_start: Mapping[str, Any] | No
             "ensemble", "refit", "seed", "n_jobs", "search_space", "learner_selector")
     params = {k: search[k] for k in keys}
     params["starting_points"] = dict(warm_start or {})
-    if search.get("max_predict_ms_per_row") is not None:  # only when set: unbounded plans keep their fingerprints
-        params["max_predict_ms_per_row"] = search["max_predict_ms_per_row"]
+    for key in ("max_predict_ms_per_row", "onehot_max_levels"):  # only when set: other plans keep their fingerprints
+        if search.get(key) is not None:
+            params[key] = search[key]
     return params
 
 

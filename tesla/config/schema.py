@@ -61,6 +61,9 @@ class SearchConfig:
     # after evaluation, fit the winner again on every row (training + held-out); the registered
     # metrics are then the held-out estimate of that configuration (the manifest's "refit" says so)
     refit: bool = True
+    # categoricals with at most this many categories are one-hot encoded, others ordinal-coded by
+    # frequency; null: the preprocessor's default (15); 0: ordinal codes only
+    onehot_max_levels: Optional[int] = None
     starting_points: str = "none"  # none | previous: warm start from earlier versions' best configs
     search_space: dict[str, Any] = field(default_factory=dict)  # estimator -> {hp: {domain...}}
     seed: int = 0  # random seed of the search

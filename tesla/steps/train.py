@@ -68,7 +68,8 @@ def search(ctx: StepContext) -> dict[str, Any]:
     meta = json.loads(ctx.input_file("schema").read_text())
     df = pd.read_parquet(ctx.input_file("train"))
     task, target, features = meta["task"], meta["target"], meta["features"]
-    pre = Preprocessor.fit(df[features], meta["schema"])
+    onehot = {"onehot_max": p["onehot_max_levels"]} if p.get("onehot_max_levels") is not None else {}
+    pre = Preprocessor.fit(df[features], meta["schema"], **onehot)
     X = pre.transform(df[features], unseen="unknown")
     y, classes, baseline = encode_target(df[target], task)
     estimators = list(p["estimators"]) or default_estimators(p["framework"], task)
@@ -94,7 +95,7 @@ def search(ctx: StepContext) -> dict[str, Any]:
     refitted, started = None, time.perf_counter()
     if p.get("refit") and "test" in ctx.inputs:
         bundle = dict(estimator_name=name, framework=framework, task=task, target=target)
-        refitted = _write_final(ctx, result, df, meta, budget, bundle, extra)
+        refitted = _write_final(ctx, result, df, meta, budget, bundle, extra, onehot)
         refitted["refit_s"] = round(time.perf_counter() - started, 3)
     ctx.output("trials").write_text(json.dumps(_plain(_with_costs(result.trials, result.predict_ms_per_row)), indent=1))
     return {"best_estimator": result.best_estimator, "best_loss": result.best_loss,
@@ -113,7 +114,8 @@ REFIT_MARGIN = 1.3  # a refit on more rows takes longer than the fit it is sized
 
 
 def _write_final(ctx: StepContext, result: SearchResult, train: pd.DataFrame, meta: Mapping[str, Any],
-                 budget: Budget | None, bundle: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+                 budget: Budget | None, bundle: Mapping[str, Any], extra: Mapping[str, Any],
+                 onehot: Mapping[str, int]) -> dict[str, Any]:
     """Write ``final``: the winner refit on the training and held-out rows, or ``model`` as it is when the
     budget has no room for the refit. Returns what the manifest's ``refit`` entry says."""
     import pandas as pd
@@ -131,7 +133,7 @@ def _write_final(ctx: StepContext, result: SearchResult, train: pd.DataFrame, me
                 "reason": f"search.time_budget_s: a refit on {len(every)} rows (~{estimate:.1f} s) would end "
                           f"past the budget ({budget.left_s():.1f} s left)"}
     else:
-        pre = Preprocessor.fit(every[features], meta["schema"])
+        pre = Preprocessor.fit(every[features], meta["schema"], **onehot)
         X = pre.transform(every[features], unseen="unknown")
         y, classes, baseline = encode_target(every[target], meta["task"])
         model = refit(result, X, y)
