@@ -6,9 +6,10 @@ no sample-size schedule), so the same data, settings and seed give the same tria
 estimator, config and loss on any machine load. ``learner_selector=cost`` trades that
 guarantee for FLAML's own time-weighted choice of estimator (better models per trial).
 
-Ensembles: FLAML's stack holds FLAML's learner wrappers, which skops will not load; the
-adapter swaps each for the estimator it wraps, so an ensemble bundle is a plain
-scikit-learn ``StackingClassifier`` / ``StackingRegressor`` of trusted types.
+Ensembles (``search.ensemble``): a greedy weighted ensemble over out-of-fold predictions of each
+estimator's best configuration (``tesla.automl.ensemble``), kept only when it beats the best single
+model; a plain scikit-learn ``VotingClassifier`` / ``VotingRegressor`` of trusted types. FLAML's own
+stacking is not used: it ran past the budget and its bundle could not be checked (issue 10).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tesla.errors import BundleError, ConfigError, DependencyError
+from tesla.errors import ConfigError, DependencyError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,8 +75,8 @@ def flaml_metric(metric: str, task: str) -> str:
 class SearchResult:
     """The outcome of a search: the winner (fitted on all training rows) and every trial.
 
-    ``ensemble`` names the stacked learners when the winner is a stack (empty otherwise);
-    ``best_loss`` is then the best single learner's validation loss.
+    ``ensemble`` names the members when the winner is a weighted ensemble (empty otherwise), with
+    their ``ensemble_weights``; ``best_loss`` is then the best single learner's validation loss.
     """
 
     best_estimator: str
@@ -95,6 +96,7 @@ class SearchResult:
     fit_s: float = 0.0  # seconds the winner's last fit on the training rows took (sizes a refit)
     # why the ensemble was not kept (empty: none was asked for, or it was kept)
     ensemble_note: str = ""
+    ensemble_weights: list[float] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict, repr=False)  # FLAML's fit settings (for ``refit``)
 
 
@@ -267,11 +269,7 @@ def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter
         # model_history keeps each estimator's best fitted model (FLAML frees every other one), so
         # its predict cost can be measured after the search; it changes no trial
         retrain_full=True, model_history=True, custom_hp=hp, starting_points=_starting_points(starting_points, estimators),
-        # FLAML's stacking, with n_jobs as for the trials (its default, -1, takes every core).
-        # FLAML keeps no fitted winner when it retrains at the end, so the stack's final estimator
-        # is scikit-learn's default (LogisticRegression / RidgeCV); fed the raw, unscaled features
-        # as well (passthrough) that linear model does not converge, fed the members' outputs it does
-        ensemble={"passthrough": False, "n_jobs": n_jobs} if ensemble else False,
+        ensemble=False,  # Tesla's weighted ensemble follows the search (tesla.automl.ensemble)
     )
     if learner_selector == "roundrobin" or (learner_selector == "auto" and time_budget_s is None):
         settings["learner_selector"] = "roundrobin"
@@ -281,52 +279,6 @@ def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter
         # would make the trial sequence depend on machine load
         settings["sample"] = False
     return settings
-
-
-def _stack_output(model: Any, X: Any) -> Any:
-    import numpy as np
-
-    head = X.iloc[:256]
-    return np.asarray(model.predict_proba(head) if hasattr(model, "predict_proba") else model.predict(head))
-
-
-def _native_stack(stacker: Any, X: Any) -> Any:
-    """FLAML's fitted stack with each FLAML wrapper swapped for the estimator it wraps.
-
-    FLAML stacks its own learner wrappers, which skops does not trust to load; the wrapped
-    LightGBM / XGBoost / scikit-learn estimators are what predict, so the stack keeps its
-    fitted state and its predictions (checked here) while holding only trusted types.
-    """
-    import numpy as np
-    from flaml.automl.model import BaseEstimator as FlamlEstimator
-    from sklearn.utils import Bunch
-
-    def native(est: Any) -> Any:
-        return est.estimator if isinstance(est, FlamlEstimator) else est
-
-    expected = _stack_output(stacker, X)
-    stacker.__dict__.pop("model", None)  # FLAML points the stack at itself
-    names = [name for name, _ in stacker.estimators]
-    stacker.estimators_ = [native(e) for e in stacker.estimators_]
-    stacker.estimators = list(zip(names, stacker.estimators_))
-    stacker.named_estimators_ = Bunch(**dict(zip(names, stacker.estimators_)))
-    stacker.final_estimator_ = native(stacker.final_estimator_)
-    stacker.final_estimator = stacker.final_estimator_
-    # relative: regression targets in the tens of thousands differ in the 12th digit (issue 10)
-    if not np.allclose(expected, _stack_output(stacker, X), rtol=1e-7, atol=1e-9 * max(1.0, float(np.abs(expected).max()))):
-        raise BundleError("the stacked ensemble predicts differently once FLAML's learner wrappers are removed; "
-                          "set search.ensemble=false")
-    return stacker
-
-
-def _final_model(automl: Any, X: Any) -> tuple[Any, list[str]]:
-    """(the model to bundle, the names of the stacked learners or [] for a single learner)."""
-    from sklearn.ensemble import StackingClassifier, StackingRegressor
-
-    model = automl.model
-    if isinstance(model, StackingClassifier | StackingRegressor):
-        return _native_stack(model, X), [name for name, _ in model.estimators]
-    return model.estimator, []
 
 
 def _check_ensemble(estimators: Sequence[str]) -> None:
@@ -409,6 +361,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
            search_space: Mapping[str, Any] | None = None,
            starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
            max_predict_ms_per_row: float | None = None, raw_columns: int | None = None,
+           allows: Callable[[float], bool] | None = None,
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
 
@@ -426,7 +379,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         time_budget_s: wall-clock budget; None for a trial-bounded, reproducible search.
         eval_method: auto, holdout or cv; auto: cv while rows x ``raw_columns`` is small (``choose_eval_method``).
         n_splits: folds for cv.
-        ensemble: stack the best learners (FLAML's stacking) into a scikit-learn stack.
+        ensemble: blend the estimators' best models by greedy weights when that beats the best one.
         seed: random seed.
         n_jobs: threads per trial.
         workdir: where FLAML writes its trial log.
@@ -436,6 +389,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         max_predict_ms_per_row: the most milliseconds the winner may take to predict one row; the
             lowest-loss estimator within it wins (refitted on all of ``X``). None: no bound.
         raw_columns: the number of features before encoding (default: ``X``'s width).
+        allows: whether a phase of that many seconds still fits the run's budget (the ensemble asks).
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
     Returns:
@@ -482,20 +436,19 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     chosen = choose_within_cost(finite, costs, max_predict_ms_per_row)
     if ensemble and max_predict_ms_per_row is not None:
         chosen = None  # the stack is measured as a whole below
-    note = ""
+    note, weights = "", []
     if chosen is not None and chosen != best:
         model, stacked = _refit(chosen, configs[chosen], X, y, settings), []
         best, best_config, best_loss = chosen, configs[chosen], finite[chosen]
     else:
-        try:
-            model, stacked = _final_model(automl, X)
-        except Exception as exc:  # noqa: BLE001  # a failed stack must not lose the search: keep the best single model
-            note = f"the stacked ensemble was dropped ({type(exc).__name__}: {exc}); the best single model is kept"
-            model, stacked = _refit(best, configs[best], X, y, settings), []
+        model, stacked = automl.model.estimator, []
+        if ensemble:
+            blended, stacked, weights, note = _blend(automl, task, finite, X, y, n_splits, seed, allows)
+            model = blended if stacked else model
     if stacked and max_predict_ms_per_row is not None:
         stack_ms = predict_ms_per_row(model, X, proba=task != "regression")
         if stack_ms > max_predict_ms_per_row:
-            raise ConfigError(f"search.max_predict_ms_per_row={max_predict_ms_per_row:g}: the stacked ensemble takes "
+            raise ConfigError(f"search.max_predict_ms_per_row={max_predict_ms_per_row:g}: the weighted ensemble takes "
                               f"{stack_ms:.4g} ms per row; set search.ensemble=false (the cheapest single estimator, "
                               f"{min(costs, key=costs.get)}, takes {min(costs.values()):.4g} ms) or raise the bound",
                               key="search.max_predict_ms_per_row")
@@ -504,8 +457,25 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         metric=flaml_metric(metric, task), trials=_read_trials(log_path), wall_s=wall,
         best_loss_per_estimator=finite, best_config_per_estimator=configs,
         eval_method=str(automl._state.eval_method), ensemble=stacked, predict_ms_per_row=costs,
-        fit_s=float(automl.best_config_train_time or 0.0), ensemble_note=note, settings=settings,
+        fit_s=float(automl.best_config_train_time or 0.0), ensemble_note=note, ensemble_weights=weights,
+        settings=settings,
     )
+
+
+def _blend(automl: Any, task: str, losses: Mapping[str, float], X: Any, y: Any, n_splits: int, seed: int,
+           allows: Callable[[float], bool] | None) -> tuple[Any, list[str], list[float], str]:
+    """(the weighted ensemble, its members, weights, a note); no members: keep the best single model."""
+    from tesla.automl.ensemble import fit_blend
+
+    try:
+        models = {name: automl.best_model_for_estimator(name).estimator for name in losses}
+        blend = fit_blend(task, {k: v for k, v in models.items() if v is not None}, losses, X, y,
+                          n_splits=n_splits, seed=seed, allows=allows or (lambda _s: True))
+    except Exception as exc:  # noqa: BLE001  # the ensemble must never lose the search: keep the best single model
+        return None, [], [], f"the ensemble was dropped ({type(exc).__name__}: {exc}); the best single model is kept"
+    if blend.model is None:
+        return None, [], [], blend.note + "; the best single model is kept"
+    return blend.model, blend.members, blend.weights, ""
 
 
 def refit(result: SearchResult, X: pd.DataFrame, y: Any) -> Any:
@@ -517,7 +487,7 @@ def refit(result: SearchResult, X: pd.DataFrame, y: Any) -> Any:
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 
-    if result.ensemble:
+    if result.ensemble:  # a VotingClassifier / VotingRegressor: clone keeps members and weights
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return clone(result.model).fit(X, y)

@@ -82,10 +82,11 @@ def search(ctx: StepContext) -> dict[str, Any]:
         ensemble=p["ensemble"], seed=p["seed"], n_jobs=p["n_jobs"], workdir=ctx.outdir,
         search_space=p.get("search_space") or None, starting_points=p.get("starting_points") or None,
         learner_selector=p.get("learner_selector", "auto"), raw_columns=len(features),
-        max_predict_ms_per_row=p.get("max_predict_ms_per_row"), progress=ctx.progress)
+        max_predict_ms_per_row=p.get("max_predict_ms_per_row"), progress=ctx.progress,
+        allows=budget.allows if budget else None)
     best_config = _plain(result.best_config)
-    # a stack is scikit-learn-family only (the adapter refuses neural members)
-    name = f"stack({'+'.join(result.ensemble)})" if result.ensemble else result.best_estimator
+    # an ensemble is scikit-learn-family only (the adapter refuses neural members)
+    name = f"ensemble({'+'.join(result.ensemble)})" if result.ensemble else result.best_estimator
     framework = "scikit-learn" if result.ensemble else estimator_framework(result.best_estimator)
     extra = {"baseline": baseline, "best_config": best_config, "best_loss": result.best_loss,
              "search_metric": result.metric, "training_rows": len(df), "seed": p["seed"],
@@ -103,6 +104,7 @@ def search(ctx: StepContext) -> dict[str, Any]:
             "leaderboard": result.best_loss_per_estimator, "search_s": round(result.wall_s, 3),
             "best_config_per_estimator": _plain(result.best_config_per_estimator),
             "eval_method": result.eval_method, "ensemble": result.ensemble,
+            **({"ensemble_weights": result.ensemble_weights} if result.ensemble else {}),
             "predict_ms_per_row": result.predict_ms_per_row,
             **({"ensemble_note": result.ensemble_note} if result.ensemble_note else {}),
             **({"refit": refitted} if refitted is not None else {}),

@@ -66,16 +66,16 @@ def test_a_time_budget_has_no_silent_trial_cap(tmp_path: Path, max_iter: int | N
 
 
 # -- the ensemble never raises at the end of a search ------------------------------------------------------------
-def test_a_stack_that_cannot_be_bundled_falls_back_to_the_best_single_model(tmp_path: Path,
+def test_an_ensemble_that_fails_falls_back_to_the_best_single_model(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(200, 4)), columns=list("abcd"))
     y = 1000.0 * X["a"].to_numpy() + rng.normal(size=200)
 
-    def broken(automl: object, X: object) -> None:
-        raise BundleError("the stacked ensemble predicts differently")
+    def broken(*args: object, **kwargs: object) -> None:
+        raise BundleError("the ensemble predicts differently")
 
-    monkeypatch.setattr(adapter, "_final_model", broken)
+    monkeypatch.setattr("tesla.automl.ensemble.fit_blend", broken)
     result = adapter.search(X, y, task="regression", estimators=["lgbm", "rf"], metric="auto", max_iter=4,
                             time_budget_s=None, eval_method="holdout", n_splits=3, ensemble=True, seed=0, n_jobs=1,
                             workdir=tmp_path)
