@@ -292,9 +292,12 @@ def _check_ensemble(estimators: Sequence[str]) -> None:
 # -- serving cost ---------------------------------------------------------------------------------------
 COST_ROWS = 200  # rows in the batch whose predict time is measured
 COST_REPEATS = 7  # timed predict calls per model (after one warm-up); the median counts
+# with a time budget and no search.max_predict_ms_per_row the costs only inform the leaderboard: one
+# timed call each, so that measuring them does not eat the time of the refit (issue 10)
+COST_REPEATS_BUDGETED = 1
 
 
-def predict_ms_per_row(model: Any, X: Any, *, proba: bool = False) -> float:
+def predict_ms_per_row(model: Any, X: Any, *, proba: bool = False, repeats: int = COST_REPEATS) -> float:
     """Milliseconds ``model`` takes to predict one row: the median of timed predicts of a batch of ``X``'s rows.
 
     ``proba``: time ``predict_proba`` (what a classifier serves) instead of ``predict``.
@@ -305,20 +308,20 @@ def predict_ms_per_row(model: Any, X: Any, *, proba: bool = False) -> float:
     predict = model.predict_proba if proba else model.predict  # FLAML's regressors have one that raises
     predict(sample)  # warm-up: lazy initialisation is no part of a served request
     times = []
-    for _ in range(COST_REPEATS):
+    for _ in range(repeats):
         started = time.perf_counter()
         predict(sample)
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000.0 / len(sample)
 
 
-def _costs(automl: Any, estimators: Sequence[str], X: Any, task: str) -> dict[str, float]:
+def _costs(automl: Any, estimators: Sequence[str], X: Any, task: str, repeats: int = COST_REPEATS) -> dict[str, float]:
     """Estimator -> predict cost of its best model (FLAML kept them: ``model_history``)."""
     out: dict[str, float] = {}
     for name in estimators:
         model = automl.best_model_for_estimator(name)
         if model is not None and getattr(model, "estimator", model) is not None:
-            out[name] = round(predict_ms_per_row(model, X, proba=task != "regression"), 6)
+            out[name] = round(predict_ms_per_row(model, X, proba=task != "regression", repeats=repeats), 6)
     return out
 
 
@@ -431,7 +434,8 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     wall = time.perf_counter() - started
     finite = {k: float(v) for k, v in automl.best_loss_per_estimator.items() if v is not None and v != float("inf")}
     configs = {k: dict(v) for k, v in automl.best_config_per_estimator.items() if v and k in finite}
-    costs = _costs(automl, list(finite), X, task)
+    quick = time_budget_s is not None and max_predict_ms_per_row is None
+    costs = _costs(automl, list(finite), X, task, COST_REPEATS_BUDGETED if quick else COST_REPEATS)
     best, best_config, best_loss = automl.best_estimator, dict(automl.best_config or {}), float(automl.best_loss)
     chosen = choose_within_cost(finite, costs, max_predict_ms_per_row)
     if ensemble and max_predict_ms_per_row is not None:
