@@ -59,8 +59,9 @@ def build(out: str, against: str, variants: list[str]) -> str:
     lines: list[str] = []
     for variant in variants:
         head = (f"| task | kind | seed | {against} | {variant} | ratio (95 % CI) | verdict | {variant} wall s "
-                f"| {against} wall s | {variant} best | {against} best | load before |")
-        table, ratios, verdicts, walls = [head, "|" + "---|" * 12], [], {"win": 0, "tie": 0, "loss": 0}, []
+                f"| {against} wall s | FLAML budget in {variant} s | refit done | {variant} best | {against} best "
+                "| load before |")
+        table, ratios, verdicts, walls = [head, "|" + "---|" * 14], [], {"win": 0, "tie": 0, "loss": 0}, []
         for (task, seed, name), mine in sorted(rows.items()):
             theirs = rows.get((task, seed, against))
             if name != variant or theirs is None or "error" in mine or "error" in theirs:
@@ -75,7 +76,8 @@ def build(out: str, against: str, variants: list[str]) -> str:
             walls.append(within_budget(mine["wall_s"], mine["budget_s"]))
             table.append(f"| {task} | {kind} | {seed} | {c['theirs']:.4g} | {c['mine']:.4g} | {c['ratio']:.3f} "
                          f"({c['low']:.3f}-{c['high']:.3f}) | {c['verdict']} | {mine['wall_s']:.1f} "
-                         f"| {theirs['wall_s']:.1f} | {mine.get('best_estimator')} | {theirs.get('best_estimator')} "
+                         f"| {theirs['wall_s']:.1f} | {(mine.get('budget') or {}).get('flaml_s', '-')} "
+                         f"| {mine.get('refit', '-')} | {mine.get('best_estimator')} | {theirs.get('best_estimator')} "
                          f"| {mine['load_avg_before'][0]:.1f} |")
         if not ratios:
             continue

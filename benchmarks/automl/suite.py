@@ -148,10 +148,10 @@ def _tesla(work: Path, train: Path, test: Path, target: str, task: str, budget: 
     bundle = load_bundle(store.artifacts.path(mv.bundle_sha))
     rows = pd.read_parquet(test).drop(columns=[target])
     if task == "regression":
-        pred = np.asarray(bundle.predict(rows), dtype="float64")
+        pred = np.asarray(bundle.predict(rows, unseen="unknown"), dtype="float64")
         classes = None
     else:
-        pred = np.asarray(bundle.predict_proba(rows), dtype="float64")
+        pred = np.asarray(bundle.predict_proba(rows, unseen="unknown"), dtype="float64")
         classes = [str(c) for c in bundle.classes]
     np.save(pred_dir / f"{tag}.npy", pred)
     search = steps["search"].result
