@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--drop", nargs="*", default=[])
     ap.add_argument("--estimators", nargs="*", default=None, help="FLAML's estimator_list; default: FLAML's own")
+    ap.add_argument("--save-pred", default=None, help="save the test predictions (.npy: values or probabilities)")
     args = ap.parse_args()
 
     import pandas as pd
@@ -43,12 +44,19 @@ def main() -> None:
                metric=args.metric, time_budget=args.budget, seed=args.seed, n_jobs=1, verbose=0,
                estimator_list=args.estimators or "auto", max_iter=args.max_iter)
     fit_s = time.perf_counter() - fit_started
+    classes = None if args.task == "regression" else [str(c) for c in automl.classes_]
     if args.task == "regression":
-        scores = score(args.task, test[args.target], automl.predict(test[features]), None, None)
+        pred = automl.predict(test[features])
+        scores = score(args.task, test[args.target], pred, None, None)
     else:
-        scores = score(args.task, test[args.target], None, automl.predict_proba(test[features]), list(automl.classes_))
+        pred = automl.predict_proba(test[features])
+        scores = score(args.task, test[args.target], None, pred, classes)
+    if args.save_pred:
+        import numpy as np
+
+        np.save(args.save_pred, np.asarray(pred, dtype="float64"))
     print(json.dumps({"scores": scores, "fit_s": fit_s, "wall_s": time.perf_counter() - STARTED,
-                      "best_estimator": automl.best_estimator}))
+                      "best_estimator": automl.best_estimator, "classes": classes}))
 
 
 if __name__ == "__main__":

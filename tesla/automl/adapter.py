@@ -6,9 +6,10 @@ no sample-size schedule), so the same data, settings and seed give the same tria
 estimator, config and loss on any machine load. ``learner_selector=cost`` trades that
 guarantee for FLAML's own time-weighted choice of estimator (better models per trial).
 
-Ensembles: FLAML's stack holds FLAML's learner wrappers, which skops will not load; the
-adapter swaps each for the estimator it wraps, so an ensemble bundle is a plain
-scikit-learn ``StackingClassifier`` / ``StackingRegressor`` of trusted types.
+Ensembles (``search.ensemble``): a greedy weighted ensemble over out-of-fold predictions of each
+estimator's best configuration (``tesla.automl.ensemble``), kept only when it beats the best single
+model; a plain scikit-learn ``VotingClassifier`` / ``VotingRegressor`` of trusted types. FLAML's own
+stacking is not used: it ran past the budget and its bundle could not be checked (issue 10).
 """
 
 from __future__ import annotations
@@ -22,16 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tesla.errors import BundleError, ConfigError, DependencyError
+from tesla.errors import ConfigError, DependencyError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CUSTOM_LEARNERS", "DOMAIN_TYPES", "FRAMEWORKS", "SearchResult", "choose_within_cost", "custom_hp",
-           "default_estimators", "flaml_metric", "predict_ms_per_row", "search"]
+__all__ = ["CUSTOM_LEARNERS", "DOMAIN_TYPES", "FRAMEWORKS", "SearchResult", "choose_eval_method", "choose_within_cost",
+           "custom_hp", "default_estimators", "flaml_metric", "predict_ms_per_row", "refit", "search"]
 
-SKLEARN_CLASSIFIERS = ("lgbm", "xgboost", "rf", "extra_tree", "lrl1")
-SKLEARN_REGRESSORS = ("lgbm", "xgboost", "rf", "extra_tree")
+# FLAML's own default list (xgb_limitdepth wins many small tables: issue 10)
+SKLEARN_CLASSIFIERS = ("lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree", "lrl1")
+SKLEARN_REGRESSORS = ("lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree")
+DEFAULT_MAX_ITER = 20  # trials of a search with neither search.max_iter nor a time budget
+# FLAML's rule for eval_method=auto (cv while rows x columns is small for the budget), applied
+# to the raw feature count: one-hot encoding widens the frame and would flip small data to a holdout
+CV_CELLS_PER_HOUR = 10_000_000
+CV_MAX_ROWS = 100_000
 FRAMEWORKS = ("scikit-learn", "pytorch", "tensorflow", "auto")
 
 # estimator name -> ("module:Class" of a FLAML learner, framework, pip extra)
@@ -68,8 +75,8 @@ def flaml_metric(metric: str, task: str) -> str:
 class SearchResult:
     """The outcome of a search: the winner (fitted on all training rows) and every trial.
 
-    ``ensemble`` names the stacked learners when the winner is a stack (empty otherwise);
-    ``best_loss`` is then the best single learner's validation loss.
+    ``ensemble`` names the members when the winner is a weighted ensemble (empty otherwise), with
+    their ``ensemble_weights``; ``best_loss`` is then the best single learner's validation loss.
     """
 
     best_estimator: str
@@ -86,6 +93,11 @@ class SearchResult:
     # estimator -> milliseconds its best model takes to predict one row (median over repeats of a
     # batch of training rows, preprocessing excluded: the same for every estimator)
     predict_ms_per_row: dict[str, float] = field(default_factory=dict)
+    fit_s: float = 0.0  # seconds the winner's last fit on the training rows took (sizes a refit)
+    # why the ensemble was not kept (empty: none was asked for, or it was kept)
+    ensemble_note: str = ""
+    ensemble_weights: list[float] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)  # FLAML's fit settings (for ``refit``)
 
 
 def _read_trials(log_path: Path) -> list[dict[str, Any]]:
@@ -233,25 +245,31 @@ def _starting_points(points: Mapping[str, Any] | None, estimators: Sequence[str]
     return out or "static"
 
 
-def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter: int,
+def choose_eval_method(eval_method: str, rows: int, columns: int, time_budget_s: float | None) -> str:
+    """``eval_method`` with ``auto`` resolved as FLAML would on the raw (unencoded) table."""
+    if eval_method != "auto":
+        return eval_method
+    small = time_budget_s is None or rows * columns / 0.9 < CV_CELLS_PER_HOUR * time_budget_s / 3600
+    return "cv" if small and rows < CV_MAX_ROWS else "holdout"
+
+
+def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter: int | None,
                   time_budget_s: float | None, eval_method: str, n_splits: int, ensemble: bool, seed: int,
                   n_jobs: int, log_path: Path, hp: dict[str, Any] | None,
                   starting_points: Mapping[str, Any] | None, learner_selector: str) -> dict[str, Any]:
+    if max_iter is None and time_budget_s is None:
+        max_iter = DEFAULT_MAX_ITER  # with a budget, None: the budget is the only limit
     settings = dict(
         task="regression" if task == "regression" else "classification", metric=flaml_metric(metric, task),
         estimator_list=list(estimators), max_iter=max_iter,
         time_budget=-1 if time_budget_s is None else time_budget_s, eval_method=eval_method, n_splits=n_splits,
         seed=seed, n_jobs=n_jobs, verbose=0, log_type="all", skip_transform=True,
         # one trial is a plain refit (FLAML evaluates nothing), so there is no trial log to write
-        log_file_name=str(log_path) if max_iter > 1 else "",
+        log_file_name=str(log_path) if max_iter is None or max_iter > 1 else "",
         # model_history keeps each estimator's best fitted model (FLAML frees every other one), so
         # its predict cost can be measured after the search; it changes no trial
         retrain_full=True, model_history=True, custom_hp=hp, starting_points=_starting_points(starting_points, estimators),
-        # FLAML's stacking, with n_jobs as for the trials (its default, -1, takes every core).
-        # FLAML keeps no fitted winner when it retrains at the end, so the stack's final estimator
-        # is scikit-learn's default (LogisticRegression / RidgeCV); fed the raw, unscaled features
-        # as well (passthrough) that linear model does not converge, fed the members' outputs it does
-        ensemble={"passthrough": False, "n_jobs": n_jobs} if ensemble else False,
+        ensemble=False,  # Tesla's weighted ensemble follows the search (tesla.automl.ensemble)
     )
     if learner_selector == "roundrobin" or (learner_selector == "auto" and time_budget_s is None):
         settings["learner_selector"] = "roundrobin"
@@ -263,62 +281,23 @@ def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter
     return settings
 
 
-def _stack_output(model: Any, X: Any) -> Any:
-    import numpy as np
-
-    head = X.iloc[:256]
-    return np.asarray(model.predict_proba(head) if hasattr(model, "predict_proba") else model.predict(head))
-
-
-def _native_stack(stacker: Any, X: Any) -> Any:
-    """FLAML's fitted stack with each FLAML wrapper swapped for the estimator it wraps.
-
-    FLAML stacks its own learner wrappers, which skops does not trust to load; the wrapped
-    LightGBM / XGBoost / scikit-learn estimators are what predict, so the stack keeps its
-    fitted state and its predictions (checked here) while holding only trusted types.
-    """
-    import numpy as np
-    from flaml.automl.model import BaseEstimator as FlamlEstimator
-    from sklearn.utils import Bunch
-
-    def native(est: Any) -> Any:
-        return est.estimator if isinstance(est, FlamlEstimator) else est
-
-    expected = _stack_output(stacker, X)
-    stacker.__dict__.pop("model", None)  # FLAML points the stack at itself
-    names = [name for name, _ in stacker.estimators]
-    stacker.estimators_ = [native(e) for e in stacker.estimators_]
-    stacker.estimators = list(zip(names, stacker.estimators_))
-    stacker.named_estimators_ = Bunch(**dict(zip(names, stacker.estimators_)))
-    stacker.final_estimator_ = native(stacker.final_estimator_)
-    stacker.final_estimator = stacker.final_estimator_
-    if not np.allclose(expected, _stack_output(stacker, X), rtol=0, atol=1e-12):
-        raise BundleError("the stacked ensemble predicts differently once FLAML's learner wrappers are removed; "
-                          "set search.ensemble=false")
-    return stacker
-
-
-def _final_model(automl: Any, X: Any) -> tuple[Any, list[str]]:
-    """(the model to bundle, the names of the stacked learners or [] for a single learner)."""
-    from sklearn.ensemble import StackingClassifier, StackingRegressor
-
-    model = automl.model
-    if isinstance(model, StackingClassifier | StackingRegressor):
-        names = [name for name, _ in model.estimators]
-        unsafe = [n for n in names if n in CUSTOM_LEARNERS]
-        if unsafe:
-            raise ConfigError(f"search.ensemble stacks scikit-learn-family learners only; drop {', '.join(unsafe)} "
-                              "from search.estimators or set search.ensemble=false", key="search.ensemble")
-        return _native_stack(model, X), names
-    return model.estimator, []
+def _check_ensemble(estimators: Sequence[str]) -> None:
+    """Refuse, before searching, a stack the bundle could not hold."""
+    unsafe = [n for n in estimators if n in CUSTOM_LEARNERS]
+    if unsafe:
+        raise ConfigError(f"search.ensemble stacks scikit-learn-family learners only; drop {', '.join(unsafe)} "
+                          "from search.estimators or set search.ensemble=false", key="search.ensemble")
 
 
 # -- serving cost ---------------------------------------------------------------------------------------
 COST_ROWS = 200  # rows in the batch whose predict time is measured
 COST_REPEATS = 7  # timed predict calls per model (after one warm-up); the median counts
+# with a time budget and no search.max_predict_ms_per_row the costs only inform the leaderboard: one
+# timed call each, so that measuring them does not eat the time of the refit (issue 10)
+COST_REPEATS_BUDGETED = 1
 
 
-def predict_ms_per_row(model: Any, X: Any, *, proba: bool = False) -> float:
+def predict_ms_per_row(model: Any, X: Any, *, proba: bool = False, repeats: int = COST_REPEATS) -> float:
     """Milliseconds ``model`` takes to predict one row: the median of timed predicts of a batch of ``X``'s rows.
 
     ``proba``: time ``predict_proba`` (what a classifier serves) instead of ``predict``.
@@ -329,20 +308,20 @@ def predict_ms_per_row(model: Any, X: Any, *, proba: bool = False) -> float:
     predict = model.predict_proba if proba else model.predict  # FLAML's regressors have one that raises
     predict(sample)  # warm-up: lazy initialisation is no part of a served request
     times = []
-    for _ in range(COST_REPEATS):
+    for _ in range(repeats):
         started = time.perf_counter()
         predict(sample)
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000.0 / len(sample)
 
 
-def _costs(automl: Any, estimators: Sequence[str], X: Any, task: str) -> dict[str, float]:
+def _costs(automl: Any, estimators: Sequence[str], X: Any, task: str, repeats: int = COST_REPEATS) -> dict[str, float]:
     """Estimator -> predict cost of its best model (FLAML kept them: ``model_history``)."""
     out: dict[str, float] = {}
     for name in estimators:
         model = automl.best_model_for_estimator(name)
         if model is not None and getattr(model, "estimator", model) is not None:
-            out[name] = round(predict_ms_per_row(model, X, proba=task != "regression"), 6)
+            out[name] = round(predict_ms_per_row(model, X, proba=task != "regression", repeats=repeats), 6)
     return out
 
 
@@ -380,11 +359,12 @@ def _refit(name: str, config: Mapping[str, Any], X: Any, y: Any, settings: Mappi
 
 
 def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], metric: str,
-           max_iter: int, time_budget_s: float | None, eval_method: str, n_splits: int,
+           max_iter: int | None, time_budget_s: float | None, eval_method: str, n_splits: int,
            ensemble: bool, seed: int, n_jobs: int, workdir: Path,
            search_space: Mapping[str, Any] | None = None,
            starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
-           max_predict_ms_per_row: float | None = None,
+           max_predict_ms_per_row: float | None = None, raw_columns: int | None = None,
+           allows: Callable[[float], bool] | None = None,
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
 
@@ -398,11 +378,11 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         task: binary, multiclass or regression.
         estimators: FLAML estimator names (custom ones from CUSTOM_LEARNERS are registered).
         metric: a FLAML metric name, or ``auto``.
-        max_iter: number of trials.
+        max_iter: number of trials; None: 20 without a time budget, no cap with one.
         time_budget_s: wall-clock budget; None for a trial-bounded, reproducible search.
-        eval_method: auto, holdout or cv.
+        eval_method: auto, holdout or cv; auto: cv while rows x ``raw_columns`` is small (``choose_eval_method``).
         n_splits: folds for cv.
-        ensemble: stack the best learners (FLAML's stacking) into a scikit-learn stack.
+        ensemble: blend the estimators' best models by greedy weights when that beats the best one.
         seed: random seed.
         n_jobs: threads per trial.
         workdir: where FLAML writes its trial log.
@@ -411,6 +391,8 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         learner_selector: auto, roundrobin or cost (FLAML's time-weighted choice of the next estimator).
         max_predict_ms_per_row: the most milliseconds the winner may take to predict one row; the
             lowest-loss estimator within it wins (refitted on all of ``X``). None: no bound.
+        raw_columns: the number of features before encoding (default: ``X``'s width).
+        allows: whether a phase of that many seconds still fits the run's budget (the ensemble asks).
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
     Returns:
@@ -423,8 +405,11 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     from flaml import AutoML  # lazy: ~1-2 s of imports
     from sklearn.exceptions import ConvergenceWarning
 
-    if max_iter < 1:
+    if max_iter is not None and max_iter < 1:
         raise ConfigError(f"search.max_iter must be at least 1; got {max_iter}", key="search.max_iter")
+    if ensemble:
+        _check_ensemble(estimators)
+    eval_method = choose_eval_method(eval_method, len(X), raw_columns or X.shape[1], time_budget_s)
     automl = AutoML()
     _register_learners(automl, estimators)
     hp = custom_hp(search_space, task=task, data_size=X.shape) if search_space else None
@@ -433,7 +418,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
                              time_budget_s=time_budget_s, eval_method=eval_method, n_splits=n_splits,
                              ensemble=ensemble, seed=seed, n_jobs=n_jobs, log_path=log_path, hp=hp,
                              starting_points=starting_points, learner_selector=learner_selector)
-    watcher = _TrialWatcher(log_path, max_iter, progress or (lambda _d: None))
+    watcher = _TrialWatcher(log_path, settings["max_iter"], progress or (lambda _d: None))
     watcher.start()
     started = time.perf_counter()
     try:
@@ -449,20 +434,25 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     wall = time.perf_counter() - started
     finite = {k: float(v) for k, v in automl.best_loss_per_estimator.items() if v is not None and v != float("inf")}
     configs = {k: dict(v) for k, v in automl.best_config_per_estimator.items() if v and k in finite}
-    costs = _costs(automl, list(finite), X, task)
+    quick = time_budget_s is not None and max_predict_ms_per_row is None
+    costs = _costs(automl, list(finite), X, task, COST_REPEATS_BUDGETED if quick else COST_REPEATS)
     best, best_config, best_loss = automl.best_estimator, dict(automl.best_config or {}), float(automl.best_loss)
     chosen = choose_within_cost(finite, costs, max_predict_ms_per_row)
     if ensemble and max_predict_ms_per_row is not None:
         chosen = None  # the stack is measured as a whole below
+    note, weights = "", []
     if chosen is not None and chosen != best:
         model, stacked = _refit(chosen, configs[chosen], X, y, settings), []
         best, best_config, best_loss = chosen, configs[chosen], finite[chosen]
     else:
-        model, stacked = _final_model(automl, X)
+        model, stacked = automl.model.estimator, []
+        if ensemble:
+            blended, stacked, weights, note = _blend(automl, task, finite, X, y, n_splits, seed, allows)
+            model = blended if stacked else model
     if stacked and max_predict_ms_per_row is not None:
         stack_ms = predict_ms_per_row(model, X, proba=task != "regression")
         if stack_ms > max_predict_ms_per_row:
-            raise ConfigError(f"search.max_predict_ms_per_row={max_predict_ms_per_row:g}: the stacked ensemble takes "
+            raise ConfigError(f"search.max_predict_ms_per_row={max_predict_ms_per_row:g}: the weighted ensemble takes "
                               f"{stack_ms:.4g} ms per row; set search.ensemble=false (the cheapest single estimator, "
                               f"{min(costs, key=costs.get)}, takes {min(costs.values()):.4g} ms) or raise the bound",
                               key="search.max_predict_ms_per_row")
@@ -471,4 +461,38 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         metric=flaml_metric(metric, task), trials=_read_trials(log_path), wall_s=wall,
         best_loss_per_estimator=finite, best_config_per_estimator=configs,
         eval_method=str(automl._state.eval_method), ensemble=stacked, predict_ms_per_row=costs,
+        fit_s=float(automl.best_config_train_time or 0.0), ensemble_note=note, ensemble_weights=weights,
+        settings=settings,
     )
+
+
+def _blend(automl: Any, task: str, losses: Mapping[str, float], X: Any, y: Any, n_splits: int, seed: int,
+           allows: Callable[[float], bool] | None) -> tuple[Any, list[str], list[float], str]:
+    """(the weighted ensemble, its members, weights, a note); no members: keep the best single model."""
+    from tesla.automl.ensemble import fit_blend
+
+    try:
+        models = {name: automl.best_model_for_estimator(name).estimator for name in losses}
+        blend = fit_blend(task, {k: v for k, v in models.items() if v is not None}, losses, X, y,
+                          n_splits=n_splits, seed=seed, allows=allows or (lambda _s: True))
+    except Exception as exc:  # noqa: BLE001  # the ensemble must never lose the search: keep the best single model
+        return None, [], [], f"the ensemble was dropped ({type(exc).__name__}: {exc}); the best single model is kept"
+    if blend.model is None:
+        return None, [], [], blend.note + "; the best single model is kept"
+    return blend.model, blend.members, blend.weights, ""
+
+
+def refit(result: SearchResult, X: pd.DataFrame, y: Any) -> Any:
+    """``result``'s winner (its config, or its stack's members) fitted again on ``X``, ``y``.
+
+    Used after evaluation to fit the registered model on every row it may use; the stack is a
+    plain scikit-learn stack of native estimators, so a clone refits it the same way.
+    """
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+
+    if result.ensemble:  # a VotingClassifier / VotingRegressor: clone keeps members and weights
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return clone(result.model).fit(X, y)
+    return _refit(result.best_estimator, result.best_config, X, y, result.settings)

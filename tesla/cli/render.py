@@ -117,7 +117,8 @@ class ProgressRenderer:
             self._bar(d)
         elif d["trials"] == d["total"] or time.monotonic() - self._last_plain > 2:
             self._last_plain = time.monotonic()
-            self._say(f"    trial {d['trials']}/{d['total']}  best loss {d['best_loss']:.5f}  ({d['estimator']})")
+            of = f"/{d['total']}" if d["total"] is not None else ""  # None: a time budget, no trial cap
+            self._say(f"    trial {d['trials']}{of}  best loss {d['best_loss']:.5f}  ({d['estimator']})")
 
     def _bar(self, d: Mapping[str, Any]) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

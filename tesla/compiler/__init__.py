@@ -52,11 +52,12 @@ class FileInput:
 
 def _search_params(search: Mapping[str, Any], warm_start: Mapping[str, Any] | None) -> dict[str, Any]:
     keys = ("framework", "estimators", "metric", "max_iter", "time_budget_s", "eval_method", "n_splits",
-            "ensemble", "seed", "n_jobs", "search_space", "learner_selector")
+            "ensemble", "refit", "seed", "n_jobs", "search_space", "learner_selector")
     params = {k: search[k] for k in keys}
     params["starting_points"] = dict(warm_start or {})
-    if search.get("max_predict_ms_per_row") is not None:  # only when set: unbounded plans keep their fingerprints
-        params["max_predict_ms_per_row"] = search["max_predict_ms_per_row"]
+    for key in ("max_predict_ms_per_row", "onehot_max_levels"):  # only when set: other plans keep their fingerprints
+        if search.get(key) is not None:
+            params[key] = search[key]
     return params
 
 
@@ -88,10 +89,14 @@ def compile_train(cfg: Mapping[str, Any], dataset: DatasetInput, *, model_name: 
                             inputs={"table": ArtifactRef("table", step="load"),
                                     "schema": ArtifactRef("schema", step="load")},
                             outputs=("train", "test"), upstream=steps))
+    # search.refit: the search also fits its winner on the held-out rows ("final", what is registered);
+    # evaluate scores "model", fitted on the training rows only
+    refit = bool(search["refit"])
     search_step = add(Step.create("search", "search", _search_params(search, warm_start),
                                   inputs={"train": ArtifactRef("train", step="split"),
-                                          "schema": ArtifactRef("schema", step="load")},
-                                  outputs=("model", "trials"), upstream=steps))
+                                          "schema": ArtifactRef("schema", step="load"),
+                                          **({"test": ArtifactRef("test", step="split")} if refit else {})},
+                                  outputs=("model", "trials", *(("final",) if refit else ())), upstream=steps))
     test_ref = (ArtifactRef("test", sha256=test_file.sha256) if test_file else ArtifactRef("test", step="split"))
     add(Step.create("evaluate", "evaluate", {
         "metrics": list(evaluation["metrics"]), "title": f"Evaluation of {model_name}",
@@ -102,7 +107,8 @@ def compile_train(cfg: Mapping[str, Any], dataset: DatasetInput, *, model_name: 
     add(Step.create("register", "register", {
         "model": model_name, "dataset": dataset.name, "dataset_version": dataset.version,
         "dataset_sha256": dataset.sha256, "training_fingerprint": search_step.fingerprint,
-    }, inputs={"model": ArtifactRef("model", step="search"), "metrics": ArtifactRef("metrics", step="evaluate")},
+    }, inputs={"model": ArtifactRef("final" if refit else "model", step="search"),
+               "metrics": ArtifactRef("metrics", step="evaluate")},
         outputs=("bundle",), upstream=steps, placement="control"))
     meta = {"model": model_name, "dataset": dataset.label,
             "framework": search["framework"], "max_iter": search["max_iter"]}

@@ -75,7 +75,8 @@ class DataConfig:
 class SearchConfig:
     framework: str = "scikit-learn"  # scikit-learn | pytorch | tensorflow | auto
     estimators: list[str] = field(default_factory=list)  # empty: the framework's default list
-    max_iter: int = 20  # number of trials (the CLI's -p)
+    # number of trials (the CLI's -p); null: 20 without a time budget, no cap with one (the budget is the limit)
+    max_iter: Optional[int] = None
     time_budget_s: Optional[float] = None  # wall-clock budget of the search, seconds; null: none
     # auto | roundrobin | cost: how FLAML picks each trial's estimator; auto: roundrobin without a
     # time budget (no decision depends on timings: reproducible), cost (FLAML's own) with one
@@ -84,6 +85,12 @@ class SearchConfig:
     eval_method: str = "auto"  # auto | holdout | cv
     n_splits: int = 5  # folds when eval_method is cv
     ensemble: bool = False  # stack the best learners of each estimator (FLAML ensembling)
+    # after evaluation, fit the winner again on every row (training + held-out); the registered
+    # metrics are then the held-out estimate of that configuration (the manifest's "refit" says so)
+    refit: bool = True
+    # categoricals with at most this many categories are one-hot encoded, others ordinal-coded by
+    # frequency; null: the preprocessor's default (15); 0: ordinal codes only
+    onehot_max_levels: Optional[int] = None
     starting_points: str = "none"  # none | previous: warm start from earlier versions' best configs
     search_space: dict[str, Any] = field(default_factory=dict)  # estimator -> {hp: {domain...}}
     seed: int = 0  # random seed of the search

@@ -74,7 +74,7 @@ def _to_bool(series: pd.Series, fill: float) -> pd.Series:
     return out.fillna(fill)
 
 
-def _feature_state(name: str, col: pd.Series, kind: str) -> dict[str, Any]:
+def _feature_state(name: str, col: pd.Series, kind: str, onehot_max: int = ONEHOT_MAX) -> dict[str, Any]:
     import pandas as pd
 
     state: dict[str, Any] = {"name": name, "type": kind, "dtype": str(col.dtype),
@@ -93,7 +93,7 @@ def _feature_state(name: str, col: pd.Series, kind: str) -> dict[str, Any]:
         # order by frequency, then name: deterministic codes for ordinal encoding
         cats = sorted(counts.index.tolist(), key=lambda c: (-int(counts[c]), c))
         state["categories"] = cats
-        state["encoding"] = "onehot" if len(cats) <= ONEHOT_MAX else "ordinal"
+        state["encoding"] = "onehot" if len(cats) <= onehot_max else "ordinal"
     elif kind == "datetime":
         when = parse_datetimes(col)
         has_time = bool((when.dropna() != when.dropna().dt.normalize()).any())
@@ -118,9 +118,14 @@ class Preprocessor:
     features: list[dict[str, Any]]
 
     @classmethod
-    def fit(cls, df: pd.DataFrame, schema: Mapping[str, Mapping[str, Any]]) -> Preprocessor:
-        """Learn fills and category lists from training rows ``df`` (features only)."""
-        return cls([_feature_state(name, df[name], schema[name]["type"]) for name in df.columns])
+    def fit(cls, df: pd.DataFrame, schema: Mapping[str, Mapping[str, Any]], *,
+            onehot_max: int = ONEHOT_MAX) -> Preprocessor:
+        """Learn fills and category lists from training rows ``df`` (features only).
+
+        ``onehot_max``: categoricals with at most this many categories are one-hot encoded, the others
+        ordinal-coded by training frequency (0: ordinal codes only, the narrowest frame for trees).
+        """
+        return cls([_feature_state(name, df[name], schema[name]["type"], onehot_max) for name in df.columns])
 
     @property
     def input_columns(self) -> list[str]:

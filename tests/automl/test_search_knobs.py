@@ -154,9 +154,9 @@ def test_previous_versions_best_configs_are_the_next_searchs_first_trials(bc_pro
 
 # -- ensembles --------------------------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize(("dataset", "target", "stack"), [("bc_train", "target", "StackingClassifier"),
-                                                           ("diabetes", "target", "StackingRegressor")])
-def test_ensemble_bundle_is_a_trusted_scikit_learn_stack_that_saves_loads_and_predicts(
+@pytest.mark.parametrize(("dataset", "target", "stack"), [("bc_train", "target", "VotingClassifier"),
+                                                           ("diabetes", "target", "VotingRegressor")])
+def test_ensemble_bundle_is_a_trusted_scikit_learn_blend_that_saves_loads_and_predicts(
         project: Path, datasets_dir: Path, dataset: str, target: str, stack: str) -> None:
     api.load(datasets_dir / f"{dataset}.csv", dataset, target=target, project_dir=project)
     result = api.train("ens", max_iter=6, project_dir=project, overrides=[
@@ -164,7 +164,9 @@ def test_ensemble_bundle_is_a_trusted_scikit_learn_stack_that_saves_loads_and_pr
     assert len(result.search["ensemble"]) >= 2 and result.model.config["ensemble"] == result.search["ensemble"]
     bundle = load_bundle(api.open_store(project).artifacts.path(result.model.bundle_sha))  # refuses untrusted types
     assert type(bundle.estimator).__name__ == stack
-    assert bundle.manifest["estimator"] == f"stack({'+'.join(result.search['ensemble'])})"
+    assert bundle.manifest["estimator"] == f"ensemble({'+'.join(result.search['ensemble'])})"
+    assert len(result.search["ensemble_weights"]) == len(result.search["ensemble"])
+    assert sum(result.search["ensemble_weights"]) == pytest.approx(1.0)
     assert all(not type(e).__module__.startswith("flaml") for e in bundle.estimator.estimators_)
     rows = pd.read_csv(datasets_dir / f"{dataset}.csv").drop(columns=[target]).head(10)
     frame, _ = api.predict("ens", datasets_dir / f"{dataset}.csv", project_dir=project)

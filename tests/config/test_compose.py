@@ -18,7 +18,7 @@ def test_defaults_compose_with_every_group(project: Path) -> None:
 
 def test_project_conf_overrides_the_default_tree(project: Path) -> None:
     search = project / "conf" / "search" / "default.yaml"
-    search.write_text(search.read_text().replace("max_iter: 20", "max_iter: 7"))
+    search.write_text(search.read_text().replace("max_iter: null", "max_iter: 7"))
     (project / "conf" / "deploy" / "canary.yaml").write_text("profile: canary\nport: 0\n")
     _, cfg = api.compose_config(["deploy=canary"], project_dir=project)
     assert cfg["search"]["max_iter"] == 7
