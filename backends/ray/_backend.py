@@ -267,6 +267,21 @@ class RayBackend(Backend, DryRun, JobAdmin):
         self.address = str(self.settings.get("address") or "auto")
         self.namespace = str(self.settings.get("namespace") or "tesla")
 
+    def run(self, plan: Plan, **kwargs: Any) -> Any:
+        """``Backend.run``, after connecting: an unreachable cluster fails before any run is recorded.
+
+        Args:
+            plan: the compiled plan.
+            **kwargs: as for ``Backend.run`` (``force``, ``on_event``, ``parent_id``, ``timeout_s``).
+
+        Raises:
+            BackendError: the cluster cannot be reached, or the plan cannot run here.
+            StepFailedError: a step failed; its message is the step's own error.
+        """
+        if any(step.placement != "control" for step in plan.steps) and not self.check(plan):
+            self.connect()
+        return super().run(plan, **kwargs)
+
     # -- connection ---------------------------------------------------------------------------------
     def connect(self) -> None:
         """Connect this process to the cluster (once); a one-line ``BackendError`` when it cannot be reached.
