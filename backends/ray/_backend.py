@@ -310,7 +310,8 @@ class RayBackend(Backend, DryRun, JobAdmin):
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BackendError(f"cannot connect to the Ray cluster at backend.address={self.address}: {first}; "
-                               "start one with `ray start --head` or fix backend.address") from exc
+                               "start one with `ray start --head` or fix backend.address (a cluster with token "
+                               "authentication also needs RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN)") from exc
         _connected["address"] = self.address
 
     def _probe(self, host: str, port: int, *, timeout: float) -> None:

@@ -6,6 +6,13 @@ no sample-size schedule), so the same data, settings and seed give the same tria
 estimator, config and loss on any machine load. ``learner_selector=cost`` trades that
 guarantee for FLAML's own time-weighted choice of estimator (better models per trial).
 
+Concurrent trials: ``n_concurrent_trials`` > 1 runs that many FLAML trials at once on Ray Tune
+(the Ray backend's cluster inside its task; else a private local Ray started for the search).
+It drops the reproducible trial sequence: FLAML proposes each next config from the trials
+finished so far, and which finish first depends on machine load, so the trials (and possibly
+the winner) can differ between runs with the same seed. The data, split, seed, estimators and
+the trial count (``max_iter``) stay fixed; use 1 where a run must be replayed exactly.
+
 Ensembles: FLAML's stack holds FLAML's learner wrappers, which skops will not load; the
 adapter swaps each for the estimator it wraps, so an ensemble bundle is a plain
 scikit-learn ``StackingClassifier`` / ``StackingRegressor`` of trusted types.
@@ -13,11 +20,14 @@ scikit-learn ``StackingClassifier`` / ``StackingRegressor`` of trusted types.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -263,6 +273,36 @@ def _fit_settings(*, task: str, estimators: Sequence[str], metric: str, max_iter
     return settings
 
 
+@contextlib.contextmanager
+def _concurrent_trials(n: int, workdir: Path) -> Iterator[dict[str, Any]]:
+    """FLAML's ``n_concurrent_trials`` on Ray Tune (no settings for n <= 1); see the module docstring.
+
+    Raises:
+        DependencyError: n > 1 and ray is not installed.
+    """
+    if n <= 1:
+        yield {}
+        return
+    try:
+        import ray  # lazy: ~1 s and only with concurrent trials
+    except ImportError as exc:
+        raise DependencyError(f"search.n_concurrent_trials={n} runs trials on Ray Tune, which is not installed; "
+                              "run: pip install 'tesla-ml[ray]' (or set search.n_concurrent_trials=1)") from exc
+    started = not ray.is_initialized()  # on the Ray backend this task's worker is already connected
+    if started:
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    quiet = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Tune's new console output ignores verbose=0; the old one does not
+    try:
+        # cfo: the search algorithm of sequential runs (FLAML's parallel default, BlendSearch, needs optuna)
+        yield {"n_concurrent_trials": n, "hpo_method": "cfo",
+               "use_ray": {"storage_path": str((workdir / "ray_results").resolve())}}
+    finally:
+        os.environ.pop("RAY_AIR_NEW_OUTPUT") if quiet is None else os.environ.update(RAY_AIR_NEW_OUTPUT=quiet)
+        if started:
+            ray.shutdown()
+
+
 def _stack_output(model: Any, X: Any) -> Any:
     import numpy as np
 
@@ -384,7 +424,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
            ensemble: bool, seed: int, n_jobs: int, workdir: Path,
            search_space: Mapping[str, Any] | None = None,
            starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
-           max_predict_ms_per_row: float | None = None,
+           max_predict_ms_per_row: float | None = None, n_concurrent_trials: int = 1,
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
 
@@ -411,6 +451,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         learner_selector: auto, roundrobin or cost (FLAML's time-weighted choice of the next estimator).
         max_predict_ms_per_row: the most milliseconds the winner may take to predict one row; the
             lowest-loss estimator within it wins (refitted on all of ``X``). None: no bound.
+        n_concurrent_trials: trials run at once on Ray Tune; > 1 is not reproducible (module docstring).
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
     Returns:
@@ -441,7 +482,8 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
             # a trial whose solver stops short (lrl1 on unscaled data) is an ordinary search
             # outcome that its validation loss already reports
             warnings.simplefilter("ignore", ConvergenceWarning)
-            automl.fit(X_train=X, y_train=y, **settings)
+            with _concurrent_trials(n_concurrent_trials, workdir) as parallel:
+                automl.fit(X_train=X, y_train=y, **settings, **parallel)
     finally:
         watcher.stop.set()
         watcher.join()

@@ -43,6 +43,8 @@ def _search_params(search: Mapping[str, Any], warm_start: Mapping[str, Any] | No
     params["starting_points"] = dict(warm_start or {})
     if search.get("max_predict_ms_per_row") is not None:  # only when set: unbounded plans keep their fingerprints
         params["max_predict_ms_per_row"] = search["max_predict_ms_per_row"]
+    if search.get("n_concurrent_trials", 1) > 1:  # likewise: sequential plans keep their fingerprints
+        params["n_concurrent_trials"] = search["n_concurrent_trials"]
     return params
 
 

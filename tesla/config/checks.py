@@ -45,6 +45,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "search.max_predict_ms_per_row": (0.0, math.inf, False, True),
     "search.n_splits": (2, 100, True, True),
     "search.n_jobs": (-1, 1024, True, True),
+    "search.n_concurrent_trials": (1, 1024, True, True),
     "search.seed": (0, 2**32 - 1, True, True),
     "deploy.port": (0, 65535, True, True),
     "deploy.instance_count": (1, 1000, True, True),

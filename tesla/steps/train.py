@@ -67,7 +67,8 @@ def search(ctx: StepContext) -> dict[str, Any]:
         ensemble=p["ensemble"], seed=p["seed"], n_jobs=p["n_jobs"], workdir=ctx.outdir,
         search_space=p.get("search_space") or None, starting_points=p.get("starting_points") or None,
         learner_selector=p.get("learner_selector", "auto"),
-        max_predict_ms_per_row=p.get("max_predict_ms_per_row"), progress=ctx.progress)
+        max_predict_ms_per_row=p.get("max_predict_ms_per_row"),
+        n_concurrent_trials=p.get("n_concurrent_trials", 1), progress=ctx.progress)
     best_config = _plain(result.best_config)
     # a stack is scikit-learn-family only (the adapter refuses neural members)
     name = f"stack({'+'.join(result.ensemble)})" if result.ensemble else result.best_estimator

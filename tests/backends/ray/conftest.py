@@ -58,6 +58,10 @@ def ray_cluster() -> Iterator[str]:
            f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
            f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
            "--disable-usage-stats"]
+    # Ray >= 2.5x turns token auth on by itself once ~/.ray/auth_token exists (any local ray.init writes
+    # one); the test cluster and its clients agree on "off" instead of on whatever that file holds
+    auth = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -75,6 +79,7 @@ def ray_cluster() -> Iterator[str]:
             ray.shutdown()
         _stop_group(proc)
         shutil.rmtree(temp, ignore_errors=True)
+        os.environ.pop("RAY_AUTH_MODE") if auth is None else os.environ.update(RAY_AUTH_MODE=auth)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tesla import api
+from tesla import Project, api
 from tesla.errors import BackendError, StepFailedError
 from tests.conftest import project_store, run_tesla, store_snapshot
 
@@ -79,6 +79,18 @@ def test_train_runs_every_step_on_the_cluster_and_its_jobs_answer(iris_project: 
     assert status["resources"] == {"num_cpus": 1.0, "num_gpus": 0.0} and status["pid"]
     logs = api.jobs_logs(jobs["search"]["job"], overrides=on, project_dir=iris_project)
     assert '"trials": 3' in logs
+
+
+def test_concurrent_trials_run_on_ray_tune_inside_the_search_task(iris_project: Path, ray_cluster: str) -> None:
+    on = [*_on(ray_cluster, "t-parallel"), "search.n_concurrent_trials=2"]
+    sequential = Project(iris_project).training.compile_plan("iris_par", max_iter=4, overrides=on[:-1])
+    assert "n_concurrent_trials" not in sequential.step("search").params  # sequential plans keep their fingerprints
+    result = api.train("iris_par", max_iter=4, overrides=on, project_dir=iris_project)
+    assert result.run.plan.step("search").params["n_concurrent_trials"] == 2
+    assert len(Project(iris_project).training.trials(result.run.run_id)) == 4
+    job = f"tesla-{result.run.run_id}-search"
+    # the search task reserves no CPU itself: its two trials hold the cluster's two
+    assert api.jobs_status(job, overrides=on, project_dir=iris_project)["resources"]["num_cpus"] == 0.0
 
 
 def test_a_failing_step_reports_its_own_error(iris_project: Path, ray_cluster: str) -> None:
