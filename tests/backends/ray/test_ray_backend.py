@@ -93,6 +93,15 @@ def test_concurrent_trials_run_on_ray_tune_inside_the_search_task(iris_project: 
     assert api.jobs_status(job, overrides=on, project_dir=iris_project)["resources"]["num_cpus"] == 0.0
 
 
+def test_a_two_point_sweep_submits_each_point_to_the_cluster(iris_project: Path, ray_cluster: str) -> None:
+    on = _on(ray_cluster, "t-sweep")
+    proc = run_tesla("train", "-m", "iris_sweep", "-p", "2", "--multirun", "search.seed=1,2", *on,
+                     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=iris_project)
+    assert "iris_sweep@1 registered: point #" in proc.stdout, proc.stdout
+    searches = [j for j in api.jobs_list(overrides=on, project_dir=iris_project) if j["step"] == "search"]
+    assert len(searches) == 2 and {j["state"] for j in searches} == {"succeeded"}
+
+
 def test_a_failing_step_reports_its_own_error(iris_project: Path, ray_cluster: str) -> None:
     proc = run_tesla("train", "-m", "iris_fail", "-p", "2", *_on(ray_cluster, "t-fail"), "data.target=no_such_column",
                      cwd=iris_project, check=False)
