@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     rows = []
+    for workers in args.workers:  # warm-up, not recorded: first imports, Ray's first workers
+        if workers > 1 and not ray.is_initialized():
+            ray.init(address=args.address, log_to_driver=False)
+        one_run(workers, min(args.trials, 4), args.target_loss)
     for _ in range(args.repeats):
         for workers in args.workers:  # interleaved: A/B/A/B
             if workers > 1 and not ray.is_initialized():

@@ -295,8 +295,10 @@ def _concurrent_trials(n: int, workdir: Path) -> Iterator[dict[str, Any]]:
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Tune's new console output ignores verbose=0; the old one does not
     try:
         # cfo: the search algorithm of sequential runs (FLAML's parallel default, BlendSearch, needs optuna)
+        # reuse_actors: a trial runs in a worker kept from the last one; a fresh process per trial
+        # (Tune's default) costs seconds of imports, more than a small trial itself
         yield {"n_concurrent_trials": n, "hpo_method": "cfo",
-               "use_ray": {"storage_path": str((workdir / "ray_results").resolve())}}
+               "use_ray": {"storage_path": str((workdir / "ray_results").resolve()), "reuse_actors": True}}
     finally:
         os.environ.pop("RAY_AIR_NEW_OUTPUT") if quiet is None else os.environ.update(RAY_AIR_NEW_OUTPUT=quiet)
         if started:
