@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tesla import Project, api
-from tesla.errors import BackendError, StepFailedError
+from tesla.errors import BackendError, DependencyError, StepFailedError
 from tests.conftest import project_store, run_tesla, store_snapshot
 
 pytestmark = pytest.mark.slow
@@ -100,6 +101,16 @@ def test_a_two_point_sweep_submits_each_point_to_the_cluster(iris_project: Path,
     assert "iris_sweep@1 registered: point #" in proc.stdout, proc.stdout
     searches = [j for j in api.jobs_list(overrides=on, project_dir=iris_project) if j["step"] == "search"]
     assert len(searches) == 2 and {j["state"] for j in searches} == {"succeeded"}
+
+
+def test_concurrent_trials_without_ray_name_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tesla.automl.adapter import _concurrent_trials
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as when it is not installed
+    with pytest.raises(DependencyError, match=r"^search.n_concurrent_trials=2 runs trials on Ray Tune, which is not "
+                                              r"installed; run: pip install 'tesla-ml\[ray\]'"), \
+            _concurrent_trials(2, tmp_path):
+        pass
 
 
 def test_a_failing_step_reports_its_own_error(iris_project: Path, ray_cluster: str) -> None:
