@@ -300,7 +300,10 @@ def _concurrent_trials(n: int, workdir: Path) -> Iterator[dict[str, Any]]:
         yield {"n_concurrent_trials": n, "hpo_method": "cfo",
                "use_ray": {"storage_path": str((workdir / "ray_results").resolve()), "reuse_actors": True}}
     finally:
-        os.environ.pop("RAY_AIR_NEW_OUTPUT") if quiet is None else os.environ.update(RAY_AIR_NEW_OUTPUT=quiet)
+        if quiet is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = quiet
         if started:
             ray.shutdown()
 

@@ -79,7 +79,10 @@ def ray_cluster() -> Iterator[str]:
             ray.shutdown()
         _stop_group(proc)
         shutil.rmtree(temp, ignore_errors=True)
-        os.environ.pop("RAY_AUTH_MODE") if auth is None else os.environ.update(RAY_AUTH_MODE=auth)
+        if auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth
 
 
 @pytest.fixture(scope="session")
