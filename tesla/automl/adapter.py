@@ -10,15 +10,26 @@ Ensembles (``search.ensemble``): a greedy weighted ensemble over out-of-fold pre
 estimator's best configuration (``tesla.automl.ensemble``), kept only when it beats the best single
 model; a plain scikit-learn ``VotingClassifier`` / ``VotingRegressor`` of trusted types. FLAML's own
 stacking is not used: it ran past the budget and its bundle could not be checked (issue 10).
+
+Concurrent trials: ``n_concurrent_trials`` > 1 runs that many FLAML trials at once on Ray Tune
+(the Ray backend's cluster inside its task; else a private local Ray started for the search).
+It drops the reproducible trial sequence: FLAML proposes each next config from the trials
+finished so far, and which finish first depends on machine load, so the trials (and possibly
+the winner) can differ between runs with the same seed. The data, split, seed, estimators and
+the trial count (``max_iter``) stay fixed; use 1 where a run must be replayed exactly.
+
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -289,6 +300,42 @@ def _check_ensemble(estimators: Sequence[str]) -> None:
                           "from search.estimators or set search.ensemble=false", key="search.ensemble")
 
 
+@contextlib.contextmanager
+def _concurrent_trials(n: int, workdir: Path) -> Iterator[dict[str, Any]]:
+    """FLAML's ``n_concurrent_trials`` on Ray Tune (no settings for n <= 1); see the module docstring.
+
+    Raises:
+        DependencyError: n > 1 and ray is not installed.
+    """
+    if n <= 1:
+        yield {}
+        return
+    try:
+        import ray  # lazy: ~1 s and only with concurrent trials
+    except ImportError as exc:
+        raise DependencyError(f"search.n_concurrent_trials={n} runs trials on Ray Tune, which is not installed; "
+                              "run: pip install 'tesla-ml[ray]' (or set search.n_concurrent_trials=1)") from exc
+    started = not ray.is_initialized()  # on the Ray backend this task's worker is already connected
+    if started:
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    quiet = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Tune's new console output ignores verbose=0; the old one does not
+    try:
+        # cfo: the search algorithm of sequential runs (FLAML's parallel default, BlendSearch, needs optuna)
+        # reuse_actors: a trial runs in a worker kept from the last one; a fresh process per trial
+        # (Tune's default) costs seconds of imports, more than a small trial itself
+        yield {"n_concurrent_trials": n, "hpo_method": "cfo",
+               "use_ray": {"storage_path": str((workdir / "ray_results").resolve()), "reuse_actors": True}}
+    finally:
+        if quiet is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = quiet
+        if started:
+            ray.shutdown()
+
+
+
 # -- serving cost ---------------------------------------------------------------------------------------
 COST_ROWS = 200  # rows in the batch whose predict time is measured
 COST_REPEATS = 7  # timed predict calls per model (after one warm-up); the median counts
@@ -365,6 +412,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
            starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
            max_predict_ms_per_row: float | None = None, raw_columns: int | None = None,
            allows: Callable[[float], bool] | None = None,
+           n_concurrent_trials: int = 1,
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
 
@@ -393,6 +441,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
             lowest-loss estimator within it wins (refitted on all of ``X``). None: no bound.
         raw_columns: the number of features before encoding (default: ``X``'s width).
         allows: whether a phase of that many seconds still fits the run's budget (the ensemble asks).
+        n_concurrent_trials: trials run at once on Ray Tune; > 1 is not reproducible (module docstring).
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
     Returns:
@@ -426,7 +475,8 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
             # a trial whose solver stops short (lrl1 on unscaled data) is an ordinary search
             # outcome that its validation loss already reports
             warnings.simplefilter("ignore", ConvergenceWarning)
-            automl.fit(X_train=X, y_train=y, **settings)
+            with _concurrent_trials(n_concurrent_trials, workdir) as parallel:
+                automl.fit(X_train=X, y_train=y, **settings, **parallel)
     finally:
         watcher.stop.set()
         watcher.join()

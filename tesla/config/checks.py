@@ -46,6 +46,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "search.n_splits": (2, 100, True, True),
     "search.n_jobs": (-1, 1024, True, True),
     "search.onehot_max_levels": (0, 10**6, True, True),
+    "search.n_concurrent_trials": (1, 1024, True, True),
     "search.seed": (0, 2**32 - 1, True, True),
     "deploy.port": (0, 65535, True, True),
     "deploy.instance_count": (1, 1000, True, True),

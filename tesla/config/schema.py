@@ -98,6 +98,8 @@ class SearchConfig:
     # most milliseconds the chosen model may take to predict one row (measured after the search);
     # the lowest-loss estimator within it wins; null: no bound
     max_predict_ms_per_row: Optional[float] = None
+    # trials run at once on Ray Tune (tesla-ml[ray]); > 1 drops the reproducible trial sequence
+    n_concurrent_trials: int = 1
 
 
 @dataclass

@@ -83,7 +83,8 @@ def search(ctx: StepContext) -> dict[str, Any]:
         search_space=p.get("search_space") or None, starting_points=p.get("starting_points") or None,
         learner_selector=p.get("learner_selector", "auto"), raw_columns=len(features),
         max_predict_ms_per_row=p.get("max_predict_ms_per_row"), progress=ctx.progress,
-        allows=budget.allows if budget else None)
+        allows=budget.allows if budget else None,
+        n_concurrent_trials=p.get("n_concurrent_trials", 1))
     best_config = _plain(result.best_config)
     # an ensemble is scikit-learn-family only (the adapter refuses neural members)
     name = f"ensemble({'+'.join(result.ensemble)})" if result.ensemble else result.best_estimator
