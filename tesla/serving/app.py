@@ -55,7 +55,6 @@ from tesla.serving.payload import (
     loads,
     parse_payload,
     rows_from_v2,
-    rows_to_frame,
 )
 from tesla.serving.validation import FieldError, json_schema, validate_records
 
@@ -126,8 +125,7 @@ class _Server:
     # -- helpers -------------------------------------------------------------------------------
     def _predict_rows(self, rows: list[Any]) -> list[dict[str, Any]]:
         """Runs in the batcher's worker thread."""
-        frame = rows_to_frame(rows, self.model.signature)
-        return self.model.predict_records(frame, unseen=self.cfg.unseen_category)
+        return self.model.predict_request(rows, unseen=self.cfg.unseen_category)
 
     def route_label(self, path: str) -> str:
         """A bounded set of route names for metrics (no per-model or per-scan label values)."""
