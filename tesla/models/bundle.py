@@ -328,14 +328,16 @@ class Bundle:
         self.compiled = compiled if same else None
         candidate = _array_estimator(self.estimator, self.task)
         if candidate is not None:
+            expected = self.records_of(X)
+            self.on_arrays = candidate
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error")  # a learner that warns about arrays keeps its DataFrames
-                    agrees = np.array_equal(np.asarray(candidate(X.to_numpy(dtype="float64"))),
-                                            np.asarray(self._estimate(X)))
+                    agrees = self.records_of(X.to_numpy(dtype="float64")) == expected
             except Exception:  # noqa: BLE001 - as above
                 agrees = False
-            self.on_arrays = candidate if agrees else None
+            if not agrees:
+                self.on_arrays = None
 
 
 def _array_estimator(estimator: Any, task: str) -> Callable[[np.ndarray], np.ndarray] | None:
