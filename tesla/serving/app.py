@@ -81,6 +81,8 @@ class ServingSettings:
     capture_dir: Path | None = None  # where predictions, errors and feedback are logged; None: off
     max_batch_size: int = 64  # most rows merged into one predict call
     max_latency_ms: float = 2.0  # longest a request waits for others to join its batch
+    predict_threads: int = 1  # predict calls running at once; above 1 a big request is split across them
+    server_pid: int | None = None  # the pid /health reports: a --workers supervisor's; None: this process's
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,7 +108,8 @@ class _Server:
         self.started = time.time()
         self.metrics = ServingMetrics(cfg.model_ref or self.name)
         self.batcher = MicroBatcher(self._predict_rows, max_batch_size=cfg.max_batch_size,
-                                    max_latency_ms=cfg.max_latency_ms, on_batch=self.metrics.observe_batch)
+                                    max_latency_ms=cfg.max_latency_ms, on_batch=self.metrics.observe_batch,
+                                    workers=cfg.predict_threads)
         self.capture = CaptureWriter(cfg.capture_dir, model_ref=cfg.model_ref or self.name) if cfg.capture_dir else None
         if self.capture is not None:
             capture = self.capture
@@ -270,7 +273,8 @@ class _Server:
         """GET /health, /ping and Vertex's health route."""
         return _json({"status": "ok", "model": self.cfg.model_ref, "task": self.model.task,
                       "framework": self.model.manifest["framework"], "estimator": self.model.manifest["estimator"],
-                      "pid": os.getpid(), "uptime_s": round(time.time() - self.started, 3),
+                      "pid": self.cfg.server_pid or os.getpid(), "worker_pid": os.getpid(),
+                      "uptime_s": round(time.time() - self.started, 3),
                       "capture": str(self.cfg.capture_dir) if self.cfg.capture_dir else None})
 
     async def schema(self, request: Request) -> Response:
