@@ -20,6 +20,7 @@ hashes the artifact store recorded when it was stored. Every refusal is one ``Bu
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
@@ -345,8 +346,10 @@ def _array_estimator(estimator: Any, task: str) -> Callable[[np.ndarray], np.nda
     booster, else the estimator itself (without its fitted column names). None: it has no such method."""
     booster = getattr(estimator, "booster_", None)
     if booster is not None and type(booster).__module__.startswith("lightgbm"):
-        # what LGBMModel.predict/predict_proba compute, minus converting a DataFrame (~1 ms a call)
-        return booster.predict
+        # what LGBMModel.predict/predict_proba compute, minus converting a DataFrame (~1 ms a call); on one
+        # thread: a served batch is small, and waking OpenMP's team for it cost 10-20 ms a row on a busy machine
+        # (parallelism comes from the batcher's workers instead)
+        return functools.partial(booster.predict, num_threads=1)
     if "feature_names_in_" in getattr(estimator, "__dict__", {}):
         # scikit-learn checks an array against the fitted column names only to warn (~1 ms a call on a
         # DataFrame): a shallow copy without them shares the fitted trees and takes the matrix as it is

@@ -122,7 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1:
         from tesla.serving.supervisor import supervise
 
-        return supervise(args, argv, lambda: _listening_socket(args))
+        from tesla.models import check_bundle
+
+        try:
+            check_bundle(args.bundle)  # a bad bundle: one clear line here, not N crashing workers
+            listening = _listening_socket(args)
+        except (TeslaError, OSError) as exc:
+            return _startup_error(exc, args)
+        return supervise(args, argv, listening)
     try:
         import uvicorn
 
@@ -133,12 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             auth_token=token, capture_dir=args.capture_dir, max_batch_size=args.max_batch_size,
             max_latency_ms=args.max_latency_ms, predict_threads=args.predict_threads, server_pid=args.server_pid))
         sock = socket.socket(fileno=args.listen_fd) if args.listen_fd is not None else _listening_socket(args)
-    except TeslaError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"Error: cannot bind {args.host}:{args.port}: {exc.strerror}; pick another port", file=sys.stderr)
-        return 1
+    except (TeslaError, OSError) as exc:
+        return _startup_error(exc, args)
     # access_log off: request lines would hold client data; the token is never printed anywhere
     config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048, timeout_graceful_shutdown=30)
     print(f"tesla.serving pid {os.getpid()}: {args.model_ref or args.bundle} on {args.host}:{args.port} "
@@ -166,6 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         print(f"tesla.serving pid {os.getpid()}: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _startup_error(exc: Exception, args: argparse.Namespace) -> int:
+    """The one line for a server that cannot start (a bad bundle, a port in use); exit status 1."""
+    problem = (str(exc) if isinstance(exc, TeslaError)
+               else f"cannot bind {args.host}:{args.port}: {getattr(exc, 'strerror', exc)}; pick another port")
+    print(f"Error: {problem}", file=sys.stderr)
+    return 1
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

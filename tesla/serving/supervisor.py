@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["exit_with", "supervise", "worker_argv"]
@@ -54,20 +53,8 @@ def worker_argv(argv: list[str], fd: int, server_pid: int) -> list[str]:
     return [sys.executable, "-m", "tesla.serving", *out, "--listen-fd", str(fd), "--server-pid", str(server_pid)]
 
 
-def supervise(args: argparse.Namespace, argv: list[str], listen: Callable[[], socket.socket]) -> int:
-    """Run ``args.workers`` workers on the socket ``listen()`` gives until SIGTERM/SIGINT; the exit status."""
-    from tesla.errors import TeslaError
-    from tesla.models import check_bundle
-
-    try:
-        check_bundle(args.bundle)  # a bad bundle: one clear line here, not N crashing workers
-        sock = listen()
-    except TeslaError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"Error: cannot bind {args.host}:{args.port}: {exc.strerror}; pick another port", file=sys.stderr)
-        return 1
+def supervise(args: argparse.Namespace, argv: list[str], sock: socket.socket) -> int:
+    """Run ``args.workers`` workers on the listening socket ``sock`` until SIGTERM/SIGINT; the exit status."""
     sock.listen(2048)  # connections queue from now on, while the workers load the model
     sock.set_inheritable(True)
     command = worker_argv(argv, sock.fileno(), os.getpid())
