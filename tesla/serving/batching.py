@@ -125,7 +125,9 @@ class MicroBatcher:
             first = self._carry or await self._queue.get()
             self._carry = None
             self._holding = True  # taken from the queue, not yet predicting: close() waits for it
-            if self.workers > 1 and len(first.rows) > self.max_batch_size:
+            if self.workers == 1:  # one call at a time, awaited here: no task or semaphore per batch
+                await self._execute(await self._gather(first))
+            elif len(first.rows) > self.max_batch_size:
                 await self._split(first)
             else:
                 await self._slots.acquire()  # gather once a worker is free: batches fill while others predict
