@@ -35,9 +35,11 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def _start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # cwd: the dataset's folder, never a checkout (`python -m` imports the package of its cwd first, which
+    # would make --old-src's server run this checkout's code)
     with open(log, "ab") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, **(env or {})})
+                                start_new_session=True, env={**os.environ, **(env or {})}, cwd=log.parent)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
@@ -158,6 +160,8 @@ def bench_dataset(work: Path, args: argparse.Namespace, ports: tuple[int, int, i
         for name, url in urls.items():
             _wait_ready(url, procs[name])
         result["agreement_p_last_class"] = agreement(urls, work / "body-1.json")
+        result["tesla_source"] = {name: httpx.get(f"{url}/health", timeout=10).json().get("worker_pid") is not None
+                                  for name, url in urls.items() if name.startswith("tesla")}  # True: this change
         answered_rows += 1
         for name, url in urls.items():
             for _, n, c in CELLS:
