@@ -80,7 +80,8 @@ class LocalBackend(Backend, ModelHosting):
                             capture_dir=capture, max_batch_size=settings["batching"]["max_batch_size"],
                             max_latency_ms=settings["batching"]["max_latency_ms"],
                             handoff_from=Path(take_from) if take_from else None, handoff_at=offer_at,
-                            health_timeout_s=settings["health_timeout_s"], on_spawn=on_spawn)
+                            health_timeout_s=settings["health_timeout_s"], workers=settings.get("workers", 1),
+                            on_spawn=on_spawn)
         return {"url": proc.url, "pid": proc.pid, "port": proc.port, "log_path": str(proc.log_path),
                 "capture_dir": str(capture) if capture else None, "handoff": str(offer_at) if offer_at else None}
 

@@ -6,6 +6,6 @@ set -euo pipefail
 VENV="${MLFLOW_VENV:-/tmp/tesla-bench-mlflow}"
 if [ ! -x "$VENV/bin/mlflow" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "mlflow-skinny==3.17.2" "lightgbm==4.7.0" "pandas==3.1.1" "numpy==2.4.6" "scikit-learn"
+  "$VENV/bin/pip" install -q "mlflow-skinny==3.17.2" "lightgbm==4.7.0" "pandas==3.1.1" "numpy==2.4.6" "scikit-learn==1.9.1" "cloudpickle"
 fi
 "$VENV/bin/python" -c "import mlflow, lightgbm; print('mlflow', mlflow.__version__, 'lightgbm', lightgbm.__version__)"

@@ -785,8 +785,10 @@ def runs_show(run_id: Annotated[str, typer.Argument()], project: ProjectOpt = Pa
                                                  "best_estimator", "best_loss", "score"],
                             title=f"leaderboard across points (held-out {report.rank_metric})"))
     elif report.trials:
-        console.print(table([vars(e) for e in report.estimators], ["rank", "estimator", "best_loss", "trials",
-                                                                   "best_trial"],
+        # each estimator's measured serving cost, from the search step's result (search.max_predict_ms_per_row)
+        costs = next((s.result.get("predict_ms_per_row") or {} for s in report.steps if s.kind == "search"), {})
+        console.print(table([{**vars(e), "predict_ms_per_row": costs.get(e.estimator)} for e in report.estimators],
+                            ["rank", "estimator", "best_loss", "trials", "best_trial", "predict_ms_per_row"],
                             title="leaderboard (best validation loss per estimator)"))
         console.print(table([vars(t) for t in report.trials], ["n", "estimator", "loss", "best_loss", "wall_s"],
                             title="trials"))

@@ -104,6 +104,16 @@ def _ranges(cfg: Mapping[str, Any]) -> None:
 
 
 @register_check
+def _deploy_workers(cfg: Mapping[str, Any]) -> None:
+    import os
+
+    workers, limit = cfg["deploy"].get("workers", 1), (os.cpu_count() or 1) * 4
+    if not 1 <= workers <= limit:
+        raise ConfigError(f"'deploy.workers' must be between 1 and {limit} (4 x this machine's {os.cpu_count()} "
+                          f"CPUs); got {workers}. Set deploy.workers=N with N server processes", key="deploy.workers")
+
+
+@register_check
 def _estimators(cfg: Mapping[str, Any]) -> None:
     framework = cfg["search"]["framework"]
     allowed = {"scikit-learn": SKLEARN_ESTIMATORS, "pytorch": ("torch_mlp",),

@@ -131,6 +131,7 @@ class DeployConfig:
     instance_count: int = 1  # cloud targets: number of instances
     serverless: bool = False  # SageMaker: serverless inference instead of instances
     health_timeout_s: float = 60.0  # how long a new server may take to report healthy
+    workers: int = 1  # local target: server processes sharing the one port (a supervisor above 1)
 
 
 @dataclass

@@ -19,17 +19,21 @@ hashes the artifact store recorded when it was stored. Every refusal is one ``Bu
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tesla._version import __version__
 from tesla.errors import BundleError, DataError
 from tesla.models.formats import check_weights, load_weights, save_weights
-from tesla.models.preprocess import Preprocessor
+from tesla.models.preprocess import CompiledPreprocessor, Fallback, Preprocessor
 from tesla.models.schema import (
     BUNDLE_FORMAT,
     MANIFEST,
@@ -46,8 +50,9 @@ if TYPE_CHECKING:
     from tesla.store.artifacts import ArtifactStore
 
 __all__ = ["MANIFEST", "Bundle", "check_bundle", "load_bundle", "load_verified_bundle", "read_manifest",
-           "save_bundle", "verified_bundle_dir", "write_manifest"]
+           "records_frame", "save_bundle", "verified_bundle_dir", "write_manifest"]
 
+log = logging.getLogger("tesla.models")
 _FIX = "re-train the model, or restore the bundle Tesla wrote"
 
 
@@ -184,14 +189,39 @@ def save_bundle(directory: str | os.PathLike[str], *, estimator: Any, framework:
     return directory
 
 
+def records_frame(rows: Sequence[Mapping[str, Any]], signature: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The frame (signature columns, in order) of raw records, built without per-row pandas work."""
+    import numpy as np
+    import pandas as pd
+
+    names = [f["name"] for f in signature]
+    if all(f["type"] == "numeric" for f in signature):
+        # validated rows hold numbers or None: one float block (None -> NaN) is the cheapest frame
+        matrix = np.array([[row.get(n) for n in names] for row in rows], dtype="float64")
+        return pd.DataFrame(matrix.reshape(len(rows), len(names)), columns=names)
+    columns: dict[str, Any] = {}
+    for f in signature:
+        values = [row.get(f["name"]) for row in rows]
+        columns[f["name"]] = (np.array(values, dtype="float64") if f["type"] == "numeric"
+                              else np.array(values, dtype=object))
+    return pd.DataFrame(columns, columns=names)
+
+
 @dataclass
 class Bundle:
-    """A loaded model: manifest, preprocessing and estimator."""
+    """A loaded model: manifest, preprocessing and estimator.
+
+    ``load_bundle`` also sets the served fast path (``prepare_fast_path``): ``compiled``, the preprocessing
+    for request records without pandas, and ``on_arrays``, the estimator called on a numpy matrix; each is
+    kept only where it gave the pandas path's answers on probe rows at load.
+    """
 
     path: Path
     manifest: dict[str, Any]
     preprocessor: Preprocessor
     estimator: Any
+    compiled: CompiledPreprocessor | None = field(default=None, repr=False)
+    on_arrays: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def task(self) -> str:
@@ -209,6 +239,20 @@ class Bundle:
         """The numeric frame the estimator sees for raw ``rows``."""
         return self.preprocessor.transform(rows, unseen=unseen)
 
+    def matrix(self, rows: Sequence[Mapping[str, Any]], *, unseen: str = "error") -> np.ndarray:
+        """The float64 matrix (rows x model columns) the estimator sees for raw request records: compiled
+        where the probe at load agreed, else (and for rows the compiled path cannot take) the pandas path.
+
+        Raises:
+            DataError: a value the preprocessing refuses (the pandas path's message).
+        """
+        if self.compiled is not None:
+            try:
+                return self.compiled.records(rows, unseen=unseen)
+            except Fallback:
+                pass  # the pandas path gives the answer, or the error a user should see
+        return self.features(records_frame(rows, self.signature), unseen=unseen).to_numpy(dtype="float64")
+
     def predict(self, rows: pd.DataFrame, *, unseen: str = "error") -> np.ndarray:
         """Predictions for raw rows: class labels (classification) or values (regression)."""
         import numpy as np
@@ -225,28 +269,115 @@ class Bundle:
             raise DataError("predict_proba is only defined for classification models")
         return self.predict_proba_features(self.features(rows, unseen=unseen))
 
-    def predict_proba_features(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba_features(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         import numpy as np
 
-        proba = np.asarray(self.estimator.predict_proba(X), dtype="float64")
+        proba = np.asarray(self._estimate(X), dtype="float64")
         if proba.ndim == 1:  # some learners return P(class 1) only
             proba = np.column_stack([1 - proba, proba])
         # float32 learners (XGBoost) give rows summing to 1 +- 1e-7, which sklearn's log_loss warns about
         return proba / proba.sum(axis=1, keepdims=True)
 
+    def _estimate(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The estimator's predict (regression) or predict_proba (classification) of features ``X``."""
+        import numpy as np
+        import pandas as pd
+
+        if isinstance(X, np.ndarray):
+            if self.on_arrays is not None:
+                return self.on_arrays(X)
+            X = pd.DataFrame(X, columns=self.preprocessor.model_columns, copy=False)
+        return self.estimator.predict(X) if self.task == "regression" else self.estimator.predict_proba(X)
+
     def predict_records(self, rows: pd.DataFrame, *, unseen: str = "error") -> list[dict[str, Any]]:
         """One dict per row: ``prediction`` plus ``probabilities`` for classifiers."""
+        return self.records_of(self.features(rows, unseen=unseen))
+
+    def predict_request(self, rows: Sequence[Mapping[str, Any]], *, unseen: str = "error") -> list[dict[str, Any]]:
+        """``predict_records`` of raw request records (what the server answers), through the fast path."""
+        return self.records_of(self.matrix(rows, unseen=unseen))
+
+    def records_of(self, X: pd.DataFrame | np.ndarray) -> list[dict[str, Any]]:
+        """One dict per row of features ``X``: ``prediction`` plus ``probabilities`` for classifiers."""
         import numpy as np
 
-        X = self.features(rows, unseen=unseen)
         if self.task == "regression":
-            values = np.asarray(self.estimator.predict(X), dtype="float64").reshape(-1)
-            return [{"prediction": float(v)} for v in values]
+            return [{"prediction": float(v)} for v in np.asarray(self._estimate(X), dtype="float64").reshape(-1)]
         proba = self.predict_proba_features(X)
         classes = self.classes or []
-        labels = [classes[i] for i in proba.argmax(axis=1)]
-        return [{"prediction": label, "probabilities": dict(zip(map(str, classes), map(float, p)))}
-                for label, p in zip(labels, proba)]
+        names = list(map(str, classes))
+        return [{"prediction": classes[i], "probabilities": dict(zip(names, p))}
+                for i, p in zip(proba.argmax(axis=1).tolist(), proba.tolist())]
+
+    def prepare_fast_path(self) -> None:
+        """Set ``compiled`` and ``on_arrays`` where each gives the pandas path's exact answers on probe rows
+        (``_probe_rows``); where one differs it stays off, and a warning says so."""
+        import numpy as np
+
+        rows = _probe_rows(self.preprocessor.features)
+        X = self.features(records_frame(rows, self.signature), unseen="unknown")
+        compiled = self.preprocessor.compile()
+        try:
+            same = np.array_equal(compiled.records(rows, unseen="unknown"), X.to_numpy(dtype="float64"),
+                                  equal_nan=True)
+        except Exception as exc:  # noqa: BLE001 - any failure of the fast path means: keep the pandas one
+            log.warning("%s: compiled preprocessing failed on the probe rows (%s); serving uses pandas", self.path, exc)
+            same = False
+        if not same:
+            log.warning("%s: compiled preprocessing differs from pandas on the probe rows; serving uses pandas",
+                        self.path)
+        self.compiled = compiled if same else None
+        candidate = _array_estimator(self.estimator, self.task)
+        if candidate is not None:
+            expected = self.records_of(X)
+            self.on_arrays = candidate
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")  # a learner that warns about arrays keeps its DataFrames
+                    agrees = self.records_of(X.to_numpy(dtype="float64")) == expected
+            except Exception:  # noqa: BLE001 - as above
+                agrees = False
+            if not agrees:
+                self.on_arrays = None
+
+
+def _array_estimator(estimator: Any, task: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The estimator's predict/predict_proba on a numpy matrix, skipping a DataFrame conversion: LightGBM's
+    booster, else the estimator itself (without its fitted column names). None: it has no such method."""
+    booster = getattr(estimator, "booster_", None)
+    if booster is not None and type(booster).__module__.startswith("lightgbm"):
+        # what LGBMModel.predict/predict_proba compute, minus converting a DataFrame (~1 ms a call); on one
+        # thread: a served batch is small, and waking OpenMP's team for it cost 10-20 ms a row on a busy machine
+        # (parallelism comes from the batcher's workers instead)
+        return functools.partial(booster.predict, num_threads=1)
+    if "feature_names_in_" in getattr(estimator, "__dict__", {}):
+        # scikit-learn checks an array against the fitted column names only to warn (~1 ms a call on a
+        # DataFrame): a shallow copy without them shares the fitted trees and takes the matrix as it is
+        estimator = copy.copy(estimator)
+        del estimator.feature_names_in_
+    return getattr(estimator, "predict" if task == "regression" else "predict_proba", None)
+
+
+def _probe_rows(features: Sequence[Mapping[str, Any]], n: int = 8) -> list[dict[str, Any]]:
+    """A few raw rows that reach every branch of each feature's encoding (missing values, dates with times
+    and zones, a date pandas must parse, empty text), to compare the compiled and pandas paths on."""
+    samples: dict[str, list[Any]] = {
+        "numeric": [0.0, None, 1.5, -3, 10**6, 0.25, 7, None],
+        "boolean": [True, False, None, "yes", "0", "No", 1, "t"],
+        "datetime": ["2024-01-05", "2024-03-01T10:30:00", None, "2023-12-31T23:59:59.123456+02:00",
+                     "2024-02-29 06:00", "01/02/2024", "1969-07-20T20:17:40Z", "not a date"],
+        "text": ["hello world", "", None, "a  b c", "x", "wants discount now", " lead", "7"],
+    }
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for f in features:
+        if f["type"] == "categorical":
+            cats = list(f["categories"])
+            values = [*cats[:3], *cats[-3:], None, "an unseen category"]
+        else:
+            values = samples.get(f["type"], [None] * n)
+        for i, row in enumerate(rows):
+            row[f["name"]] = values[i % len(values)]
+    return rows
 
 
 def load_bundle(directory: str | os.PathLike[str], *, label: str | None = None) -> Bundle:
@@ -261,4 +392,6 @@ def load_bundle(directory: str | os.PathLike[str], *, label: str | None = None) 
     manifest = check_bundle(directory, label=label)
     preprocessor = Preprocessor.from_dict(_read_json(directory, PREPROCESS, label))
     estimator = _checked(label, lambda: load_weights(manifest["framework"], directory, manifest["weights"]), fix="")
-    return Bundle(path=directory, manifest=manifest, preprocessor=preprocessor, estimator=estimator)
+    bundle = Bundle(path=directory, manifest=manifest, preprocessor=preprocessor, estimator=estimator)
+    bundle.prepare_fast_path()
+    return bundle

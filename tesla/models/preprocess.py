@@ -17,7 +17,8 @@ and both refuse duplicates), while ``output_columns`` keeps the readable names.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from tesla.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Preprocessor", "model_column_names"]
+__all__ = ["CompiledPreprocessor", "Fallback", "Preprocessor", "model_column_names"]
 
 ONEHOT_MAX = 15  # categoricals with at most this many categories are one-hot encoded
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
@@ -225,9 +226,145 @@ class Preprocessor:
         codes = {c: float(i) for i, c in enumerate(cats)}
         return [np.array([codes.get(v, -1.0) if isinstance(v, str) else -1.0 for v in text.tolist()])]
 
+    def compile(self) -> CompiledPreprocessor:
+        """This transform for request records, without pandas (see ``CompiledPreprocessor``)."""
+        return CompiledPreprocessor(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {"features": self.features}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessor:
         return cls(list(data["features"]))
+
+
+class Fallback(Exception):
+    """The compiled transform cannot give the pandas path's answer for these rows (an unknown category
+    under ``unseen=error``, text in a numeric column...): run the pandas path, which names the problem."""
+
+
+# the ISO-8601 forms Python's datetime.fromisoformat reads exactly as pandas does; anything else is parsed
+# by pandas (``parse_datetimes``), value by value
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?)?$")
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN, pd.NA or NaT: what pandas' ``astype("string")`` turns into <NA>."""
+    return value is None or value != value or type(value).__name__ in ("NAType", "NaTType")
+
+
+class CompiledPreprocessor:
+    """``Preprocessor.transform`` for request records, as plain-Python lookups and one numpy block.
+
+    No DataFrame is built: numeric features become one float64 block (median fill where missing),
+    categoricals one dict lookup per value, booleans a lookup in the true/false words, texts
+    ``len``/``split``, ISO dates ``datetime.fromisoformat``. The result equals the pandas path's
+    matrix; ``Bundle`` checks that on probe rows at load and keeps the pandas path where it differs.
+    """
+
+    def __init__(self, pre: Preprocessor) -> None:
+        import numpy as np
+
+        self.names = pre.input_columns
+        self.width = len(pre.output_columns)
+        self._numeric: list[tuple[str, int]] = []
+        self._others: list[tuple[Mapping[str, Any], int]] = []
+        offset = 0
+        for f in pre.features:
+            if f["type"] == "numeric":
+                self._numeric.append((f["name"], offset))
+            else:
+                self._others.append((f, offset))
+            offset += len(Preprocessor._output_names(f))
+        self._numeric_names = [name for name, _ in self._numeric]
+        self._numeric_at = np.array([at for _, at in self._numeric], dtype=np.intp)
+        self._fills = np.array([f["fill"] for f in pre.features if f["type"] == "numeric"], dtype="float64")
+        self._lookups = {f["name"]: {c: i for i, c in enumerate(f["categories"])}
+                         for f, _ in self._others if f["type"] == "categorical"}
+
+    def records(self, rows: Sequence[Mapping[str, Any]], *, unseen: str = "error") -> Any:
+        """The float64 matrix (rows x ``model_columns``) of raw records (a missing key is a missing value).
+
+        Raises:
+            Fallback: these rows need the pandas path (it raises the error a user should see).
+        """
+        import numpy as np
+
+        out = np.zeros((len(rows), self.width), dtype="float64")
+        if self._numeric:
+            try:
+                block = np.array([[row.get(n) for n in self._numeric_names] for row in rows], dtype="float64")
+            except (TypeError, ValueError):
+                raise Fallback from None  # text in a numeric column: the pandas path names it
+            block = block.reshape(len(rows), len(self._numeric_names))
+            out[:, self._numeric_at] = np.where(np.isfinite(block), block, self._fills)
+        for f, at in self._others:
+            values = [row.get(f["name"]) for row in rows]
+            _ENCODERS[f["type"]](self, f, values, out, at, unseen)
+        return out
+
+    def _categorical(self, f: Mapping[str, Any], values: list[Any], out: Any, at: int, unseen: str) -> None:
+        lookup, onehot = self._lookups[f["name"]], f["encoding"] == "onehot"
+        for i, v in enumerate(values):
+            if _missing(v):
+                code = None
+            else:
+                code = lookup.get(v if type(v) is str else str(v))
+                if code is None and unseen == "error":
+                    raise Fallback
+            if onehot:
+                if code is not None:
+                    out[i, at + code] = 1.0
+            else:
+                out[i, at] = -1.0 if code is None else float(code)
+
+    def _boolean(self, f: Mapping[str, Any], values: list[Any], out: Any, at: int, unseen: str) -> None:
+        for i, v in enumerate(values):
+            word = None if _missing(v) else str(v).lower()
+            out[i, at] = 1.0 if word in _TRUE else 0.0 if word in _FALSE else f["fill"]
+
+    def _text(self, f: Mapping[str, Any], values: list[Any], out: Any, at: int, unseen: str) -> None:
+        for i, v in enumerate(values):
+            text = "" if _missing(v) else str(v)
+            out[i, at], out[i, at + 1] = len(text), len(text.split())
+
+    def _datetime(self, f: Mapping[str, Any], values: list[Any], out: Any, at: int, unseen: str) -> None:
+        parts = f.get("parts", _DATE_PARTS)
+        rest: list[int] = []  # rows whose value pandas must parse
+        for i, v in enumerate(values):
+            if _missing(v):
+                out[i, at:at + len(parts)] = -1.0
+            elif type(v) is str and _ISO.match(v):
+                out[i, at:at + len(parts)] = _iso_parts(v, parts)
+            else:
+                rest.append(i)
+        if rest:
+            import pandas as pd
+
+            when = parse_datetimes(pd.Series([values[i] for i in rest], dtype=object))
+            for j, part in enumerate(parts):
+                out[rest, at + j] = _date_part(when, part)
+
+
+def _iso_parts(text: str, parts: Sequence[str]) -> list[float]:
+    """The date parts of one ISO-8601 string, as pandas computes them (UTC; naive counts as UTC)."""
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    values = []
+    for part in parts:
+        if part == "days":
+            delta = when - _EPOCH
+            ns = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+            values.append(float(ns) / float(_NS_PER_DAY))  # as numpy divides timedelta64[ns] by one day
+        elif part == "day_of_week":
+            values.append(float(when.weekday()))
+        else:
+            values.append(float(getattr(when, part)))
+    return values
+
+
+_EPOCH = datetime(1970, 1, 1)
+_ENCODERS = {"categorical": CompiledPreprocessor._categorical, "boolean": CompiledPreprocessor._boolean,
+             "text": CompiledPreprocessor._text, "datetime": CompiledPreprocessor._datetime}

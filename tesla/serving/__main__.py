@@ -10,6 +10,10 @@ offers its listening socket on a private Unix socket (``--handoff-at``); the nex
 it from there (``--handoff-from``) instead of binding the port, so old and new accept from the
 same socket until the old one stops. Nothing queued on it is lost: the socket stays open in the
 new process when the old one closes its copy (SO_REUSEPORT would reset those connections).
+
+``--workers N`` (``deploy.workers``) runs N server processes on that one listening socket under a
+supervisor (``tesla.serving.supervisor``): the supervisor binds (or takes over) the socket, offers
+it to a successor, and its pid is the one ``/health`` reports.
 """
 
 from __future__ import annotations
@@ -52,7 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-latency-ms", type=float, default=2.0, help="longest a request waits to join a batch")
     ap.add_argument("--handoff-from", default=None, help="take the listening socket from the server offering it here")
     ap.add_argument("--handoff-at", default=None, help="offer this server's listening socket here (Unix socket path)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="server processes on the one port (deploy.workers); above 1 a supervisor runs them")
+    ap.add_argument("--predict-threads", type=int, default=1,
+                    help="predict calls running at once in each process; above 1 a request over the batch "
+                         "size is split into chunks predicted in parallel")
+    # set by the supervisor for its workers: the inherited listening socket, and the pid /health reports
+    ap.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--server-pid", type=int, default=None, help=argparse.SUPPRESS)
     return ap
+
+
+def _count_problem(args: argparse.Namespace) -> str | None:
+    limit = (os.cpu_count() or 1) * 4
+    for flag, value in (("--workers", args.workers), ("--predict-threads", args.predict_threads)):
+        if not 1 <= value <= limit:
+            return f"{flag} must be between 1 and {limit} (4 x this machine's {os.cpu_count()} CPUs); got {value}"
+    return None
 
 
 def _token(args: argparse.Namespace) -> tuple[str | None, str | None]:
@@ -89,11 +109,27 @@ def _listening_socket(args: argparse.Namespace) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    problem = _count_problem(args)
+    if problem:
+        print(f"Error: {problem}", file=sys.stderr)
+        return 2
     token, problem = _token(args)
     if problem:
         print(f"Error: {problem}", file=sys.stderr)
         return 1
+    if args.workers > 1:
+        from tesla.serving.supervisor import supervise
+
+        from tesla.models import check_bundle
+
+        try:
+            check_bundle(args.bundle)  # a bad bundle: one clear line here, not N crashing workers
+            listening = _listening_socket(args)
+        except (TeslaError, OSError) as exc:
+            return _startup_error(exc, args)
+        return supervise(args, argv, listening)
     try:
         import uvicorn
 
@@ -102,14 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(args.bundle, ServingSettings(
             model_ref=args.model_ref, unseen_category=args.unseen_category, max_body_bytes=args.max_body_bytes,
             auth_token=token, capture_dir=args.capture_dir, max_batch_size=args.max_batch_size,
-            max_latency_ms=args.max_latency_ms))
-        sock = _listening_socket(args)
-    except TeslaError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"Error: cannot bind {args.host}:{args.port}: {exc.strerror}; pick another port", file=sys.stderr)
-        return 1
+            max_latency_ms=args.max_latency_ms, predict_threads=args.predict_threads, server_pid=args.server_pid))
+        sock = socket.socket(fileno=args.listen_fd) if args.listen_fd is not None else _listening_socket(args)
+    except (TeslaError, OSError) as exc:
+        return _startup_error(exc, args)
     # access_log off: request lines would hold client data; the token is never printed anywhere
     config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048, timeout_graceful_shutdown=30)
     print(f"tesla.serving pid {os.getpid()}: {args.model_ref or args.bundle} on {args.host}:{args.port} "
@@ -119,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     # garbage collector's full passes, which otherwise stall a busy server for tens of milliseconds
     gc.collect()
     gc.freeze()
+    if args.server_pid:
+        from tesla.serving.supervisor import exit_with
+
+        exit_with(args.server_pid)
     if args.handoff_at:
         from tesla.serving.handoff import offer_socket
 
@@ -133,6 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         print(f"tesla.serving pid {os.getpid()}: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _startup_error(exc: Exception, args: argparse.Namespace) -> int:
+    """The one line for a server that cannot start (a bad bundle, a port in use); exit status 1."""
+    problem = (str(exc) if isinstance(exc, TeslaError)
+               else f"cannot bind {args.host}:{args.port}: {getattr(exc, 'strerror', exc)}; pick another port")
+    print(f"Error: {problem}", file=sys.stderr)
+    return 1
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

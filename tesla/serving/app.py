@@ -55,7 +55,6 @@ from tesla.serving.payload import (
     loads,
     parse_payload,
     rows_from_v2,
-    rows_to_frame,
 )
 from tesla.serving.validation import FieldError, json_schema, validate_records
 
@@ -82,6 +81,8 @@ class ServingSettings:
     capture_dir: Path | None = None  # where predictions, errors and feedback are logged; None: off
     max_batch_size: int = 64  # most rows merged into one predict call
     max_latency_ms: float = 2.0  # longest a request waits for others to join its batch
+    predict_threads: int = 1  # predict calls running at once; above 1 a big request is split across them
+    server_pid: int | None = None  # the pid /health reports: a --workers supervisor's; None: this process's
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -107,7 +108,8 @@ class _Server:
         self.started = time.time()
         self.metrics = ServingMetrics(cfg.model_ref or self.name)
         self.batcher = MicroBatcher(self._predict_rows, max_batch_size=cfg.max_batch_size,
-                                    max_latency_ms=cfg.max_latency_ms, on_batch=self.metrics.observe_batch)
+                                    max_latency_ms=cfg.max_latency_ms, on_batch=self.metrics.observe_batch,
+                                    workers=cfg.predict_threads)
         self.capture = CaptureWriter(cfg.capture_dir, model_ref=cfg.model_ref or self.name) if cfg.capture_dir else None
         if self.capture is not None:
             capture = self.capture
@@ -126,8 +128,7 @@ class _Server:
     # -- helpers -------------------------------------------------------------------------------
     def _predict_rows(self, rows: list[Any]) -> list[dict[str, Any]]:
         """Runs in the batcher's worker thread."""
-        frame = rows_to_frame(rows, self.model.signature)
-        return self.model.predict_records(frame, unseen=self.cfg.unseen_category)
+        return self.model.predict_request(rows, unseen=self.cfg.unseen_category)
 
     def route_label(self, path: str) -> str:
         """A bounded set of route names for metrics (no per-model or per-scan label values)."""
@@ -272,7 +273,8 @@ class _Server:
         """GET /health, /ping and Vertex's health route."""
         return _json({"status": "ok", "model": self.cfg.model_ref, "task": self.model.task,
                       "framework": self.model.manifest["framework"], "estimator": self.model.manifest["estimator"],
-                      "pid": os.getpid(), "uptime_s": round(time.time() - self.started, 3),
+                      "pid": self.cfg.server_pid or os.getpid(), "worker_pid": os.getpid(),
+                      "uptime_s": round(time.time() - self.started, 3),
                       "capture": str(self.cfg.capture_dir) if self.cfg.capture_dir else None})
 
     async def schema(self, request: Request) -> Response:

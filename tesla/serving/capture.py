@@ -5,7 +5,8 @@ The contract (``tesla monitor`` reads exactly this) for a server started with ``
 - ``DIR/predictions-<YYYYmmddTHHMMSS>-<pid>.jsonl``, rotated by size, one line per predicted row:
   ``{"ts", "request_id", "row", "model": "name@v", "inputs": {col: value}, "prediction",
   "probabilities" (classifiers only), "latency_ms"}``;
-- ``DIR/errors.jsonl``: one line per failed request, ``{"ts", "request_id", "status", "type"}``;
+- ``DIR/errors.jsonl``: one line per failed request, ``{"ts", "request_id", "status", "type"}``
+  (this file and ``feedback.jsonl`` are shared by every server process, so each is written unbuffered);
 - ``DIR/feedback.jsonl``: one line per label, ``{"ts", "request_id", "row", "label"}``;
 - ``DIR/dropped.json``: ``{"dropped": N}``, the rows the writer had to drop (the store of drops;
   ``/metrics`` shows the same count as ``tesla_capture_dropped_total``).
@@ -142,9 +143,9 @@ class CaptureWriter:
                                                      "type": type_}))
         else:
             _, _, request_id, labels, first_row = item
-            fh = self._file("feedback.jsonl")
-            for i, label in enumerate(labels):
-                fh.write(_dumps({"ts": ts, "request_id": request_id, "row": first_row + i, "label": label}))
+            self._file("feedback.jsonl").write(b"".join(
+                _dumps({"ts": ts, "request_id": request_id, "row": first_row + i, "label": label})
+                for i, label in enumerate(labels)))
 
     def _write_predictions(self, ts: str, request_id: str, rows: Sequence[Any], results: Sequence[Any],
                            latency_ms: float) -> None:
@@ -175,7 +176,9 @@ class CaptureWriter:
 
     def _file(self, name: str) -> IO[bytes]:
         if name not in self._files:
-            self._files[name] = open(self.directory / name, "ab")  # noqa: SIM115 - closed by _run
+            # shared by every server process of this model and profile (--workers N, a replace): unbuffered,
+            # so each item is one append (O_APPEND) that no other process's lines can cut into
+            self._files[name] = open(self.directory / name, "ab", buffering=0)  # noqa: SIM115 - closed by _run
         return self._files[name]
 
     def _flush(self) -> None:
@@ -193,11 +196,22 @@ class CaptureWriter:
         if delta == 0 and path.exists():
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        try:
-            current = int(orjson.loads(path.read_bytes()).get("dropped", 0))
-        except (OSError, ValueError, AttributeError):
-            current = 0
-        tmp = self.directory / f".dropped.json.{os.getpid()}.tmp"
-        tmp.write_bytes(orjson.dumps({"dropped": current + delta}))
-        os.replace(tmp, path)  # readers never see a half-written count
+        with open(self.directory / ".dropped.lock", "ab") as lock:
+            _lock(lock)  # read, add, replace: one process at a time, or two workers' drops would lose one
+            try:
+                current = int(orjson.loads(path.read_bytes()).get("dropped", 0))
+            except (OSError, ValueError, AttributeError):
+                current = 0
+            tmp = self.directory / f".dropped.json.{os.getpid()}.tmp"
+            tmp.write_bytes(orjson.dumps({"dropped": current + delta}))
+            os.replace(tmp, path)  # readers never see a half-written count
         self._persisted_dropped += delta
+
+
+def _lock(fh: IO[bytes]) -> None:
+    """An exclusive lock on ``fh`` until it is closed (where the platform has one)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one server process per capture directory there
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)

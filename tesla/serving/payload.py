@@ -302,17 +302,6 @@ def rows_from_v2(payload: Any, signature: Signature) -> list[dict[str, Any]]:
 
 def rows_to_frame(rows: Sequence[Mapping[str, Any]], signature: Signature) -> pd.DataFrame:
     """The frame (signature columns, in order) that a bundle predicts on, built without per-row pandas work."""
-    import numpy as np
-    import pandas as pd
+    from tesla.models.bundle import records_frame
 
-    names = [f["name"] for f in signature]
-    if all(f["type"] == "numeric" for f in signature):
-        # validated rows hold numbers or None: one float block (None -> NaN) is the cheapest frame
-        matrix = np.array([[row.get(n) for n in names] for row in rows], dtype="float64")
-        return pd.DataFrame(matrix.reshape(len(rows), len(names)), columns=names)
-    columns: dict[str, Any] = {}
-    for f in signature:
-        values = [row.get(f["name"]) for row in rows]
-        columns[f["name"]] = (np.array(values, dtype="float64") if f["type"] == "numeric"
-                              else np.array(values, dtype=object))
-    return pd.DataFrame(columns, columns=names)
+    return records_frame(rows, signature)

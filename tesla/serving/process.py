@@ -116,7 +116,7 @@ def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_
                  unseen_category: str = "error", max_body_bytes: int = 10_000_000,
                  auth_token_env: str | None = None, capture_dir: Path | None = None,
                  max_batch_size: int = 64, max_latency_ms: float = 2.0, handoff_from: Path | None = None,
-                 handoff_at: Path | None = None, extra_args: list[str] | None = None,
+                 handoff_at: Path | None = None, workers: int = 1, extra_args: list[str] | None = None,
                  health_timeout_s: float = 60.0, on_spawn: Callable[[int], None] | None = None) -> ServerProcess:
     """Start ``python -m tesla.serving`` detached, and return once it answers ``/health`` itself.
 
@@ -135,6 +135,7 @@ def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_
         handoff_from: take the listening socket offered there by the server this one replaces
             (same host and port) instead of binding the port.
         handoff_at: offer this server's listening socket there, for its successor.
+        workers: server processes on the one port; above 1 the returned pid is their supervisor's.
         extra_args: more ``python -m tesla.serving`` flags.
         health_timeout_s: how long to wait for ``/health``.
         on_spawn: called with the server's pid as soon as it exists (before the health wait).
@@ -158,6 +159,8 @@ def start_server(bundle_dir: Path, *, host: str, port: int, model_ref: str, log_
         args += ["--handoff-from", str(handoff_from)]
     if handoff_at is not None:
         args += ["--handoff-at", str(handoff_at)]
+    if workers != 1:
+        args += ["--workers", str(workers)]
     args += extra_args or []
     with open(log_path, "ab") as log:
         log.write(f"--- tesla: starting {model_ref} on {host}:{port} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n"

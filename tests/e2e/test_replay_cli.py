@@ -59,6 +59,7 @@ def test_runs_show_prints_the_leaderboard_and_writes_the_search_progress_report(
     run_id = api.open_store(trained).model("m", 1).run_id
     out = run_tesla("runs", "show", run_id, cwd=trained).stdout
     assert "leaderboard (best validation loss per estimator)" in out and "trials" in out
+    assert "predict_ms_per_row" in out  # each estimator's serving cost, measured by the search
     report = Path(out.strip().splitlines()[-1].removeprefix("report: "))
     html = report.read_text()
     assert report.name == f"run-{run_id}.html" and "<script" not in html

@@ -149,3 +149,51 @@ def test_app_under_concurrency_returns_each_caller_its_rows_in_order(bc_bundle: 
         assert metrics.batch_rows.n < len(requests)  # some requests shared a predict call
     else:
         assert metrics.batch_rows.n == len(requests)
+
+
+def test_with_workers_a_big_request_is_split_into_chunks_predicted_in_parallel() -> None:
+    predict = _Recorder()
+    predict.gate.clear()  # hold every call until both chunks are inside predict at once
+    inside: list[int] = []
+    original = predict.__call__
+
+    def counting(rows: list[int]) -> list[int]:
+        inside.append(len(rows))
+        if len(inside) >= 2:
+            predict.gate.set()
+        return original(rows)
+
+    requests = [list(range(100)), [7]]
+
+    async def scenario() -> list[Any]:
+        batcher = MicroBatcher(counting, max_batch_size=64, max_latency_ms=20, workers=2)
+        try:
+            return await _burst(batcher, requests)
+        finally:
+            await batcher.close()
+
+    results = asyncio.run(scenario())
+    assert results == [[r * 2 for r in rows] for rows in requests]  # whole, in order
+    assert sorted(predict.calls)[-2:] == [50, 50]  # even chunks, at most max_batch_size each
+    assert len(predict.threads) == 2  # the chunks ran side by side (the gate needed both at once)
+
+
+def test_with_workers_a_failing_chunk_fails_only_its_request() -> None:
+    predict = _Recorder(fail_on=90)
+    requests = [list(range(100)), [1, 2]]
+
+    async def scenario() -> list[Any]:
+        batcher = MicroBatcher(predict, max_batch_size=32, max_latency_ms=5, workers=3)
+        try:
+            return await _burst(batcher, requests)
+        finally:
+            await batcher.close()
+
+    big, small = asyncio.run(scenario())
+    assert isinstance(big, ValueError) and "cannot predict 90" in str(big)
+    assert small == [2, 4]
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="workers must be at least 1; got 0"):
+        MicroBatcher(lambda rows: rows, workers=0)
