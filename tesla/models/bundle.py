@@ -217,7 +217,7 @@ class Bundle:
         if self.task == "regression":
             return np.asarray(self.estimator.predict(X), dtype="float64").reshape(-1)
         proba = self.predict_proba_features(X)
-        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
+        return np.asarray(self.classes, dtype=object)[self.decide(proba)]
 
     def predict_proba(self, rows: pd.DataFrame, *, unseen: str = "error") -> np.ndarray:
         """Class probabilities for raw rows, columns in ``classes`` order."""
@@ -234,6 +234,13 @@ class Bundle:
         # float32 learners (XGBoost) give rows summing to 1 +- 1e-7, which sklearn's log_loss warns about
         return proba / proba.sum(axis=1, keepdims=True)
 
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class indices for probability rows: the binary threshold ``tesla evaluate`` stored, else argmax."""
+        threshold = (self.manifest.get("decision") or {}).get("threshold")
+        if threshold is not None and proba.shape[1] == 2:
+            return (proba[:, 1] >= threshold).astype("int64")
+        return proba.argmax(axis=1)
+
     def predict_records(self, rows: pd.DataFrame, *, unseen: str = "error") -> list[dict[str, Any]]:
         """One dict per row: ``prediction`` plus ``probabilities`` for classifiers."""
         import numpy as np
@@ -244,7 +251,7 @@ class Bundle:
             return [{"prediction": float(v)} for v in values]
         proba = self.predict_proba_features(X)
         classes = self.classes or []
-        labels = [classes[i] for i in proba.argmax(axis=1)]
+        labels = [classes[i] for i in self.decide(proba)]
         return [{"prediction": label, "probabilities": dict(zip(map(str, classes), map(float, p)))}
                 for label, p in zip(labels, proba)]
 
