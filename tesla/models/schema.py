@@ -42,6 +42,8 @@ MANIFEST_FIELDS: Fields = {
     "baseline": ("object", False), "baseline_metrics": ("object", False), "best_config": ("object", False),
     "best_loss": ("number|null", False), "search_metric": ("string", False), "training_rows": ("integer", False),
     "seed": ("integer", False), "ensemble": ("array", False), "lineage": ("object", False),
+    # stamped by register from evaluate: the binary decision threshold (Bundle.decide)
+    "decision": ("object", False),
 }
 # framework -> the facts its weight format writes (tesla.models.formats); "file"-like facts name files
 WEIGHTS_FIELDS: dict[str, Fields] = {
