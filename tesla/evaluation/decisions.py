@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tesla.errors import ConfigError, DataError
+from tesla.evaluation.delta import Delta
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,26 +92,6 @@ def collapse_warning(y: np.ndarray, pred: np.ndarray, classes: Sequence[Any], *,
             f"({predicted_share:.1%}), though only {actual_share:.1%} of the rows are '{classes[top]}'; "
             "accuracy near the base rate means the model decides nothing. For a binary task set "
             "evaluation.threshold.objective=f1 (or cost / recall) to choose the decision threshold")
-
-
-@dataclass(frozen=True)
-class Delta:
-    """One metric of two models on the same rows: ``delta = b - a`` with its paired bootstrap interval."""
-
-    metric: str
-    a: float
-    b: float
-    delta: float
-    low: float
-    high: float
-    higher_is_better: bool
-
-    @property
-    def verdict(self) -> str:
-        if self.low <= 0 <= self.high or not np.isfinite(self.delta):
-            return "no clear difference"
-        better = (self.delta > 0) == self.higher_is_better
-        return "b better" if better else "a better"
 
 
 def paired_bootstrap(score: Callable[[np.ndarray, str], float], metrics: Sequence[str], n_rows: int, *,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from tesla.models import Bundle
 
-__all__ = ["Evaluation", "evaluate_bundle", "figures"]
+__all__ = ["Evaluation", "evaluate_bundle", "figures", "labelled_rows", "score_rows"]
 
 _IMPORTANCE_ROWS = 1000  # permutation importance rescored on at most this many rows (seeded sample)
 _SLICE_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
@@ -68,6 +68,26 @@ def _encode_labels(bundle: Bundle, y: pd.Series) -> np.ndarray:
     return np.array([index[v] for v in raw])
 
 
+def labelled_rows(bundle: Bundle, df: pd.DataFrame, source: str = "") -> pd.DataFrame:
+    """``df``'s rows that hold a label, re-indexed 0..n-1; a DataError when it has no target column."""
+    target = bundle.manifest["target"]
+    if target not in df.columns:
+        raise DataError(f"evaluation data {source or ''} has no target column '{target}'; "
+                        f"columns: {', '.join(df.columns)}".replace("  ", " "), key=target)
+    return df[df[target].notna()].reset_index(drop=True)
+
+
+def score_rows(bundle: Bundle, df: pd.DataFrame) -> _Scored:
+    """Truth, the bundle's own decisions and probabilities on labelled rows (see ``labelled_rows``)."""
+    target = bundle.manifest["target"]
+    X = bundle.features(df.drop(columns=[target]), unseen="unknown")
+    if bundle.task == "regression":
+        y = df[target].astype("float64").to_numpy()
+        return _Scored(y, np.asarray(bundle.estimator.predict(X), dtype="float64").reshape(-1), None, [])
+    proba = bundle.predict_proba_features(X)
+    return _Scored(_encode_labels(bundle, df[target]), bundle.decide(proba), proba, list(bundle.classes or []))
+
+
 def _decide(bundle: Bundle, y: np.ndarray, proba: np.ndarray,
             rule: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, Any] | None]:
     """Predicted class indices, and the decision chosen on these rows (binary with an objective) or None.
@@ -105,23 +125,14 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
         importance: compute permutation feature importance (one rescoring per column and repeat).
     """
     target, task = bundle.manifest["target"], bundle.task
-    if target not in df.columns:
-        raise DataError(f"evaluation data {source or ''} has no target column '{target}'; "
-                        f"columns: {', '.join(df.columns)}".replace("  ", " "), key=target)
-    df = df[df[target].notna()].reset_index(drop=True)
+    df = labelled_rows(bundle, df, source)
     chosen = list(metrics) or DEFAULT_METRICS[task]
-    X = bundle.features(df.drop(columns=[target]), unseen="unknown")
     n_classes = len(bundle.classes or [])
-    decision = None
-    if task == "regression":
-        y = df[target].astype("float64").to_numpy()
-        pred = np.asarray(bundle.estimator.predict(X), dtype="float64").reshape(-1)
-        proba = None
-    else:
-        y = _encode_labels(bundle, df[target])
-        proba = bundle.predict_proba_features(X)
-        pred, decision = _decide(bundle, y, proba, threshold or {})
-    scored = _Scored(y, pred, proba, list(bundle.classes or []))
+    scored = score_rows(bundle, df)
+    y, proba, decision = scored.y, scored.proba, None
+    if proba is not None:
+        scored.pred, decision = _decide(bundle, y, proba, threshold or {})
+    pred = scored.pred
     scores = compute_metrics(task, chosen, y, pred, proba, n_classes)
     b_pred, b_proba = baseline_predictions(task, bundle.manifest["baseline"], len(y))
     base = compute_metrics(task, chosen, y, b_pred, b_proba, n_classes)
