@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 from tesla.compiler import DatasetInput, FileInput
 from tesla.errors import ConfigError, DataError, DataNotFoundError
 from tesla.execution import Event
+from tesla.report.profile import DataProfile  # light (no pandas): the REST layer rebuilds it by annotation
 from tesla.services._common import EventSink, PathLike, input_file
 from tesla.store import DatasetVersion, hash_path
 from tesla.store.faults import fault_point
 
 if TYPE_CHECKING:
     from tesla.project import Project
-    from tesla.report.profile import DataProfile
 
 __all__ = ["DataService", "LoadResult"]
 
