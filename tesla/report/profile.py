@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["ColumnProfile", "DataProfile", "profile_frame"]
 
 ASSOCIATION_ROWS = 20_000  # pairwise associations on a sample this big: 435 crosstabs of 100 k rows cost seconds
-HIGH_CARDINALITY = 50  # a text/categorical column with more distinct values than this (and > half the rows unique)
+HIGH_CARDINALITY = 50  # a categorical column with more distinct values is left out of the associations
 LEAKAGE = 0.95  # a feature this associated with the target is a leakage suspect
 MAX_COLUMNS_MATRIX = 40  # the association matrix shows at most this many columns
 
@@ -58,18 +58,6 @@ class DataProfile:
 
     def _repr_html_(self) -> str:
         return self.report_html or render_profile(self)
-
-
-def _kind(col: pd.Series) -> str:
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(col):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(col):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(col):
-        return "datetime"
-    return "categorical"
 
 
 def _cramers_v(a: pd.Series, b: pd.Series) -> float:
@@ -136,19 +124,23 @@ def profile_frame(df: pd.DataFrame, *, name: str = "", target: str | None = None
                   kinds: Mapping[str, str] | None = None) -> DataProfile:
     """Profile ``df``; ``target`` (when set and present) gets its balance and each feature's link to it.
 
-    ``kinds``: column -> type as ``tesla load`` inferred it (numeric, categorical, boolean, datetime, text);
-    a column it does not name gets its kind from its dtype.
+    ``kinds``: column -> type as ``tesla load`` recorded it (numeric, categorical, boolean, datetime, text);
+    a column it does not name is inferred the way ``tesla load`` infers it.
     """
+    from tesla.data.schema import infer_schema
+
     known = {"numeric", "categorical", "boolean", "datetime", "text"}
-    kinds_of = {str(c): (kinds or {}).get(str(c)) if (kinds or {}).get(str(c)) in known else _kind(df[c])
-                for c in df.columns}
+    given = {str(c): k for c, k in (kinds or {}).items() if k in known}
+    inferred = {} if all(str(c) in given for c in df.columns) else infer_schema(df)
+    kinds_of = {str(c): given.get(str(c)) or inferred[c]["type"] for c in df.columns}
     columns = {str(c): _column(str(c), df[c], kinds_of[str(c)]) for c in df.columns}
     target = target if target in columns else None
     sample = df.sample(ASSOCIATION_ROWS, random_state=seed) if len(df) > ASSOCIATION_ROWS else df
     kinds = {c: p.kind for c, p in columns.items()}
     # Cramér's V of a near-unique column is ~1 whatever it holds: ids and free text are left out
     usable = [c for c, p in columns.items() if p.kind not in ("datetime", "text") and 1 < p.distinct
-              and not (p.kind == "categorical" and p.distinct > HIGH_CARDINALITY)][:MAX_COLUMNS_MATRIX]
+              and not (p.kind == "categorical" and (p.distinct > HIGH_CARDINALITY or _id_like(p, len(df))))
+              ][:MAX_COLUMNS_MATRIX]
     matrix: dict[str, dict[str, float]] = {c: {} for c in usable}
     for i, a in enumerate(usable):
         matrix[a][a] = 1.0
@@ -173,12 +165,17 @@ def profile_frame(df: pd.DataFrame, *, name: str = "", target: str | None = None
     return prof
 
 
+def _id_like(c: ColumnProfile, rows: int) -> bool:
+    """A text or categorical column whose values are mostly unique (an id, a free-text field)."""
+    return c.kind in ("categorical", "text") and c.distinct > 20 and c.distinct > 0.5 * (rows - c.missing)
+
+
 def _warnings(p: DataProfile) -> list[str]:
     out = []
     for c in p.columns:
         if c.distinct <= 1:
             out.append(f"{c.name} is constant ({c.distinct} distinct value): drop it (data.exclude)")
-        elif c.kind in ("categorical", "text") and c.distinct > HIGH_CARDINALITY and c.distinct > 0.5 * (p.rows - c.missing):
+        elif _id_like(c, p.rows):
             out.append(f"{c.name} has high cardinality ({c.distinct} distinct in {p.rows} rows): an id? "
                        "exclude it or derive a feature")
         if p.rows and c.missing / p.rows > 0.5:

@@ -96,3 +96,29 @@ def test_a_threshold_chosen_at_training_is_stored_and_predict_uses_it(tmp_path: 
     p_yes = frame["proba_yes"].to_numpy()
     assert (frame["prediction"].to_numpy() == np.where(p_yes >= decision["threshold"], "yes", "no")).all()
     assert ((p_yes >= decision["threshold"]) & (p_yes < 0.5)).any()  # decisions argmax would not make
+
+
+def test_the_cli_names_a_failed_gate_exits_1_and_compares(bc_project: Path, datasets_dir: Path) -> None:
+    from tests.conftest import run_tesla
+
+    test = str(datasets_dir / "bc_test.csv")
+    failed = run_tesla("evaluate", "-m", "bc_model@1", "-d", test, "evaluation.gates={roc_auc:{min:1.01}}",
+                       cwd=bc_project, check=False)
+    assert failed.returncode == 1, failed.stderr
+    assert "Error: bc_model@1 fails the gate roc_auc >= 1.01: it scored" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    compared = run_tesla("models", "compare", "bc_model@1", "bc_model@2", "-d", test, cwd=bc_project)
+    assert "bc_model@2 minus bc_model@1 on the same rows" in compared.stdout and "roc_auc" in compared.stdout
+    assert compared.stdout.strip().splitlines()[-1].startswith("report: ")
+
+
+def test_open_hands_the_report_to_the_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import webbrowser
+
+    from tesla.report.files import open_report
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda uri: opened.append(uri) or True)
+    report = tmp_path / "r.html"
+    report.write_text("<html></html>")
+    assert open_report(report) and opened == [report.resolve().as_uri()]
