@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,13 +18,13 @@ def _safe(stem: str) -> str:
 
 
 def report_copy(store: Store, sha: str, kind: str, stem: str) -> Path:
-    """Copy the stored report ``sha`` to ``.tesla/reports/<kind>/<stem>-<UTC time>-<sha8>.html`` and return it.
+    """Copy the stored report ``sha`` to ``.tesla/reports/<kind>/<stem>-<sha8>.html`` and return it.
 
-    The time and the content hash make the name unique: a later report never overwrites an earlier
-    one, so every record that links a report keeps pointing at the report it made.
+    The content hash makes the name unique: a later, different report never overwrites an earlier
+    one, so every record that links a report keeps pointing at the report it made (a report with the
+    same bytes is the same report). No clock in the name: the same evaluation names the same file.
     """
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = store.state_dir / "reports" / kind / f"{_safe(stem)}-{stamp}-{sha[:8]}.html"
+    path = store.state_dir / "reports" / kind / f"{_safe(stem)}-{sha[:8]}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(store.artifacts.path(sha).read_bytes())
     return path

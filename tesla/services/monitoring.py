@@ -29,7 +29,7 @@ class MonitoringService:
         Returns the check's report (``alerting`` is True when a ``monitor.*`` threshold is
         crossed; no captured traffic is a clean ``no_traffic`` report) and writes its HTML to ``report``
         (default: stored as an artifact and copied to a name of its own,
-        ``.tesla/reports/monitor/<model>-<profile>-<UTC time>-<sha8>.html``). With ``monitor.retrain=true`` a drift
+        ``.tesla/reports/monitor/<model>-<profile>-<sha8>.html``). With ``monitor.retrain=true`` a drift
         or live-metric alert retrains on the newest dataset version and deploys the result if it passes
         ``evaluation.gates``; ``overrides`` apply to that retrain and deploy too.
 

@@ -24,11 +24,15 @@ def bc_project(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> 
     return root
 
 
-def test_evaluate_stores_a_unique_self_contained_report(bc_project: Path, datasets_dir: Path) -> None:
-    first = Project(bc_project).evaluation.evaluate("bc_model@1", datasets_dir / "bc_test.csv")
-    second = Project(bc_project).evaluation.evaluate("bc_model@1", datasets_dir / "bc_test.csv", force=True)
+def test_evaluate_stores_a_unique_self_contained_report(bc_project: Path, datasets_dir: Path, tmp_path: Path) -> None:
+    pd.read_csv(datasets_dir / "bc_test.csv").head(80).to_csv(tmp_path / "bc_test.csv", index=False)
+    first = Project(bc_project).evaluation.evaluate("bc_model@1", tmp_path / "bc_test.csv")
+    second = Project(bc_project).evaluation.evaluate("bc_model@1", datasets_dir / "bc_test.csv")
+    # the same name stem (model, version, file name); the content hash keeps both
     assert first.report_path != second.report_path and first.report_path.exists() and second.report_path.exists()
-    assert first.report_path.parent.name == "evaluation"
+    assert first.report_path.parent.name == "evaluation" and first.report_path.name.startswith("bc_model-v1-bc_test-")
+    again = Project(bc_project).evaluation.evaluate("bc_model@1", datasets_dir / "bc_test.csv", force=True)
+    assert again.report_path == second.report_path  # the same bytes are the same report
     page = second.report_path.read_text()
     assert_self_contained(page)
     assert "<h2>ROC</h2>" in page and "<td style='text-align:left'>bc_model@1</td>" in page
