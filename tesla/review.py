@@ -28,7 +28,7 @@ from tesla.plan import Plan
 from tesla.services._common import train_overrides
 
 if TYPE_CHECKING:
-    from tesla.evaluation.compare import MetricDelta
+    from tesla.evaluation.delta import Delta
     from tesla.project import Project
     from tesla.store import ModelVersion
 
@@ -241,13 +241,24 @@ class MetricComparison:
     candidate: str | None  # NAME@V trained from the working tree's plan
     champion: str | None  # NAME@V serving the production profile
     rows_from: str | None  # which rows both were scored on
-    deltas: list[MetricDelta] = field(default_factory=list)
+    deltas: list[Delta] = field(default_factory=list)  # a = the champion, b = the candidate
     note: str | None = None  # why no deltas are shown
     caveat: str | None = None  # what to keep in mind reading the deltas
+    rows: int = 0  # how many rows both were scored on
+    resamples: int = 0
+    level: float = 0.95  # the intervals' coverage
 
     def to_dict(self) -> dict[str, Any]:
+        deltas = [{"metric": d.metric, "candidate": d.b, "champion": d.a, "delta": d.delta, "low": d.low,
+                   "high": d.high, "level": self.level, "rows": self.rows, "resamples": self.resamples,
+                   "verdict": _verdict(d)} for d in self.deltas]
         return {"candidate": self.candidate, "champion": self.champion, "rows_from": self.rows_from,
-                "deltas": [d.to_dict() for d in self.deltas], "note": self.note, "caveat": self.caveat}
+                "deltas": deltas, "note": self.note, "caveat": self.caveat}
+
+
+def _verdict(d: Delta) -> str:
+    """The candidate's verdict: ``better`` / ``worse`` when the interval is on one side of 0."""
+    return {"b better": "better", "a better": "worse"}.get(d.verdict, "no clear change")
 
 
 @dataclass(frozen=True)
@@ -277,8 +288,8 @@ class Review:
         if m.note:
             lines.append(f"metrics: {m.note}")
         for delta in m.deltas:
-            lines.append(f"  {delta.metric}: {delta.candidate:.4f} vs {delta.champion:.4f}, delta {delta.delta:+.4f} "
-                         f"[{delta.low:+.4f}, {delta.high:+.4f}] {delta.verdict}")
+            lines.append(f"  {delta.metric}: {delta.b:.4f} vs {delta.a:.4f}, delta {delta.delta:+.4f} "
+                         f"[{delta.low:+.4f}, {delta.high:+.4f}] {_verdict(delta)}")
         if m.caveat:
             lines.append(f"  {m.caveat}")
         return "\n".join(lines) + "\n"
@@ -305,12 +316,12 @@ def _metrics_md(m: MetricComparison) -> str:
     lines = ["### Metrics against production", ""]
     if m.note:
         return "\n".join([*lines, m.note]) + "\n"
-    level = int(round(m.deltas[0].level * 100))
-    lines += [f"candidate `{m.candidate}` vs production `{m.champion}` on the same {m.deltas[0].rows} rows "
-              f"({m.rows_from}); {level}% paired bootstrap interval of the delta, {m.deltas[0].resamples} resamples",
+    level = int(round(m.level * 100))
+    lines += [f"candidate `{m.candidate}` vs production `{m.champion}` on the same {m.rows} rows "
+              f"({m.rows_from}); {level}% paired bootstrap interval of the delta, {m.resamples} resamples",
               "", "| metric | candidate | production | delta | interval | verdict |", "|---|---|---|---|---|---|"]
-    lines += [f"| {d.metric} | {d.candidate:.4f} | {d.champion:.4f} | {d.delta:+.4f} | [{d.low:+.4f}, {d.high:+.4f}] "
-              f"| {d.verdict} |" for d in m.deltas]
+    lines += [f"| {d.metric} | {d.b:.4f} | {d.a:.4f} | {d.delta:+.4f} | [{d.low:+.4f}, {d.high:+.4f}] "
+              f"| {_verdict(d)} |" for d in m.deltas]
     if m.caveat:
         lines += ["", m.caveat]
     return "\n".join(lines) + "\n"
@@ -390,12 +401,14 @@ def _deltas(project: Project, candidate: ModelVersion, champion: ModelVersion, m
                                 note=f"{champion.ref} reads column(s) {', '.join(missing)} that the rows {candidate.ref} "
                                      f"was evaluated on ({label}) lack; set evaluation.data to a labelled file with "
                                      "every column to compare the two.")
-    deltas = compare_bundles(*bundles, rows, metrics=metrics, resamples=resamples)
+    n_rows, deltas = compare_bundles(bundles[1], bundles[0], rows, metrics=metrics, samples=resamples,
+                                     names=(champion.ref, candidate.ref))
     caveat = None
     if label.startswith("held-out") and champion.dataset_version != candidate.dataset_version:
         caveat = (f"{champion.ref} was trained on {champion.dataset}@{champion.dataset_version}, so some of these rows "
                   "may be in its training set; set evaluation.data to a held-out file for an unbiased comparison.")
-    return MetricComparison(candidate.ref, champion.ref, label, deltas, caveat=caveat)
+    return MetricComparison(candidate.ref, champion.ref, label, deltas, caveat=caveat, rows=n_rows,
+                            resamples=resamples)
 
 
 def review(project: Project, base: str, *, model: str | None = None, framework: str | None = None,

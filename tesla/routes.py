@@ -68,6 +68,8 @@ ROUTES: tuple[Route, ...] = (
        files=("data",)),
     _r("GET", "/data/datasets", "data.datasets", "The current version of every dataset."),
     _r("GET", "/data/{name}/version", "data.version", "One version of a dataset (default: its current one)."),
+    _r("GET", "/data/{name}/profile", "data.profile", "Distributions, associations, target and warnings of a version.",
+       result="tesla.report.profile:DataProfile"),
     _r("GET", "/data/{name}/log", "data.log", "Every version of a dataset, newest first."),
     _r("GET", "/data/{name}/diff", "data.diff", "Rows and columns changed between two versions."),
     _r("POST", "/data/{name}/rollback", "data.rollback", "Make an earlier version current again."),
@@ -95,6 +97,8 @@ ROUTES: tuple[Route, ...] = (
     # -- evaluation
     _r("POST", "/jobs", "evaluation.evaluate", "Score a model on labelled data against a baseline.", job=True,
        files=("data",)),
+    _r("POST", "/jobs", "evaluation.compare", "Metric deltas of two models on the same rows, with bootstrap CIs.",
+       job=True, files=("data",)),
     _r("POST", "/evaluation/predict", "evaluation.predict", "Batch-score a file with a registered model.",
        files=("data",), local=("output",), role="read"),
     # -- deployment

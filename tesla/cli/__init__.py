@@ -307,15 +307,33 @@ def data_gc(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say wh
 
 
 @data_app.command("profile")
-def data_profile(name: Annotated[str, typer.Argument()],
+def data_profile(name: Annotated[str, typer.Argument(help="Dataset NAME or NAME@V.")],
                  version: Annotated[Optional[int], typer.Option("--version")] = None,
+                 open_report: Annotated[bool, typer.Option("--open", help="Open the HTML report.")] = False,
                  project: ProjectOpt = Path(".")) -> None:
-    """Column types, null flags and distinct counts of a dataset version."""
+    """Distributions, missing values, associations, target balance, duplicates and warnings; an HTML report."""
     from tesla.cli.render import console, table
 
-    v = _session(project).data.version(name, version)
-    rows = [{"column": c, **{k: s.get(k) for k in ("type", "dtype", "nullable", "n_unique")}} for c, s in v.schema.items()]
-    console.print(table(rows, ["column", "type", "dtype", "nullable", "n_unique"], title=f"{name}@{v.version}"))
+    if "@" in name:
+        name, _, v = name.partition("@")
+        if not v.isdigit() or version is not None:
+            raise typer.BadParameter(f"'{name}@{v}': write NAME@V with V a version number (or --version V, "
+                                     "not both)", param_hint="NAME")
+        version = int(v)
+    prof = _session(project).data.profile(name, version)
+    rows = [{"column": c.name, "kind": c.kind, "missing": c.missing, "distinct": c.distinct,
+             "mean": c.stats.get("mean"), "top": ", ".join(k for k, _ in c.top[:3]),
+             "target assoc.": c.target_association} for c in prof.columns]
+    console.print(table(rows, ["column", "kind", "missing", "distinct", "mean", "top", "target assoc."],
+                        title=f"{prof.name}: {prof.rows} rows, {prof.duplicates} duplicate rows"))
+    if prof.target_balance:
+        typer.echo(f"target {prof.target}: " + ", ".join(f"{k} {v} ({v / prof.rows:.1%})"
+                                                          for k, v in prof.target_balance.items()))
+    for warning in prof.warnings:
+        typer.echo(f"warning: {warning}")
+    typer.echo(f"report: {prof.report_path}")
+    if open_report:
+        _open(Path(prof.report_path))
 
 
 # -- plan and train -----------------------------------------------------------------------------------------
@@ -555,22 +573,50 @@ def replay(model: ModelOpt, project: ProjectOpt = Path(".")) -> None:
 def evaluate(model: ModelOpt,
              data: Annotated[Path, typer.Option("-d", "--data", help="Labelled CSV/Parquet file.")],
              overrides: Overrides = None,
+             against: Annotated[Optional[str], typer.Option("--against", help="Deploy profile whose serving version to "
+                                                            "compare with on the same rows (e.g. production).")] = None,
+             open_report: Annotated[bool, typer.Option("--open", help="Open the HTML report in a browser.")] = False,
              as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
              force: Annotated[bool, typer.Option("--force")] = False,
              project: ProjectOpt = Path(".")) -> None:
-    """Score a registered model on labelled data, against a dummy baseline; writes an HTML report."""
+    """Score a registered model on labelled data, against a dummy baseline; checks gates; writes an HTML report."""
     from tesla.cli.render import ProgressRenderer, console, table
 
     ov = _overrides(overrides)
-    result = _session(project).evaluation.evaluate(model, data, overrides=ov, force=force,
+    result = _session(project).evaluation.evaluate(model, data, overrides=ov, force=force, against=against,
                                                   on_event=None if as_json else ProgressRenderer())
     if as_json:
         _print_json({"model": result.model.ref, "rows": result.rows, "metrics": result.metrics,
-                     "baseline": result.baseline, "report": str(result.report_path)})
+                     "baseline": result.baseline, "decision": result.decision, "warnings": result.warnings,
+                     "gates": result.gates, "deltas": result.deltas, "report": str(result.report_path)})
         return
     rows = [{"metric": k, "model": v, "baseline": result.baseline.get(k)} for k, v in result.metrics.items()]
     console.print(table(rows, ["metric", "model", "baseline"], title=f"{result.model.ref} on {data} ({result.rows} rows)"))
+    if result.deltas and result.against is not None:
+        _print_deltas(result.deltas, (result.against.ref, result.model.ref))
+    for gate in result.gates:
+        typer.echo(f"gate {gate['metric']} {gate['rule']}: pass ({gate['value']:.4f})")
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}")
     typer.echo(f"report: {result.report_path}")
+    if open_report:
+        _open(result.report_path)
+
+
+def _print_deltas(deltas: list[Any], names: tuple[str, str]) -> None:
+    from tesla.cli.render import console, table
+
+    rows = [{"metric": d.metric, names[0]: d.a, names[1]: d.b, "delta": d.delta, "95% low": d.low,
+             "95% high": d.high, "verdict": d.verdict_for(names)} for d in deltas]
+    console.print(table(rows, ["metric", names[0], names[1], "delta", "95% low", "95% high", "verdict"],
+                        title=f"{names[1]} minus {names[0]} on the same rows (paired bootstrap)"))
+
+
+def _open(path: Path) -> None:
+    from tesla.report.files import open_report
+
+    if not open_report(path):
+        typer.echo(f"could not start a browser; open {path}", err=True)
 
 
 @app.command()
@@ -754,6 +800,21 @@ def models_show(ref: Annotated[str, typer.Argument(metavar="NAME@V", help="Model
         typer.echo("  " + OmegaConf.to_yaml(lineage.config).rstrip("\n").replace("\n", "\n  "))
     if lineage.missing:
         typer.echo(f"not recorded for this version (trained by an older Tesla): {', '.join(lineage.missing)}")
+
+
+@models_app.command("compare")
+def models_compare(a: Annotated[str, typer.Argument(help="Model NAME@N (the reference).")],
+                   b: Annotated[str, typer.Argument(help="Model NAME@N (the challenger).")],
+                   data: Annotated[Path, typer.Option("-d", "--data", help="Labelled CSV/Parquet file.")],
+                   overrides: Overrides = None,
+                   open_report: Annotated[bool, typer.Option("--open", help="Open the HTML report.")] = False,
+                   project: ProjectOpt = Path(".")) -> None:
+    """Metric deltas (B minus A) on the same labelled rows, with paired bootstrap confidence intervals."""
+    result = _session(project).evaluation.compare(a, b, data, overrides=_overrides(overrides))
+    _print_deltas(result.deltas, (result.a.ref, result.b.ref))
+    typer.echo(f"report: {result.report_path}")
+    if open_report:
+        _open(result.report_path)
 
 
 @runs_app.command("list")

@@ -63,6 +63,19 @@ def _search_params(search: Mapping[str, Any], warm_start: Mapping[str, Any] | No
     return params
 
 
+def _evaluation_params(evaluation: Mapping[str, Any], *, choose_threshold: bool) -> dict[str, Any]:
+    """The evaluate step's optional params, present only when set: default plans keep their fingerprints."""
+    extra: dict[str, Any] = {}
+    threshold = evaluation.get("threshold") or {}
+    if choose_threshold and threshold.get("objective", "none") != "none":
+        extra["threshold"] = dict(threshold)
+    if evaluation.get("slices"):
+        extra["slices"] = list(evaluation["slices"])
+    if not evaluation.get("importance", True):
+        extra["importance"] = False
+    return extra
+
+
 def compile_train(cfg: Mapping[str, Any], dataset: DatasetInput, *, model_name: str,
                   test_file: FileInput | None = None,
                   warm_start: Mapping[str, Any] | None = None) -> Plan:
@@ -104,6 +117,7 @@ def compile_train(cfg: Mapping[str, Any], dataset: DatasetInput, *, model_name: 
         "metrics": list(evaluation["metrics"]), "title": f"Evaluation of {model_name}",
         "source": test_file.label if test_file else "held-out split",
         "format": test_file.format if test_file else "parquet",
+        **_evaluation_params(evaluation, choose_threshold=True),
     }, inputs={"model": ArtifactRef("model", step="search"), "test": test_ref},
         outputs=("metrics", "report"), upstream=steps))
     add(Step.create("register", "register", {
@@ -122,6 +136,8 @@ def compile_evaluate(cfg: Mapping[str, Any], *, model_ref: str, bundle_sha: str,
     step = Step.create("evaluate", "evaluate", {
         "metrics": list(cfg["evaluation"]["metrics"]), "title": f"Evaluation of {model_ref}",
         "source": test_file.label, "format": test_file.format,
+        # a registered model decides with the threshold stored at its training: not re-chosen on test rows
+        **_evaluation_params(cfg["evaluation"], choose_threshold=False),
     }, inputs={"model": ArtifactRef("model", sha256=bundle_sha), "test": ArtifactRef("test", sha256=test_file.sha256)},
         outputs=("metrics", "report"))
     return Plan(name=f"evaluate/{model_ref.split('@')[0]}", steps=(step,), backend=dict(cfg["backend"]),

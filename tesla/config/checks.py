@@ -34,6 +34,7 @@ ALLOWED: dict[str, tuple[Any, ...]] = {
     "deploy.target": ("local", "sagemaker", "vertex"),
     "deploy.unseen_category": ("error", "unknown"),
     "monitor.pvalue_correction": ("bonferroni", "none"),
+    "evaluation.threshold.objective": ("none", "f1", "cost", "recall"),
 }
 # dotted key -> (low, high, low inclusive, high inclusive)
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
@@ -62,6 +63,10 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "monitor.max_p99_latency_ms": (0.0, math.inf, False, True),
     "monitor.max_metric_drop": (0.0, math.inf, True, True),
     "monitor.max_error_increase": (0.0, math.inf, True, True),
+    "evaluation.threshold.target_recall": (0.0, 1.0, False, True),
+    "evaluation.threshold.cost_fp": (0.0, math.inf, True, True),
+    "evaluation.threshold.cost_fn": (0.0, math.inf, True, True),
+    "evaluation.bootstrap_samples": (10, 100_000, True, True),
 }
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "SearchConfig",
     "SplitConfig",
     "TeslaConfig",
+    "ThresholdConfig",
 ]
 
 
@@ -103,11 +104,26 @@ class SearchConfig:
 
 
 @dataclass
+class ThresholdConfig:
+    # none | f1 | cost | recall: what the binary decision threshold on P(positive) optimises, chosen on the
+    # held-out rows at training and stored with the model (serving decides with it); none: argmax
+    objective: str = "none"
+    cost_fp: float = 1.0  # objective cost: cost of one false positive
+    cost_fn: float = 1.0  # objective cost: cost of one false negative
+    target_recall: float = 0.8  # objective recall: the highest threshold whose recall reaches this, in (0, 1]
+
+
+@dataclass
 class EvaluationConfig:
     metrics: list[str] = field(default_factory=list)  # empty: the task's default metrics
     data: Optional[str] = None  # a test file; null: the held-out split
-    gates: dict[str, Any] = field(default_factory=dict)  # metric -> {min|max: value}, checked by deploy
+    # metric -> {min|max: value}; `tesla evaluate` records the verdicts (exit 1 on a failure), deploy reads them
+    gates: dict[str, Any] = field(default_factory=dict)
     report: list[str] = field(default_factory=lambda: ["html", "json"])  # report formats
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    slices: list[str] = field(default_factory=list)  # columns whose values get metrics of their own
+    bootstrap_samples: int = 500  # paired bootstrap resamples of --against / models compare intervals
+    importance: bool = True  # permutation feature importance in the report (one rescoring per column x 3)
 
 
 @dataclass

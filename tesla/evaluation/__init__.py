@@ -1,15 +1,22 @@
-"""Evaluation: task metrics, a dummy baseline, and the HTML report."""
+"""Evaluation: task metrics, a dummy baseline, plots, decisions, comparisons and the HTML report.
+
+Every name loads on first use: the metrics and plots pull in numpy, scikit-learn and matplotlib,
+and result types (``Delta``) must be importable by the REST layer without them.
+"""
 
 from __future__ import annotations
 
-from tesla.evaluation.metrics import DEFAULT_METRICS, METRICS, compute_metrics, higher_is_better
+import importlib
+from typing import Any
 
-__all__ = ["DEFAULT_METRICS", "METRICS", "Evaluation", "compute_metrics", "evaluate_bundle", "higher_is_better"]
+__all__ = ["DEFAULT_METRICS", "METRICS", "Delta", "Evaluation", "compute_metrics", "evaluate_bundle",
+           "higher_is_better"]
+
+_HOME = {"DEFAULT_METRICS": "metrics", "METRICS": "metrics", "compute_metrics": "metrics",
+         "higher_is_better": "metrics", "Evaluation": "evaluate", "evaluate_bundle": "evaluate", "Delta": "delta"}
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy: evaluate pulls in the bundle layer
-    if name in {"Evaluation", "evaluate_bundle"}:
-        from tesla.evaluation import evaluate
-
-        return getattr(evaluate, name)
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"tesla.evaluation.{_HOME[name]}"), name)
     raise AttributeError(name)

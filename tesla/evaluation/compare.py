@@ -1,56 +1,34 @@
-"""A candidate model against a champion on the same rows: metric deltas with paired bootstrap intervals.
+"""Two models on the same labelled rows: metric deltas (b - a) with paired bootstrap confidence intervals.
 
-Both models score the same labelled rows; each bootstrap resample draws row indices with replacement
-(one seeded generator, so the same rows give the same intervals every time) and scores both models
-on that one resample, so the interval is of the *paired* difference: the noise the two models share
-(an easy or hard draw of rows) cancels out. The interval is the percentile interval of the resampled
-deltas; a change whose interval holds 0 is reported as no clear change.
+Both models score the same labelled rows, each deciding with its own stored threshold; each bootstrap
+resample draws row indices with replacement (one seeded generator, so the same rows give the same
+intervals every time) and scores both models on that one resample, so the interval is of the *paired*
+difference: the noise the two models share (an easy or hard draw of rows) cancels out. A resample is a
+row of multinomial counts applied to both models' predictions, so the mean-over-rows metrics,
+precision/recall/F1, R² and ROC AUC are computed for every resample at once; other metrics are scored
+by ``compute_metrics`` on each resample. The interval is the percentile interval of the deltas.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tesla.errors import DataError
+from tesla.evaluation.delta import Delta
+from tesla.evaluation.evaluate import labelled_rows, score_rows
 from tesla.evaluation.metrics import DEFAULT_METRICS, compute_metrics, higher_is_better
+from tesla.report import html
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tesla.models import Bundle
 
-__all__ = ["MetricDelta", "compare_bundles"]
-
-
-@dataclass(frozen=True)
-class MetricDelta:
-    """``candidate - champion`` for one metric on the same rows, with its bootstrap interval."""
-
-    metric: str
-    candidate: float
-    champion: float
-    delta: float
-    low: float  # the interval's bounds (of ``delta``)
-    high: float
-    level: float  # e.g. 0.95
-    rows: int
-    resamples: int
-
-    @property
-    def verdict(self) -> str:
-        """``better`` / ``worse`` when the whole interval is on one side of 0, else ``no clear change``."""
-        if not (np.isfinite(self.low) and np.isfinite(self.high)) or self.low <= 0 <= self.high:
-            return "no clear change"
-        return "better" if (self.low > 0) == higher_is_better(self.metric) else "worse"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "candidate": self.candidate, "champion": self.champion, "delta": self.delta,
-                "low": self.low, "high": self.high, "level": self.level, "rows": self.rows,
-                "resamples": self.resamples, "verdict": self.verdict}
+__all__ = ["compare_bundles", "comparison_html"]
 
 
 def _per_row(metric: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None) -> np.ndarray | None:
@@ -123,51 +101,59 @@ def _scores(task: str, metrics: Sequence[str], side: tuple[np.ndarray, np.ndarra
 _CHUNK_CELLS = 20_000_000  # resamples x rows held at once (160 MB of float64)
 
 
-def compare_bundles(candidate: Bundle, champion: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] = (),
-                    resamples: int = 1000, level: float = 0.95, seed: int = 0) -> list[MetricDelta]:
-    """Metric deltas of ``candidate`` over ``champion`` on the labelled rows of ``df``.
-
-    Each resample is a row of multinomial counts (the bootstrap's draw with replacement) applied to both
-    models' predictions, so the mean-over-rows metrics, precision/recall/F1, R² and ROC AUC are computed
-    for every resample at once; other metrics are scored by ``compute_metrics`` on each resample.
+def compare_bundles(a: Bundle, b: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] = (), samples: int = 500,
+                    seed: int = 0, level: float = 0.95, names: tuple[str, str] = ("a", "b")) -> tuple[int, list[Delta]]:
+    """(rows, one Delta per metric, ``b - a``): both models on the labelled rows of ``df``.
 
     Args:
-        candidate, champion: bundles of the same task.
+        a, b: bundles of the same target, task and classes (``a`` is the reference).
         df: labelled rows holding every feature either model reads and the target.
         metrics: default: the task's default metrics.
-        resamples: bootstrap resamples.
-        level: the interval's coverage.
+        samples: bootstrap resamples.
         seed: the resampling seed (fixed: the same rows give the same intervals).
+        level: the interval's coverage.
+        names: how messages name the two models.
 
     Raises:
-        DataError: the tasks differ, or ``df`` lacks a column one model needs.
+        DataError: the models predict different targets, tasks or classes, or ``df`` has no target column.
     """
-    from tesla.evaluation.evaluate import predict_rows
-
-    if candidate.task != champion.task:
-        raise DataError(f"cannot compare a {candidate.task} model with a {champion.task} model", key="task")
-    target = candidate.manifest["target"]
-    if target not in df.columns:
-        raise DataError(f"the evaluation rows have no target column '{target}'", key=target)
-    df = df[df[target].notna()]
-    task, chosen = candidate.task, list(metrics) or DEFAULT_METRICS[candidate.task]
-    sides = [(predict_rows(b, df), len(b.classes or [])) for b in (candidate, champion)]
-    observed = [compute_metrics(task, chosen, *rows, n) for rows, n in sides]
+    for what, left, right in (("target", a.manifest["target"], b.manifest["target"]), ("task", a.task, b.task),
+                              ("classes", a.classes, b.classes)):
+        if left != right:
+            raise DataError(f"{names[0]} and {names[1]} cannot be compared on the same rows: their {what} differs "
+                            f"({left!r} vs {right!r})", key=what)
+    df = labelled_rows(a, df)
+    task, chosen = a.task, list(metrics) or DEFAULT_METRICS[a.task]
+    n_classes = len(a.classes or [])
+    sides = [score_rows(m, df) for m in (a, b)]
+    observed = [compute_metrics(task, chosen, s.y, s.pred, s.proba, n_classes) for s in sides]
     rng = np.random.default_rng(seed)
     n_rows = len(df)
     chunk = max(1, _CHUNK_CELLS // max(n_rows, 1))
-    deltas = []
-    for start in range(0, resamples, chunk):
-        weights = rng.multinomial(n_rows, np.full(n_rows, 1 / n_rows), size=min(chunk, resamples - start))
+    a_side, b_side = ((s.y, s.pred, s.proba) for s in sides)
+    spread = []
+    for start in range(0, samples, chunk):
+        weights = rng.multinomial(n_rows, np.full(n_rows, 1 / n_rows), size=min(chunk, samples - start))
         weights = weights.astype("float64")
-        deltas.append(_scores(task, chosen, *sides[0], weights) - _scores(task, chosen, *sides[1], weights))
-    spread = np.concatenate(deltas, axis=1)
+        spread.append(_scores(task, chosen, b_side, n_classes, weights)
+                      - _scores(task, chosen, a_side, n_classes, weights))
+    deltas = np.concatenate(spread, axis=1)
     tail = (1 - level) / 2 * 100
     out = []
     for j, metric in enumerate(chosen):
-        finite = spread[j][np.isfinite(spread[j])]
+        finite = deltas[j][np.isfinite(deltas[j])]
         low, high = np.percentile(finite, [tail, 100 - tail]) if finite.size else (np.nan, np.nan)
-        out.append(MetricDelta(metric, observed[0][metric], observed[1][metric],
-                               observed[0][metric] - observed[1][metric], float(low), float(high), level, n_rows,
-                               resamples))
-    return out
+        va, vb = float(observed[0][metric]), float(observed[1][metric])
+        out.append(Delta(metric, va, vb, vb - va, float(low), float(high), higher_is_better(metric)))
+    return n_rows, out
+
+
+def comparison_html(deltas: Sequence[Delta], names: tuple[str, str], rows: int, samples: int) -> str:
+    """A table of the deltas, with a sentence on how to read it."""
+    a, b = (html_lib.escape(n) for n in names)
+    note = (f"<p>Delta is {b} minus {a} on the same {rows} rows; the interval is the 2.5-97.5 percentile of "
+            f"{samples} paired bootstrap resamples. An interval holding 0 is no clear difference.</p>")
+    table = {d.metric: {names[0]: d.a, names[1]: d.b, "delta": d.delta, "95% low": d.low, "95% high": d.high,
+                        "verdict": d.verdict_for(names)}
+             for d in deltas}
+    return note + html.metrics_table(table, [names[0], names[1], "delta", "95% low", "95% high", "verdict"])

@@ -261,7 +261,7 @@ class Bundle:
         if self.task == "regression":
             return np.asarray(self.estimator.predict(X), dtype="float64").reshape(-1)
         proba = self.predict_proba_features(X)
-        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
+        return np.asarray(self.classes, dtype=object)[self.decide(proba)]
 
     def predict_proba(self, rows: pd.DataFrame, *, unseen: str = "error") -> np.ndarray:
         """Class probabilities for raw rows, columns in ``classes`` order."""
@@ -289,6 +289,13 @@ class Bundle:
             X = pd.DataFrame(X, columns=self.preprocessor.model_columns, copy=False)
         return self.estimator.predict(X) if self.task == "regression" else self.estimator.predict_proba(X)
 
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class indices for probability rows: the binary threshold ``tesla evaluate`` stored, else argmax."""
+        threshold = (self.manifest.get("decision") or {}).get("threshold")
+        if threshold is not None and proba.shape[1] == 2:
+            return (proba[:, 1] >= threshold).astype("int64")
+        return proba.argmax(axis=1)
+
     def predict_records(self, rows: pd.DataFrame, *, unseen: str = "error") -> list[dict[str, Any]]:
         """One dict per row: ``prediction`` plus ``probabilities`` for classifiers."""
         return self.records_of(self.features(rows, unseen=unseen))
@@ -307,7 +314,7 @@ class Bundle:
         classes = self.classes or []
         names = list(map(str, classes))
         return [{"prediction": classes[i], "probabilities": dict(zip(names, p))}
-                for i, p in zip(proba.argmax(axis=1).tolist(), proba.tolist())]
+                for i, p in zip(self.decide(proba).tolist(), proba.tolist())]
 
     def prepare_fast_path(self) -> None:
         """Set ``compiled`` and ``on_arrays`` where each gives the pandas path's exact answers on probe rows

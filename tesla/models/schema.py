@@ -43,6 +43,8 @@ MANIFEST_FIELDS: Fields = {
     "best_loss": ("number|null", False), "search_metric": ("string", False), "training_rows": ("integer", False),
     "seed": ("integer", False), "ensemble": ("array", False), "lineage": ("object", False),
     "refit": ("object", False),  # search.refit: which rows the model was fitted on, what its metrics mean
+    # stamped by register from evaluate: the binary decision threshold (Bundle.decide)
+    "decision": ("object", False),
 }
 # framework -> the facts its weight format writes (tesla.models.formats); "file"-like facts name files
 WEIGHTS_FIELDS: dict[str, Fields] = {

@@ -7,12 +7,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["confusion_table", "line_svg", "metrics_table", "page", "scatter_svg"]
+__all__ = ["confusion_table", "line_svg", "metrics_table", "page", "records_table", "scatter_svg"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:70rem}
 table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
 th{background:#f3f3f3}h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}.muted{color:#777}
+.warn{color:#8a4b00;background:#fff4e0;padding:.5rem 1.5rem;border-left:4px solid #e69500}svg{max-width:100%;height:auto}
 """
 
 
@@ -42,6 +43,13 @@ def metrics_table(rows: Mapping[str, Mapping[str, Any]], columns: Sequence[str])
     body = "".join(f"<tr><th style='text-align:left'>{html.escape(m)}</th>"
                    + "".join(f"<td>{_fmt(vals.get(c, ''))}</td>" for c in columns) + "</tr>"
                    for m, vals in rows.items())
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def records_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """One row per mapping, one column per key in ``columns``."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -101,5 +109,6 @@ def _frame(width: int, height: int, pad: int, body: str, x_label: str, y_label: 
               f" ({x_range[0]:.3g} – {x_range[1]:.3g})</text>"
               f"<text x='14' y='{height / 2}' font-size='12' transform='rotate(-90 14 {height / 2})' "
               f"text-anchor='middle'>{html.escape(y_label)} ({y_range[0]:.3g} – {y_range[1]:.3g})</text>")
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+    # no xmlns: inline SVG in HTML needs none, and a report that opens offline holds no URL
+    return (f"<svg width='{width}' height='{height}' "
             f"role='img'>{axes}{body}{labels}</svg>")

@@ -12,6 +12,7 @@ from tesla.compiler import DatasetInput, FileInput
 from tesla.data.diff import RowDiff
 from tesla.errors import ConfigError, DataError, DataNotFoundError
 from tesla.execution import Event
+from tesla.report.profile import DataProfile  # light (no pandas): the REST layer rebuilds it by annotation
 from tesla.services._common import EventSink, PathLike, input_file
 from tesla.store import DatasetVersion, hash_path
 from tesla.store.faults import fault_point
@@ -430,6 +431,22 @@ class DataService:
     def version(self, name: str, version: int | None = None) -> DatasetVersion:
         """One version of a dataset; default: its current one (what ``tesla data profile`` shows)."""
         return self.project.store.dataset_version(name, version)
+
+    def profile(self, name: str, version: int | None = None) -> DataProfile:
+        """``tesla data profile``: distributions, missing values, associations, target, duplicates, warnings.
+
+        The HTML report is stored as an artifact under a name of its own (``report_path``).
+        """
+        from tesla.data import read_table
+        from tesla.report.files import keep_report
+        from tesla.report.profile import profile_frame
+
+        store = self.project.store
+        v = store.dataset_version(name, version)
+        prof = profile_frame(read_table(store.artifacts.path(v.sha256), v.format), name=f"{name}@{v.version}",
+                             target=v.target, kinds={c: f.get("type", "") for c, f in v.schema.items()})
+        prof.report_path = str(keep_report(store, prof.report_html, "profile", f"{name}-v{v.version}")[1])
+        return prof
 
     def log(self, name: str) -> list[DatasetVersion]:
         """Every version of a dataset, newest first."""

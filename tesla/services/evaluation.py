@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tesla.compiler import compile_evaluate
-from tesla.errors import DataError, GateError
+from tesla.errors import DataError, DeployError, GateError
+from tesla.evaluation.delta import Delta
 from tesla.execution import RunResult
 from tesla.services._common import (
     EventSink,
@@ -23,17 +23,59 @@ from tesla.store import ModelVersion, Store
 if TYPE_CHECKING:
     from tesla.project import Project
 
-__all__ = ["EvaluateResult", "EvaluationService", "check_gates"]
+__all__ = ["CompareResult", "EvaluateResult", "EvaluationService", "check_gates", "gate_results"]
 
 
 @dataclass
 class EvaluateResult:
+    """One ``tesla evaluate``: scores, decisions, warnings, gate verdicts and the stored report."""
+
     model: ModelVersion
     metrics: dict[str, float]
     baseline: dict[str, float]
     rows: int
     report_path: Path
     run: RunResult
+    report_sha: str = ""
+    decision: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    against: ModelVersion | None = None  # the version compared with (``--against PROFILE``)
+    deltas: list[Delta] = field(default_factory=list)
+
+    @property
+    def failed_gates(self) -> list[dict[str, Any]]:
+        return [g for g in self.gates if not g["passed"]]
+
+    def _repr_html_(self) -> str:
+        return _summary_html(f"Evaluation of {self.model.ref}", self.metrics, self.warnings, self.report_path)
+
+
+@dataclass
+class CompareResult:
+    """``tesla models compare A B``: deltas (b - a) on the same rows with paired bootstrap intervals."""
+
+    a: ModelVersion
+    b: ModelVersion
+    rows: int
+    deltas: list[Delta]
+    report_path: Path
+
+    def _repr_html_(self) -> str:
+        from tesla.evaluation.compare import comparison_html
+
+        return comparison_html(self.deltas, (self.a.ref, self.b.ref), self.rows, 0)
+
+
+def _summary_html(title: str, metrics: Mapping[str, float], warnings: Sequence[str], report: Path) -> str:
+    import html as html_lib
+
+    from tesla.report.html import metrics_table
+
+    items = "".join(f"<li>{html_lib.escape(w)}</li>" for w in warnings)
+    return (f"<h3>{html_lib.escape(title)}</h3>" + (f"<ul>{items}</ul>" if items else "")
+            + metrics_table({m: {"value": v} for m, v in metrics.items()}, ["value"])
+            + f"<p>report: <code>{html_lib.escape(str(report))}</code></p>")
 
 
 class EvaluationService:
@@ -43,11 +85,26 @@ class EvaluationService:
         self.project = project
 
     def evaluate(self, model: str, data: PathLike, *, overrides: Sequence[str] = (), force: bool = False,
-                 on_event: EventSink | None = None) -> EvaluateResult:
-        """Score a registered model (``NAME`` or ``NAME@N``) on a labelled file; store metrics and report."""
+                 against: str | None = None, on_event: EventSink | None = None) -> EvaluateResult:
+        """Score a registered model (``NAME`` or ``NAME@N``) on a labelled file; store metrics, gates and report.
+
+        Args:
+            model: NAME or NAME@N.
+            data: a labelled CSV/Parquet/JSON-lines file.
+            overrides: Hydra overrides.
+            force: re-run the evaluate step even when cached.
+            against: a deploy profile: compare with the version serving it on the same rows.
+            on_event: receives the run's events.
+
+        Raises:
+            GateError: an ``evaluation.gates`` rule fails; the evaluation and its verdicts are recorded first.
+        """
+        from tesla.report.files import keep_report
+
         _, plain = self.project.config(overrides)
         store = self.project.store
         mv = self.project.training.resolve_model(model)
+        champion = self._serving(mv, against) if against else None
         path = input_file(data, "evaluation data")
         self._check_labelled(path, mv)  # before anything is stored or a run is recorded
         test = self.project.data.stage_file(str(path.resolve()), "-d", put=True)
@@ -57,13 +114,64 @@ class EvaluationService:
         self.project.training.guard_budget(backend, plan, plain)
         run = backend.run(plan, force=force, on_event=on_event)
         result = run.result("evaluate")
-        report_sha = run.output("evaluate", "report")
-        store.add_evaluation(mv.name, mv.version, test.label, result["metrics"], report_sha)
-        report = store.state_dir / "reports" / f"{mv.name}-v{mv.version}-{Path(test.label).stem}.html"
-        report.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(store.artifacts.path(report_sha), report)  # a readable name that opens in a browser
-        return EvaluateResult(model=mv, metrics=result["metrics"], baseline=result["baseline"], rows=result["rows"],
-                              report_path=report, run=run)
+        page = store.artifacts.path(run.output("evaluate", "report")).read_text(encoding="utf-8")
+        gates = gate_results(plain["evaluation"]["gates"], result["metrics"], mv.ref)
+        deltas: list[Delta] = []
+        extra = [("Gates", _gates_html(gates))] if gates else []
+        if champion is not None and champion.version != mv.version:
+            _, deltas, section = self._against(champion, mv, path, plain)
+            extra.append((f"Against {champion.ref} (serving '{against}')", section))
+        report_sha, report = keep_report(store, _with_sections(page, extra), "evaluation",
+                                         f"{mv.name}-v{mv.version}-{Path(test.label).stem}")
+        store.add_evaluation(mv.name, mv.version, test.label, {**result["metrics"], "gates": gates}, report_sha)
+        out = EvaluateResult(model=mv, metrics=result["metrics"], baseline=result["baseline"], rows=result["rows"],
+                             report_path=report, run=run, report_sha=report_sha, decision=result.get("decision"),
+                             warnings=list(result.get("warnings", [])), gates=gates, against=champion, deltas=deltas)
+        if out.failed_gates:
+            g = out.failed_gates[0]
+            raise GateError(f"{g['message']}; the evaluation is recorded, report: {report}",
+                            key=f"evaluation.gates.{g['metric']}")
+        return out
+
+    def compare(self, a: str, b: str, data: PathLike, *, overrides: Sequence[str] = ()) -> CompareResult:
+        """``tesla models compare A B -d FILE``: B minus A on the same labelled rows, with bootstrap intervals."""
+        from tesla.report.files import keep_report
+        from tesla.report.html import page
+
+        _, plain = self.project.config(overrides)
+        first, second = self.project.training.resolve_model(a), self.project.training.resolve_model(b)
+        path = input_file(data, "comparison data")
+        self._check_labelled(path, first)
+        rows, deltas, section = self._against(first, second, path, plain)
+        samples = int(plain["evaluation"].get("bootstrap_samples", 500))
+        _, report = keep_report(self.project.store, page(f"{second.ref} vs {first.ref}", [("Metric deltas", section)],
+                                                         {"a": first.ref, "b": second.ref, "data": str(path),
+                                                          "bootstrap samples": samples}),
+                                "compare", f"{first.name}-v{first.version}-vs-{second.name}-v{second.version}")
+        return CompareResult(a=first, b=second, rows=rows, deltas=deltas, report_path=report)
+
+    def _serving(self, mv: ModelVersion, profile: str) -> ModelVersion:
+        live = self.project.store.deployments(model=mv.name, profile=profile, active_only=True)
+        if not live:
+            raise DeployError(f"no version of '{mv.name}' is serving profile '{profile}', so --against {profile} "
+                              f"has nothing to compare with; deploy one (`tesla deploy -m {mv.name} -p {profile}`) "
+                              f"or compare two versions with `tesla models compare`", key="--against")
+        return self.project.store.model(mv.name, live[0].version)
+
+    def _against(self, a: ModelVersion, b: ModelVersion, path: Path,
+                 plain: Mapping[str, Any]) -> tuple[int, list[Delta], str]:
+        """(rows, deltas b - a, their HTML table) of two registered versions on the labelled file ``path``."""
+        from tesla.data import read_table
+        from tesla.evaluation.compare import compare_bundles, comparison_html
+        from tesla.models import load_verified_bundle
+
+        artifacts = self.project.store.artifacts
+        first = load_verified_bundle(artifacts, a.bundle_sha, ref=a.ref)
+        second = load_verified_bundle(artifacts, b.bundle_sha, ref=b.ref)
+        samples = int(plain["evaluation"].get("bootstrap_samples", 500))
+        rows, deltas = compare_bundles(first, second, read_table(path), metrics=plain["evaluation"]["metrics"],
+                                       samples=samples, names=(a.ref, b.ref))
+        return rows, deltas, comparison_html(deltas, (a.ref, b.ref), rows, samples)
 
     def _check_labelled(self, path: Path, mv: ModelVersion) -> None:
         from tesla.data import check_columns, read_table
@@ -109,8 +217,58 @@ class EvaluationService:
         return out, path
 
     def check_gates(self, gates: Mapping[str, Any], mv: ModelVersion, *, compare: bool = True) -> None:
-        """Raise GateError when the model's recorded metrics fail ``evaluation.gates`` (see ``check_gates``)."""
+        """Raise GateError when the model fails ``evaluation.gates``: on its registered held-out metrics
+        (``check_gates``) or in the latest ``tesla evaluate`` recorded for it (a gate it failed there)."""
         check_gates(gates, mv, self.project.store, compare=compare)
+        recorded = self.project.store.evaluations(mv.name, mv.version)
+        current = {(metric, text) for metric, text, _, _ in _rules(gates)}  # a verdict under an old rule does not count
+        failed = [g for g in (recorded[0].metrics.get("gates") or [])
+                  if not g["passed"] and (g["metric"], g["rule"]) in current] if recorded else []
+        if failed:
+            raise GateError(f"{failed[0]['message']} in its latest evaluation on '{recorded[0].data}' "
+                            f"({recorded[0].created_at}); the current deployment is unchanged",
+                            key=f"evaluation.gates.{failed[0]['metric']}")
+
+
+def gate_results(gates: Mapping[str, Any], metrics: Mapping[str, Any], ref: str) -> list[dict[str, Any]]:
+    """The verdict of every absolute (``min``/``max``) gate on ``metrics``: metric, rule, value, passed, message.
+
+    ``vs`` rules compare with a deployed champion and are left to deploy. A gated metric the evaluation
+    did not compute fails, naming the metrics it has.
+    """
+    out = []
+    for metric, text, bound, limit in _rules(gates):
+        value = metrics.get(metric)
+        if value is None:
+            out.append({"metric": metric, "rule": text, "value": None, "passed": False,
+                        "message": f"gate on '{metric}' cannot be checked: the evaluation of {ref} has no "
+                                   f"'{metric}' (it has {', '.join(sorted(metrics))}); add it to evaluation.metrics"})
+            continue
+        passed = float(value) >= limit if bound == "min" else float(value) <= limit
+        out.append({"metric": metric, "rule": text, "value": float(value), "passed": passed,
+                    "message": f"{ref} fails the gate {metric} {text}: it scored {float(value):.4f}"})
+    return out
+
+
+def _rules(gates: Mapping[str, Any]) -> list[tuple[str, str, str, float]]:
+    """(metric, rule as written in a verdict, bound, limit) for every ``min`` / ``max`` rule."""
+    return [(metric, f"{op} {rule[bound]}", bound, float(rule[bound])) for metric, rule in gates.items()
+            for bound, op in (("min", ">="), ("max", "<=")) if bound in rule]
+
+
+def _gates_html(gates: Sequence[Mapping[str, Any]]) -> str:
+    from tesla.report.html import records_table
+
+    rows = [{**g, "verdict": "pass" if g["passed"] else "FAIL"} for g in gates]
+    return records_table(rows, ["metric", "rule", "value", "verdict"])
+
+
+def _with_sections(page: str, sections: Sequence[tuple[str, str]]) -> str:
+    """``page`` with (heading, html) sections added at the end of its body."""
+    import html as html_lib
+
+    body = "".join(f"<h2>{html_lib.escape(h)}</h2>{b}" for h, b in sections)
+    return page.replace("</body>", body + "</body>", 1)
 
 
 def check_gates(gates: Mapping[str, Any], mv: ModelVersion, store: Store, *, compare: bool = True) -> None:

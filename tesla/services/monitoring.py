@@ -28,7 +28,8 @@ class MonitoringService:
 
         Returns the check's report (``alerting`` is True when a ``monitor.*`` threshold is
         crossed; no captured traffic is a clean ``no_traffic`` report) and writes its HTML to ``report``
-        (default ``.tesla/reports/monitor-<model>-<profile>.html``). With ``monitor.retrain=true`` a drift
+        (default: stored as an artifact and copied to a name of its own,
+        ``.tesla/reports/monitor/<model>-<profile>-<sha8>.html``). With ``monitor.retrain=true`` a drift
         or live-metric alert retrains on the newest dataset version and deploys the result if it passes
         ``evaluation.gates``; ``overrides`` apply to that retrain and deploy too.
 
@@ -39,6 +40,8 @@ class MonitoringService:
         """
         from tesla.monitor import check_deployment, write_report
         from tesla.monitor.captures import parse_since
+        from tesla.monitor.report import report_html
+        from tesla.report.files import keep_report
 
         report = output_file(report) if report is not None else None
         _, plain = self.project.config(overrides)
@@ -48,8 +51,11 @@ class MonitoringService:
         result = check_deployment(store, name, version, profile=profile,
                                   since=parse_since(since) if since else None,
                                   settings=MonitorSettings.from_config(plain["monitor"]))
-        report_path = Path(report) if report else store.state_dir / "reports" / f"monitor-{name}-{result.profile}.html"
-        write_report(result, report_path)
+        if report:
+            report_path = write_report(result, Path(report))
+        else:  # stored, under a name of its own: every check in the history keeps its report
+            _, report_path = keep_report(store, report_html(result), "monitor", f"{name}-{result.profile}")
+            result.report_path = report_path
         if result.wants_retrain and plain["monitor"]["retrain"]:
             result.retrain = self.retrain(result.model, result.profile, overrides)
         summary = result.to_dict()

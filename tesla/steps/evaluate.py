@@ -17,8 +17,11 @@ def evaluate(ctx: StepContext) -> dict[str, Any]:
     p = ctx.params
     bundle = load_bundle(ctx.input_dir("model"))
     df = read_table(ctx.input_file("test"), p.get("format", "parquet"))
-    result = evaluate_bundle(bundle, df, metrics=p["metrics"], title=p.get("title", "Evaluation"),
-                             source=p.get("source", "held-out split"))
+    title = p.get("title", "Evaluation")
+    result = evaluate_bundle(bundle, df, metrics=p["metrics"], title=title, source=p.get("source", "held-out split"),
+                             model=title.removeprefix("Evaluation of "),  # the compiler titles it with the model
+                             threshold=p.get("threshold"), slices=p.get("slices", ()),
+                             importance=p.get("importance", True))
     ctx.output("metrics").write_text(json.dumps(result.to_dict(), sort_keys=True, indent=2))
     ctx.output("report").write_text(result.report_html)
     return result.to_dict()

@@ -170,6 +170,8 @@ def register(ctx: StepContext) -> dict[str, Any]:
     manifest.update(metrics=evaluation["metrics"], baseline_metrics=evaluation["baseline"],
                     lineage={k: p[k] for k in ("model", "dataset", "dataset_version", "dataset_sha256",
                                                "training_fingerprint")})
+    if evaluation.get("decision"):  # the binary threshold evaluate chose: Bundle.decide applies it when serving
+        manifest["decision"] = evaluation["decision"]
     write_manifest(out, manifest)
     return {"framework": manifest["framework"], "task": manifest["task"],
             "estimator": manifest["estimator"], "metrics": evaluation["metrics"]}
