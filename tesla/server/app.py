@@ -27,6 +27,7 @@ from tesla.server._contract import mount_contract
 from tesla.server._docs import install_docs
 from tesla.server._errors import install_error_handlers
 from tesla.server._jobs import jobs_router, keep_jobs, training_job_json
+from tesla.services.jobs import check_server_fetch
 from tesla.store import find_project_root
 
 __all__ = ["create_app"]
@@ -76,6 +77,7 @@ def _data_router() -> APIRouter:
 
     @r.post("/load")
     def load(req: LoadRequest, project: Caller) -> dict[str, Any]:
+        check_server_fetch(project, req.path, None)
         res = project.data.load(req.path, req.name, target=req.target, message=req.message)
         v = res.version
         return {"dataset": v.name, "version": v.version, "created": res.created, "rows": v.rows, "sha256": v.sha256}

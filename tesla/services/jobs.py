@@ -420,8 +420,25 @@ def _check_monitor(project: Project, p: Mapping[str, Any]) -> None:
     project.config(p.get("overrides", ()))
 
 
-def _check_load(_project: Project, p: Mapping[str, Any]) -> None:
-    input_file(p["data"])
+def check_server_fetch(project: Project, data: Any, sql: str | None) -> bool:
+    """Whether a load the server runs for a caller fetches its source itself (a URL, or a SQL query); if so,
+    with users on, the caller must be an admin: the server would open any URL or database it can reach
+    (``sqlite:///any/file``, ``file://...``) with its own rights.
+
+    Raises:
+        PermissionDenied: it does, and the caller is not an admin.
+    """
+    if sql is None and not (data is not None and "://" in str(data)):
+        return False
+    users = project.users
+    if users.auth_required():
+        users.authorize(users.get(project.user or ""), "admin", "a load the server fetches itself (a URL or --sql)")
+    return True
+
+
+def _check_load(project: Project, p: Mapping[str, Any]) -> None:
+    if not check_server_fetch(project, p.get("data"), p.get("sql")):
+        input_file(p["data"])  # an uploaded file, or one in the server's project
 
 
 def _check_replay(project: Project, p: Mapping[str, Any]) -> None:

@@ -283,3 +283,25 @@ def test_the_document_says_when_a_token_is_required(project: Path, require_auth:
     # loopback: optional until the project has a user ({} = no credentials); off loopback: required
     wanted = [{"token": []}] if require_auth else [{"token": []}, {}]
     assert securities and all(s == wanted for s in securities.values()), securities
+
+
+def test_a_load_the_server_fetches_itself_needs_an_admin(tmp_path: Path) -> None:
+    """A URL or SQL source is opened by the server with its own rights (``sqlite:///any/file``): admins only."""
+    root = api.init_project(tmp_path / "proj")
+    users = Project(root).users
+    users.add("will", "write")
+    users.add("ada", "admin")
+    tokens = {name: users.create_token(name).secret for name in ("will", "ada")}
+    client = TestClient(create_app(root))
+    for body in ({"path": "file:///etc/hostname", "name": "x"},):
+        resp = client.post("/data/load", json=body, headers={"Authorization": f"Bearer {tokens['will']}"})
+        assert resp.status_code == 403, resp.text
+        assert "needs 'admin'" in resp.json()["error"]["message"]
+    for params in ({"data": "file:///etc/hostname", "name": "x"}, {"data": None, "sql": "select 1", "name": "x",
+                                                                  "url": "sqlite:///" + str(tmp_path / "x.db")}):
+        resp = client.post("/jobs", json={"kind": "data.load", "params": params},
+                           headers={"Authorization": f"Bearer {tokens['will']}"})
+        assert resp.status_code == 403, resp.text
+    resp = client.post("/data/load", json={"path": "file:///nonexistent/f.csv", "name": "x"},
+                       headers={"Authorization": f"Bearer {tokens['ada']}"})
+    assert resp.status_code not in (401, 403), resp.text  # the admin gets through to the load itself
