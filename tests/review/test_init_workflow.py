@@ -43,7 +43,7 @@ def test_the_init_workflow_runs_on_a_fresh_clone_without_a_store(tmp_path: Path,
     commit_all(origin, "a tesla project")
     git(origin, "checkout", "-q", "-b", "more-trials")
     cfg = origin / "conf" / "search" / "default.yaml"
-    cfg.write_text(re.sub(r"max_iter: \d+", "max_iter: 40", cfg.read_text()))
+    cfg.write_text(re.sub(r"max_iter: (\d+|null)", "max_iter: 40", cfg.read_text()))
     commit_all(origin, "search longer")
     run_tesla("plan", "-m", "m", cwd=origin)  # the developer's own store: a fresh clone does not get it
     assert (origin / ".tesla").is_dir()
@@ -66,7 +66,7 @@ def test_the_init_workflow_runs_on_a_fresh_clone_without_a_store(tmp_path: Path,
     text = summary.read_text()
     assert "### Tesla plan `train/model`" in text
     assert "## Tesla review: `train/model` against `origin/main`" in text
-    assert "| `search.max_iter` | `20` | `40` |" in text
-    assert "| search | invalidated | search.max_iter: 20 -> 40 |" in text
+    assert "| `search.max_iter` | `null` | `40` |" in text
+    assert "| search | invalidated | search.max_iter: null -> 40 |" in text
     assert "No training result for this plan yet" in text  # a fresh clone has trained nothing
     assert (clone / "tesla-review.md").read_text() in text  # the file `gh pr comment` posts

@@ -38,7 +38,7 @@ def two_commits(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) ->
     declare_source(root, extra="evaluation:\n  data: data/bc_test.csv\n")
     search = root / "conf" / "search" / "default.yaml"
     _set(search, r"^estimators: \[\]", "estimators: [lgbm]")
-    _set(search, r"^max_iter: \d+", "max_iter: 3")
+    _set(search, r"^max_iter: (\d+|null)", "max_iter: 3")
     git(root, "init", "-q", "-b", "main")
     commit_all(root, "bc with lgbm")
     champion = api.train("m", project_dir=root).model
@@ -47,7 +47,7 @@ def two_commits(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) ->
     git(root, "checkout", "-q", "-b", "fewer-rows")
     bc = pd.read_csv(root / "data" / "bc.csv")
     bc.head(len(bc) - 55).to_csv(root / "data" / "bc.csv", index=False)
-    _set(search, r"^max_iter: \d+", "max_iter: 6")
+    _set(search, r"^max_iter: (\d+|null)", "max_iter: 6")
     _set(root / "conf" / "data" / "default.yaml", r"^exclude: \[\]", "exclude: [mean_area]")
     commit_all(root, "fewer rows, no mean_area, more trials")
     api.train("m", project_dir=root)
