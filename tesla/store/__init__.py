@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -51,6 +53,8 @@ __all__ = ["ApiToken", "ArtifactStore", "DatasetVersion", "Deployment", "Evaluat
            "Run", "StepRecord", "Store", "Trial", "User", "find_project_root", "hash_path", "is_project"]
 
 STATE_DIR = ".tesla"
+_T = TypeVar("_T")
+_ALLOCATION_ATTEMPTS = 50  # a retry per writer that took the number first: far more than 8 at once need
 PROJECT_CONF = Path("conf") / "config.yaml"  # written by `tesla init`
 
 
@@ -145,8 +149,12 @@ class Store:
     def add_dataset_version(self, name: str, *, sha256: str, format: str, source: str, rows: int,
                             schema: Mapping[str, Any], target: str | None,
                             message: str | None = None) -> DatasetVersion:
-        """Record a new version (the artifact must already be stored) and make it current."""
-        with self.engine.begin() as c:
+        """Record a new version (the artifact must already be stored) and make it current.
+
+        The version number is allocated atomically (see ``_allocating``): writers loading into one
+        dataset at once each get their own number, with no gap and no duplicate.
+        """
+        def allocate(c: sa.Connection) -> int:
             current = c.execute(sa.select(sa.func.max(t.dataset_versions.c.version))
                                 .where(t.dataset_versions.c.name == name)).scalar()
             version = (current or 0) + 1
@@ -160,7 +168,9 @@ class Store:
             c.execute(t.dataset_versions.insert().values(
                 name=name, version=version, sha256=sha256, format=format, source=source, rows=rows,
                 schema_json=json.dumps(dict(schema), sort_keys=True), message=message, created_by=self.actor))
-        return self.dataset_version(name, version)
+            return version
+
+        return self.dataset_version(name, self._allocating(allocate))
 
     def dataset_names(self) -> list[str]:
         with self.engine.connect() as c:
@@ -300,13 +310,14 @@ class Store:
                        metrics: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[ModelVersion, bool]:
         """Register ``bundle_sha`` as the next version of ``name``; returns (version, created).
 
-        Registering the same bundle again returns the existing version (``created`` False).
+        Registering the same bundle again returns the existing version (``created`` False), also when
+        another process registers it at the same moment; versions are allocated as in ``add_dataset_version``.
         """
-        with self.engine.begin() as c:
+        def allocate(c: sa.Connection) -> tuple[int, bool]:
             row = c.execute(sa.select(t.models).where(t.models.c.name == name,
                                                       t.models.c.bundle_sha == bundle_sha)).first()
             if row is not None:
-                return model_from_row(row), False
+                return row.version, False
             current = c.execute(sa.select(sa.func.max(t.models.c.version)).where(t.models.c.name == name)).scalar()
             version = (current or 0) + 1
             c.execute(t.models.insert().values(
@@ -314,7 +325,30 @@ class Store:
                 run_id=run_id, dataset=dataset, dataset_version=dataset_version,
                 plan_fingerprint=plan_fingerprint, metrics_json=json.dumps(dict(metrics), sort_keys=True),
                 config_json=json.dumps(dict(config), sort_keys=True, default=str), created_by=self.actor))
-        return self.model(name, version), True
+            return version, True
+
+        version, created = self._allocating(allocate)
+        return self.model(name, version), created
+
+    def _allocating(self, work: Callable[[sa.Connection], _T]) -> _T:
+        """Run ``work`` (read the highest number, insert the next) in one transaction that no other writer
+        interleaves with, retried when another writer took the same number first.
+
+        SQLite: ``BEGIN IMMEDIATE`` takes the write lock before the read, so writers queue (busy
+        timeout) instead of reading the same maximum. PostgreSQL (read committed): two writers may read
+        the same maximum; the second insert then fails on the primary key and is retried with a fresh read.
+        """
+        for attempt in range(_ALLOCATION_ATTEMPTS):
+            try:
+                with self.engine.begin() as c:
+                    if self.engine.dialect.name == "sqlite":
+                        c.exec_driver_sql("BEGIN IMMEDIATE")
+                    return work(c)
+            except sa.exc.IntegrityError:
+                if attempt == _ALLOCATION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # jitter: the losers do not collide again
+        raise AssertionError("unreachable")
 
     def model_names(self) -> list[str]:
         with self.engine.connect() as c:

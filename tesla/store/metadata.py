@@ -11,9 +11,19 @@ opened. There are no other migrations; a change that is not additive needs one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
-__all__ = ["METADATA", "create_engine"]
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a single user there opens a new store one process at a time
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["METADATA", "create_engine", "schema_lock"]
+
+_PG_SCHEMA_LOCK = 0x7E51A  # the advisory-lock key every Tesla takes to create or upgrade a PostgreSQL store
 
 METADATA = sa.MetaData()
 
@@ -208,6 +218,36 @@ def _add_missing_columns(engine: sa.Engine) -> None:
                 raise
 
 
+@contextmanager
+def schema_lock(engine: sa.Engine) -> Iterator[None]:
+    """Hold the store's schema lock: one process at a time creates or upgrades its tables.
+
+    Without it, processes opening a brand-new store at once race on ``CREATE TABLE`` (``table
+    datasets already exists``). SQLite: an exclusive ``flock`` on ``<db>.lock`` beside the file;
+    PostgreSQL: a session advisory lock; other databases: none.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as c:
+            c.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
+            c.commit()
+            try:
+                yield
+            finally:
+                c.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_SCHEMA_LOCK})
+                c.commit()
+        return
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    with open(f"{database}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine with the tables created; SQLite gets WAL and a busy timeout."""
     engine = sa.create_engine(url, future=True)
@@ -215,10 +255,11 @@ def create_engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
             cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL itself waits for other openers
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
-    METADATA.create_all(engine)
-    _add_missing_columns(engine)
+    with schema_lock(engine):
+        METADATA.create_all(engine)
+        _add_missing_columns(engine)
     return engine
