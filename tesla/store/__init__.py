@@ -29,6 +29,7 @@ from tesla.store import jobs as _jobs  # noqa: F401 - defines the jobs tables, s
 from tesla.store import metadata as t
 from tesla.store.artifacts import ArtifactStore, hash_path
 from tesla.store.auth import ApiToken, User
+from tesla.store.identity import content_identity
 from tesla.store.records import (
     DatasetVersion,
     Deployment,
@@ -311,17 +312,21 @@ class Store:
         """Register ``bundle_sha`` as the next version of ``name``; returns (version, created).
 
         Registering the same bundle again returns the existing version (``created`` False), also when
-        another process registers it at the same moment; versions are allocated as in ``add_dataset_version``.
+        another process registers it at the same moment, and so does a bundle whose bytes differ but whose
+        content does (``tesla.store.identity``: skops archives differ from run to run); versions are allocated as in ``add_dataset_version``.
         """
+        content_sha = content_identity(self.artifacts.path(bundle_sha))
+
         def allocate(c: sa.Connection) -> tuple[int, bool]:
-            row = c.execute(sa.select(t.models).where(t.models.c.name == name,
-                                                      t.models.c.bundle_sha == bundle_sha)).first()
+            row = c.execute(sa.select(t.models).where(
+                t.models.c.name == name,
+                sa.or_(t.models.c.bundle_sha == bundle_sha, t.models.c.content_sha == content_sha))).first()
             if row is not None:
                 return row.version, False
             current = c.execute(sa.select(sa.func.max(t.models.c.version)).where(t.models.c.name == name)).scalar()
             version = (current or 0) + 1
             c.execute(t.models.insert().values(
-                name=name, version=version, bundle_sha=bundle_sha, framework=framework, task=task,
+                name=name, version=version, bundle_sha=bundle_sha, content_sha=content_sha, framework=framework, task=task,
                 run_id=run_id, dataset=dataset, dataset_version=dataset_version,
                 plan_fingerprint=plan_fingerprint, metrics_json=json.dumps(dict(metrics), sort_keys=True),
                 config_json=json.dumps(dict(config), sort_keys=True, default=str), created_by=self.actor))

@@ -112,7 +112,10 @@ models = sa.Table(
     sa.Column("stage", sa.String),
     sa.Column("created_at", sa.DateTime, server_default=_now()),
     sa.Column("created_by", sa.String),  # who registered it
+    # what the bundle means (tesla.store.identity): equal for two bundles of one model whose bytes differ
+    sa.Column("content_sha", sa.String),
     sa.UniqueConstraint("name", "bundle_sha"),
+    sa.Index("ix_models_name_content_sha", "name", "content_sha", unique=True),  # NULLs (older rows) never clash
 )
 
 evaluations = sa.Table(
