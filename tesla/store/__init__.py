@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -54,8 +52,6 @@ __all__ = ["ApiToken", "ArtifactStore", "DatasetVersion", "Deployment", "Evaluat
            "Run", "StepRecord", "Store", "Trial", "User", "find_project_root", "hash_path", "is_project"]
 
 STATE_DIR = ".tesla"
-_T = TypeVar("_T")
-_ALLOCATION_ATTEMPTS = 50  # a retry per writer that took the number first: far more than 8 at once need
 PROJECT_CONF = Path("conf") / "config.yaml"  # written by `tesla init`
 
 
@@ -152,7 +148,7 @@ class Store:
                             message: str | None = None) -> DatasetVersion:
         """Record a new version (the artifact must already be stored) and make it current.
 
-        The version number is allocated atomically (see ``_allocating``): writers loading into one
+        The version number is allocated atomically (``metadata.allocating``): writers loading into one
         dataset at once each get their own number, with no gap and no duplicate.
         """
         def allocate(c: sa.Connection) -> int:
@@ -171,7 +167,7 @@ class Store:
                 schema_json=json.dumps(dict(schema), sort_keys=True), message=message, created_by=self.actor))
             return version
 
-        return self.dataset_version(name, self._allocating(allocate))
+        return self.dataset_version(name, t.allocating(self.engine, allocate))
 
     def dataset_names(self) -> list[str]:
         with self.engine.connect() as c:
@@ -332,28 +328,8 @@ class Store:
                 config_json=json.dumps(dict(config), sort_keys=True, default=str), created_by=self.actor))
             return version, True
 
-        version, created = self._allocating(allocate)
+        version, created = t.allocating(self.engine, allocate)
         return self.model(name, version), created
-
-    def _allocating(self, work: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``work`` (read the highest number, insert the next) in one transaction that no other writer
-        interleaves with, retried when another writer took the same number first.
-
-        SQLite: ``BEGIN IMMEDIATE`` takes the write lock before the read, so writers queue (busy
-        timeout) instead of reading the same maximum. PostgreSQL (read committed): two writers may read
-        the same maximum; the second insert then fails on the primary key and is retried with a fresh read.
-        """
-        for attempt in range(_ALLOCATION_ATTEMPTS):
-            try:
-                with self.engine.begin() as c:
-                    if self.engine.dialect.name == "sqlite":
-                        c.exec_driver_sql("BEGIN IMMEDIATE")
-                    return work(c)
-            except sa.exc.IntegrityError:
-                if attempt == _ALLOCATION_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # jitter: the losers do not collide again
-        raise AssertionError("unreachable")
 
     def model_names(self) -> list[str]:
         with self.engine.connect() as c:

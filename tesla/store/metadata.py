@@ -11,17 +11,25 @@ opened. There are no other migrations; a change that is not additive needs one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
+
+from tesla.errors import DependencyError
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; a single user there opens a new store one process at a time
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["METADATA", "create_engine", "schema_lock"]
+__all__ = ["METADATA", "allocating", "create_engine", "schema_lock"]
+
+_T = TypeVar("_T")
+_ALLOCATION_ATTEMPTS = 200  # each retry is one other writer winning the same number: far more than needed
 
 _PG_SCHEMA_LOCK = 0x7E51A  # the advisory-lock key every Tesla takes to create or upgrade a PostgreSQL store
 
@@ -251,9 +259,46 @@ def schema_lock(engine: sa.Engine) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def allocating(engine: sa.Engine, work: Callable[[sa.Connection], _T]) -> _T:
+    """Run ``work`` (read the highest number, insert the next) in a transaction, retried while another
+    writer takes the same number first: versions and event numbers get no gap and no duplicate.
+
+    SQLite: ``BEGIN IMMEDIATE`` takes the write lock before the read, so writers queue (busy timeout)
+    and never read the same maximum. PostgreSQL (read committed): two writers may read the same
+    maximum; the second insert fails on the key and is retried, after a random pause so the losers
+    do not collide again.
+    """
+    for attempt in range(_ALLOCATION_ATTEMPTS):
+        try:
+            with engine.begin() as c:
+                if engine.dialect.name == "sqlite":
+                    c.exec_driver_sql("BEGIN IMMEDIATE")
+                return work(c)
+        except sa.exc.IntegrityError:
+            if attempt == _ALLOCATION_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.005 * min(attempt + 1, 20)))
+    raise AssertionError("unreachable")
+
+
 def create_engine(url: str) -> sa.Engine:
-    """An engine with the tables created; SQLite gets WAL and a busy timeout."""
-    engine = sa.create_engine(url, future=True)
+    """An engine with the tables created; SQLite gets WAL and a busy timeout.
+
+    ``postgresql://`` means psycopg 3 (the ``postgres`` extra), not SQLAlchemy's default psycopg2.
+
+    Raises:
+        DependencyError: the URL names a database whose driver is not installed.
+    """
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = sa.create_engine(parsed, future=True)
+    except ModuleNotFoundError as exc:
+        extra = "postgres" if parsed.get_backend_name() == "postgresql" else None
+        fix = f"pip install 'tesla-ml[{extra}]'" if extra else f"install the Python driver '{exc.name}'"
+        raise DependencyError(f"TESLA_DB_URL names a {parsed.get_backend_name()} database, whose driver "
+                              f"'{exc.name}' is not installed; {fix}", key="TESLA_DB_URL") from None
     if engine.dialect.name == "sqlite":
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001

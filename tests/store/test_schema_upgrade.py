@@ -8,6 +8,8 @@ from pathlib import Path
 from tesla.store import Store
 from tests.conftest import project_store
 
+SQLITE_ONLY = True  # builds an old store by editing its SQLite file
+
 UPGRADED = ("dataset_versions", "runs", "models", "deployments")
 
 
