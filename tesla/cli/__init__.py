@@ -43,6 +43,9 @@ users_app = typer.Typer(help="Who may use this project's REST server (`tesla ser
 app.add_typer(users_app, name="users")
 tokens_app = typer.Typer(help="API tokens of the users: create (shown once), list, revoke.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+store_app = typer.Typer(help="The project's store (metadata database and artifacts): schema upgrade.",
+                        no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 Overrides = Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, key=value (e.g. search.metric=log_loss).",
                                                           show_default=False)]
@@ -714,6 +717,20 @@ def users_add(name: UserArg, role: Annotated[str, typer.Option("--role", help=Ro
     """Add a user; the REST server asks for a token as soon as the project has one user."""
     user = _session(project).users.add(name, role)
     typer.echo(f"added user {user.name} (role {user.role}); make a token with `tesla tokens create {user.name}`")
+
+
+@store_app.command("upgrade")
+def store_upgrade(project: ProjectOpt = Path(".")) -> None:
+    """Bring the store (TESLA_DB_URL, or the project's embedded one) to this Tesla's schema, in place."""
+    from tesla.store import Store  # lazy: a store command needs no service
+
+    before, after = Store.upgrade(project)
+    if before == after:
+        typer.echo(f"store schema at revision {after} (up to date)")
+    elif before is None:
+        typer.echo(f"store created at schema revision {after}")
+    else:
+        typer.echo(f"store schema upgraded from revision {before} to {after}")
 
 
 @users_app.command("list")

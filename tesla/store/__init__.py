@@ -87,6 +87,10 @@ def find_project_root(start: str | os.PathLike[str] = ".") -> Path:
                                "'tesla init DIR' or pass --project DIR", key=str(here))
 
 
+def _db_url(state: Path) -> str:
+    return os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
+
+
 def _set_stage(c: sa.Connection, name: str, version: int, stage: str | None) -> None:
     if stage:
         c.execute(t.models.update().where(t.models.c.name == name, t.models.c.stage == stage).values(stage=None))
@@ -116,6 +120,27 @@ class Store:
         self.state_dir = state_dir
         self.actor = actor
 
+    @staticmethod
+    def upgrade(project_dir: str | os.PathLike[str] = ".") -> tuple[str | None, str]:
+        """Bring the project's store (``TESLA_DB_URL`` or the embedded one) to this Tesla's schema.
+
+        Returns:
+            (the revision it was at, None for a new or pre-migration store; the revision it is at now).
+
+        Raises:
+            ProjectNotFoundError: ``project_dir`` is in no Tesla project.
+            DependencyError: the store was upgraded by a newer Tesla.
+        """
+        from tesla.store import migrations
+
+        state = find_project_root(project_dir) / STATE_DIR
+        state.mkdir(exist_ok=True)
+        engine = t.create_engine(_db_url(state), check_schema=False)
+        try:
+            return migrations.upgrade(engine)
+        finally:
+            engine.dispose()
+
     @classmethod
     def open(cls, project_dir: str | os.PathLike[str] = ".", *, actor: str | None = None) -> Store:
         """The store of the project holding ``project_dir`` (its ``.tesla/`` is made on first use).
@@ -129,9 +154,8 @@ class Store:
         """
         state = find_project_root(project_dir) / STATE_DIR
         state.mkdir(exist_ok=True)
-        db_url = os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
         root = os.environ.get("TESLA_ARTIFACTS") or str(state / "artifacts")
-        store = cls(db_url, ArtifactStore(root, cache_dir=state / "cache"), state, actor=actor)
+        store = cls(_db_url(state), ArtifactStore(root, cache_dir=state / "cache"), state, actor=actor)
         recover(store)  # runs and deployments whose process was killed: interrupted, scratch removed
         return store
 

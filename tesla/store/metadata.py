@@ -4,9 +4,9 @@ Embedded SQLite under the project's ``.tesla/`` by default; any SQLAlchemy URL
 (``postgresql://...``) for a team. Rows that point at artifacts are written only after
 the artifact is complete in the artifact store.
 
-The schema only grows: new tables are made by ``create_all``, and a new nullable column on an
-existing table (``created_by``) is added to an older store by ``_add_missing_columns`` when it is
-opened. There are no other migrations; a change that is not additive needs one.
+The schema is versioned by Alembic migrations (``tesla.store.migrations``): a change to a table here
+needs a new revision there and ``HEAD`` moved to it. Opening a store brings an embedded SQLite store
+up to date; a shared PostgreSQL store is upgraded on purpose with ``tesla store upgrade``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ except ImportError:  # Windows: no flock; a single user there opens a new store 
 __all__ = ["METADATA", "allocating", "create_engine", "schema_lock"]
 
 _T = TypeVar("_T")
+HEAD = "0002"  # the newest migration revision (tesla/store/migrations/versions); a test checks they agree
 _ALLOCATION_ATTEMPTS = 200  # each retry is one other writer winning the same number: far more than needed
 
 _PG_SCHEMA_LOCK = 0x7E51A  # the advisory-lock key every Tesla takes to create or upgrade a PostgreSQL store
@@ -155,6 +156,16 @@ deployments = sa.Table(
     sa.Column("created_by", sa.String),  # who deployed it
 )
 
+# aliases of model versions: one version per (name, alias); stages (production, staging) are aliases
+model_aliases = sa.Table(
+    "model_aliases", METADATA,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("alias", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime, server_default=_now()),
+    sa.Column("updated_by", sa.String),
+)
+
 # who is doing a piece of work that is not finished yet: a run, or a deployment being started
 leases = sa.Table(
     "leases", METADATA,
@@ -200,33 +211,33 @@ api_tokens = sa.Table(
 )
 
 
-def _add_missing_columns(engine: sa.Engine) -> None:
+def _add_missing_columns(connection: sa.Connection, metadata: sa.MetaData) -> None:
     """Add to a store made by an older Tesla the nullable columns its tables lack (``ALTER TABLE ADD COLUMN``).
 
-    ``create_all`` makes missing tables but never changes existing ones; every column added since a
-    table was first shipped is nullable, so adding it is safe and old rows read it as NULL.
+    ``create_all`` makes missing tables but never changes existing ones; every column added before
+    migrations existed is nullable, so adding it is safe and old rows read it as NULL. Called under
+    the schema lock, for stores made before migrations (``tesla.store.migrations``).
     """
-    inspector = sa.inspect(engine)
+    inspector = sa.inspect(connection)
     existing = set(inspector.get_table_names())
-    missing = []
-    for table in METADATA.sorted_tables:
-        if table.name in existing:
-            have = {c["name"] for c in inspector.get_columns(table.name)}
-            missing += [(table, column) for column in table.columns if column.name not in have]
-    if not missing:
-        return
-    preparer = engine.dialect.identifier_preparer
-    for table, column in missing:
-        assert column.nullable and column.server_default is None, f"{table.name}.{column.name} is not additive"
-        kind = column.type.compile(dialect=engine.dialect)
-        try:
-            with engine.begin() as c:
-                c.execute(sa.text(f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN "
-                                  f"{preparer.quote(column.name)} {kind}"))
-        except sa.exc.DBAPIError:
-            # another process opening the same old store at the same moment may have added it first
-            if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
-                raise
+    preparer = connection.dialect.identifier_preparer
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in (c for c in table.columns if c.name not in have):
+            assert column.nullable and column.server_default is None, f"{table.name}.{column.name} is not additive"
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(sa.text(f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN "
+                                       f"{preparer.quote(column.name)} {kind}"))
+
+
+def store_revision(engine: sa.Engine) -> str | None:
+    """The migration revision the store is at (``alembic_version``), or None for a new or pre-migration store."""
+    with engine.connect() as c:
+        if not sa.inspect(c).has_table("alembic_version"):
+            return None
+        return c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 @contextmanager
@@ -281,13 +292,17 @@ def allocating(engine: sa.Engine, work: Callable[[sa.Connection], _T]) -> _T:
     raise AssertionError("unreachable")
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine with the tables created; SQLite gets WAL and a busy timeout.
+def create_engine(url: str, *, check_schema: bool = True) -> sa.Engine:
+    """An engine on a store at the current schema (``HEAD``); SQLite gets WAL and a busy timeout.
+
+    A new database is created at ``HEAD`` and an embedded SQLite store upgraded to it; a shared store
+    at another revision is refused (``tesla store upgrade`` opens it with ``check_schema=False``).
 
     ``postgresql://`` means psycopg 3 (the ``postgres`` extra), not SQLAlchemy's default psycopg2.
 
     Raises:
-        DependencyError: the URL names a database whose driver is not installed.
+        DependencyError: the URL names a database whose driver is not installed, or the store's schema
+            is newer than this Tesla's, or (shared store) older.
     """
     parsed = sa.engine.make_url(url)
     if parsed.drivername in {"postgresql", "postgres"}:
@@ -307,7 +322,12 @@ def create_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
-    with schema_lock(engine):
-        METADATA.create_all(engine)
-        _add_missing_columns(engine)
+    revision = store_revision(engine) if check_schema else HEAD
+    if revision != HEAD:
+        from tesla.store import migrations  # lazy: alembic loads only when a store needs creating or upgrading
+
+        if revision is None or engine.dialect.name == "sqlite":  # new, or a project's own embedded store
+            migrations.upgrade(engine)
+        else:  # a team's shared store: upgraded on purpose, by one person, not by whoever opens it first
+            migrations.refuse(revision)
     return engine
