@@ -566,11 +566,20 @@ def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project
     from tesla.cli.render import console, table
 
     rows = [{"model": m.ref, "framework": m.framework, "task": m.task, "estimator": m.config.get("best_estimator"),
-             "dataset": f"{m.dataset}@{m.dataset_version}", "stage": m.stage,
+             "dataset": f"{m.dataset}@{m.dataset_version}", "stage": ", ".join(m.aliases) or m.stage,
              "metrics": ", ".join(f"{k}={v:.4f}" for k, v in list(m.metrics.items())[:3]), "created": m.created_at,
              "by": m.created_by} for m in _session(project).training.models(name)]
     console.print(table(rows, ["model", "framework", "task", "estimator", "dataset", "stage", "metrics", "created",
                                "by"]))
+
+
+@models_app.command("promote")
+def models_promote(ref: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME@ALIAS) of the version")],
+                   stage: Annotated[str, typer.Argument(help="production, staging or any alias")],
+                   project: ProjectOpt = Path(".")) -> None:
+    """Point a stage or alias at a model version: `-m NAME@STAGE` then means that version everywhere."""
+    mv = _session(project).training.promote(ref, stage)
+    typer.echo(f"{mv.name}@{stage} -> {mv.ref}")
 
 
 @runs_app.command("list")

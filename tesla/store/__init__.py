@@ -91,9 +91,12 @@ def _db_url(state: Path) -> str:
     return os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
 
 
-def _set_stage(c: sa.Connection, name: str, version: int, stage: str | None) -> None:
+def _set_stage(c: sa.Connection, name: str, version: int, stage: str | None, actor: str | None = None) -> None:
+    """Make ``version`` the one ``name@stage`` names (its alias) and its stage; deploy and promote both do this."""
     if stage:
         c.execute(t.models.update().where(t.models.c.name == name, t.models.c.stage == stage).values(stage=None))
+        c.execute(t.model_aliases.delete().where(t.model_aliases.c.name == name, t.model_aliases.c.alias == stage))
+        c.execute(t.model_aliases.insert().values(name=name, alias=stage, version=version, updated_by=actor))
     c.execute(t.models.update().where(t.models.c.name == name, t.models.c.version == version).values(stage=stage))
 
 
@@ -359,14 +362,26 @@ class Store:
         with self.engine.connect() as c:
             return list(c.execute(sa.select(t.models.c.name).distinct().order_by(t.models.c.name)).scalars())
 
-    def model(self, name: str, version: int | None = None) -> ModelVersion:
-        """A model version; ``None`` means the newest."""
+    def model(self, name: str, version: int | str | None = None) -> ModelVersion:
+        """A model version; ``None`` means the newest, a string the version that alias names (``production``)."""
         q = sa.select(t.models).where(t.models.c.name == name)
-        q = q.where(t.models.c.version == version) if version is not None else q.order_by(t.models.c.version.desc())
+        if isinstance(version, str):
+            q = q.join(t.model_aliases, sa.and_(t.model_aliases.c.name == t.models.c.name,
+                                                t.model_aliases.c.version == t.models.c.version)
+                       ).where(t.model_aliases.c.alias == version)
+        elif version is not None:
+            q = q.where(t.models.c.version == version)
+        else:
+            q = q.order_by(t.models.c.version.desc())
         with self.engine.connect() as c:
             row = c.execute(q.limit(1)).first()
         if row is not None:
-            return model_from_row(row)
+            return model_from_row(row, self._aliases(name).get(row.version, ()))
+        if isinstance(version, str) and name in self.model_names():
+            known = sorted({a for names in self._aliases(name).values() for a in names})
+            hint = f" (aliases: {', '.join(known)})" if known else ""
+            raise ModelNotFoundError(f"model '{name}' has no version called '{version}'{hint}; promote one with "
+                                     f"`tesla models promote {name}@VERSION {version}`", key=name)
         names = self.model_names()
         if name in names:
             raise ModelNotFoundError(f"model '{name}' has no version {version}; see `tesla models list`", key=name)
@@ -382,11 +397,27 @@ class Store:
         if name:
             q = q.where(t.models.c.name == name)
         with self.engine.connect() as c:
-            return [model_from_row(r) for r in c.execute(q)]
+            rows = c.execute(q).all()
+        aliases = {n: self._aliases(n) for n in {r.name for r in rows}}
+        return [model_from_row(r, aliases[r.name].get(r.version, ())) for r in rows]
+
+    def _aliases(self, name: str) -> dict[int, tuple[str, ...]]:
+        q = sa.select(t.model_aliases).where(t.model_aliases.c.name == name).order_by(t.model_aliases.c.alias)
+        out: dict[int, tuple[str, ...]] = {}
+        with self.engine.connect() as c:
+            for row in c.execute(q):
+                out[row.version] = (*out.get(row.version, ()), row.alias)
+        return out
 
     def set_model_stage(self, name: str, version: int, stage: str | None) -> None:
         with self.engine.begin() as c:
-            _set_stage(c, name, version, stage)
+            _set_stage(c, name, version, stage, self.actor)
+
+    def promote(self, name: str, version: int, alias: str) -> ModelVersion:
+        """Make ``name@alias`` (a stage such as ``production``, or any alias) name ``version``; returns it."""
+        self.model(name, version)  # raises when missing
+        self.set_model_stage(name, version, alias)
+        return self.model(name, version)
 
     # -- evaluations --------------------------------------------------------
     def add_evaluation(self, model: str, version: int, data: str, metrics: Mapping[str, Any],
@@ -433,7 +464,7 @@ class Store:
         with self.engine.begin() as c:
             row = c.execute(sa.select(t.deployments).where(t.deployments.c.id == dep_id)).one()
             c.execute(t.deployments.update().where(t.deployments.c.id == dep_id).values(status="running", **values))
-            _set_stage(c, row.model, row.version, stage)
+            _set_stage(c, row.model, row.version, stage, self.actor)
             c.execute(t.leases.delete().where(t.leases.c.kind == "deployment", t.leases.c.ref == str(dep_id)))
 
     def drop_deployment(self, dep_id: int) -> None:
