@@ -194,7 +194,7 @@ class Store:
                 schema_json=json.dumps(dict(schema), sort_keys=True), message=message, created_by=self.actor))
             return version
 
-        return self.dataset_version(name, t.allocating(self.engine, allocate))
+        return self.dataset_version(name, t.allocating(self.engine, allocate, lock=f"datasets/{name}"))
 
     def dataset_names(self) -> list[str]:
         with self.engine.connect() as c:
@@ -355,7 +355,7 @@ class Store:
                 config_json=json.dumps(dict(config), sort_keys=True, default=str), created_by=self.actor))
             return version, True
 
-        version, created = t.allocating(self.engine, allocate)
+        version, created = t.allocating(self.engine, allocate, lock=f"models/{name}")
         return self.model(name, version), created
 
     def model_names(self) -> list[str]:

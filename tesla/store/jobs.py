@@ -256,7 +256,7 @@ class JobStore:
         return job
 
     def _retrying(self, write: Any) -> Any:
-        return allocating(self.engine, write)  # appends lost to a concurrent writer on the same seq
+        return allocating(self.engine, write)  # appends lost to a concurrent writer on the same seq are retried
 
 
 def _next_seq(job_id: str) -> Any:

@@ -270,20 +270,22 @@ def schema_lock(engine: sa.Engine) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def allocating(engine: sa.Engine, work: Callable[[sa.Connection], _T]) -> _T:
-    """Run ``work`` (read the highest number, insert the next) in a transaction, retried while another
-    writer takes the same number first: versions and event numbers get no gap and no duplicate.
+def allocating(engine: sa.Engine, work: Callable[[sa.Connection], _T], *, lock: str | None = None) -> _T:
+    """Run ``work`` (read the highest number, insert the next) in a transaction that no other allocation
+    interleaves with: versions and event numbers get no gap and no duplicate.
 
-    SQLite: ``BEGIN IMMEDIATE`` takes the write lock before the read, so writers queue (busy timeout)
-    and never read the same maximum. PostgreSQL (read committed): two writers may read the same
-    maximum; the second insert fails on the key and is retried, after a random pause so the losers
-    do not collide again.
+    SQLite: ``BEGIN IMMEDIATE`` takes the write lock before the read, so writers queue (busy timeout).
+    PostgreSQL: ``lock`` (e.g. ``models/NAME``) names a transaction advisory lock taken first, so writers
+    of one name queue too; without it (or should a writer slip past it) the second insert of a number
+    fails on the key and is retried after a random pause. benchmarks/store/README.md has the figures.
     """
     for attempt in range(_ALLOCATION_ATTEMPTS):
         try:
             with engine.begin() as c:
                 if engine.dialect.name == "sqlite":
                     c.exec_driver_sql("BEGIN IMMEDIATE")
+                elif lock is not None and engine.dialect.name == "postgresql":
+                    c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": lock})
                 return work(c)
         except sa.exc.IntegrityError:
             if attempt == _ALLOCATION_ATTEMPTS - 1:
