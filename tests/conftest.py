@@ -116,3 +116,103 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path
     api.load(datasets_dir / "bc_train.csv", "bc", target="target", project_dir=root)
     api.train("bc_model", max_iter=5, project_dir=root)
     return root
+
+
+# -- PostgreSQL: a real server for the store suite (tests/store runs on SQLite and on it) ------------------------
+def _postgres_bindir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def _install_postgres() -> str | None:
+    """Install Debian's PostgreSQL when it is missing and we may (root, apt-get); the reason it failed, or None."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "PostgreSQL is not installed (apt-get install postgresql needs root)"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "postgresql"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        if proc.returncode != 0:
+            return f"'{' '.join(cmd)}' failed: {proc.stderr.strip()[-300:]}"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of our own on 127.0.0.1 (user ``tesla``, trust auth), stopped by its PID at the end.
+
+    Installed from Debian's packages when missing (CI runs as root); the cluster lives in a temporary
+    directory owned by the ``postgres`` user when we are root (PostgreSQL refuses to run as root).
+    """
+    import shutil
+    import signal
+    import tempfile
+    import time
+
+    if _postgres_bindir() is None and (why := _install_postgres()):
+        pytest.skip(f"no PostgreSQL for the store suite: {why}")
+    bindir = _postgres_bindir()
+    assert bindir is not None
+    root = Path(tempfile.mkdtemp(prefix="tesla-pg-"))  # not under pytest's 0700 tmp: the server's user reads it
+    data = root / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        user = "postgres" if any(u.pw_name == "postgres" for u in pwd.getpwall()) else "nobody"
+        shutil.chown(root, user)
+        as_user = ["runuser", "-u", user, "--"]
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "tesla", "-E", "UTF8",
+                    "--no-sync"], check=True, capture_output=True)
+    port = _free_port()
+    log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's whole life
+    server = subprocess.Popen([*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),
+                               "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=400"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    url = f"postgresql://tesla@127.0.0.1:{port}"
+    try:
+        import psycopg
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(f"{url}/postgres", connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"PostgreSQL did not start:\n{(root / 'server.log').read_text()}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        pid_file = data / "postmaster.pid"
+        pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else server.pid
+        try:
+            os.kill(pid, signal.SIGINT)  # "fast" shutdown of the postmaster we started
+        except ProcessLookupError:
+            pass
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def new_postgres_database(server_url: str) -> str:
+    """A new, empty database on the server: its SQLAlchemy URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url}/{name}"

@@ -64,6 +64,8 @@ def _model_sample(name: str) -> Any:
         return 2
     if "dict" in hint:
         return {"accuracy": 0.9}
+    if "tuple" in hint:
+        return ("production", "staging")
     return f"v-{name}"
 
 

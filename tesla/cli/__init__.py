@@ -44,6 +44,9 @@ users_app = typer.Typer(help="Who may use this project's REST server (`tesla ser
 app.add_typer(users_app, name="users")
 tokens_app = typer.Typer(help="API tokens of the users: create (shown once), list, revoke.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+store_app = typer.Typer(help="The project's store (metadata database and artifacts): schema upgrade.",
+                        no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 Overrides = Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides, key=value (e.g. search.metric=log_loss).",
                                                           show_default=False)]
@@ -757,7 +760,7 @@ def models_list(name: Annotated[Optional[str], typer.Argument()] = None, project
     from tesla.cli.render import console, table
 
     rows = [{"model": m.ref, "framework": m.framework, "task": m.task, "estimator": m.config.get("best_estimator"),
-             "dataset": f"{m.dataset}@{m.dataset_version}", "stage": m.stage,
+             "dataset": f"{m.dataset}@{m.dataset_version}", "stage": ", ".join(m.aliases) or m.stage,
              "metrics": ", ".join(f"{k}={v:.4f}" for k, v in list(m.metrics.items())[:3]), "created": m.created_at,
              "by": m.created_by} for m in _session(project).training.models(name)]
     console.print(table(rows, ["model", "framework", "task", "estimator", "dataset", "stage", "metrics", "created",
@@ -815,6 +818,15 @@ def models_compare(a: Annotated[str, typer.Argument(help="Model NAME@N (the refe
     typer.echo(f"report: {result.report_path}")
     if open_report:
         _open(result.report_path)
+
+
+@models_app.command("promote")
+def models_promote(ref: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME@ALIAS) of the version")],
+                   stage: Annotated[str, typer.Argument(help="production, staging or any alias")],
+                   project: ProjectOpt = Path(".")) -> None:
+    """Point a stage or alias at a model version: `-m NAME@STAGE` then means that version everywhere."""
+    mv = _session(project).training.promote(ref, stage)
+    typer.echo(f"{mv.name}@{stage} -> {mv.ref}")
 
 
 @runs_app.command("list")
@@ -1019,6 +1031,20 @@ def users_add(name: UserArg, role: Annotated[str, typer.Option("--role", help=Ro
     """Add a user; the REST server asks for a token as soon as the project has one user."""
     user = _session(project).users.add(name, role)
     typer.echo(f"added user {user.name} (role {user.role}); make a token with `tesla tokens create {user.name}`")
+
+
+@store_app.command("upgrade")
+def store_upgrade(project: ProjectOpt = Path(".")) -> None:
+    """Bring the store (TESLA_DB_URL, or the project's embedded one) to this Tesla's schema, in place."""
+    from tesla.store import Store  # lazy: a store command needs no service
+
+    before, after = Store.upgrade(project)
+    if before == after:
+        typer.echo(f"store schema at revision {after} (up to date)")
+    elif before is None:
+        typer.echo(f"store created at schema revision {after}")
+    else:
+        typer.echo(f"store schema upgraded from revision {before} to {after}")
 
 
 @users_app.command("list")

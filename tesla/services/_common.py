@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,19 +15,28 @@ PathLike = str | os.PathLike[str]
 EventSink = Callable[[Event], None]
 
 
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # a stage or alias: NAME@production
 _MAX_VERSION = 2**63 - 1  # SQLite's INTEGER: a bigger version number is in no store
 
 
-def parse_model_ref(ref: str) -> tuple[str, int | None]:
-    """``"name@3"`` -> ("name", 3); ``"name"`` -> ("name", None)."""
+def parse_model_ref(ref: str) -> tuple[str, int | str | None]:
+    """``"name@3"`` -> ("name", 3); ``"name@production"`` -> ("name", "production"), an alias; ``"name"`` -> ("name", None)."""
     name, _, version = ref.partition("@")
     if not name:
-        raise ConfigError(f"model reference '{ref}' has no name; use NAME or NAME@VERSION", key="model")
+        raise ConfigError(f"model reference '{ref}' has no name; use NAME, NAME@VERSION or NAME@ALIAS", key="model")
+    if version and not version.isascii():
+        raise ConfigError(f"model reference '{ref}': after '@' comes a version number or an alias, e.g. {name}@2 or "
+                          f"{name}@production", key="model")
     # ASCII digits only ('²'.isdigit() is true, int('²') fails), and no more than the store's INTEGER holds
-    if version and not (version.isascii() and version.isdigit() and int(version) <= _MAX_VERSION):
-        raise ConfigError(f"model reference '{ref}': the version after '@' must be a number, e.g. {name}@2",
-                          key="model")
-    return name, int(version) if version else None
+    if version.isdigit():
+        if int(version) > _MAX_VERSION:
+            raise ConfigError(f"model reference '{ref}': the version after '@' must be a number, e.g. {name}@2",
+                              key="model")
+        return name, int(version)
+    if version and not _ALIAS.fullmatch(version):
+        raise ConfigError(f"model reference '{ref}': an alias after '@' is letters, digits, '_', '-' or '.', "
+                          f"starting with a letter, e.g. {name}@production", key="model")
+    return name, version or None
 
 
 def backend_schemas() -> dict[str, type]:

@@ -47,7 +47,8 @@ class MonitoringService:
         _, plain = self.project.config(overrides)
         store = self.project.store
         name, version = parse_model_ref(model)
-        store.model(name, version)  # an unknown model is a mistake, not "no traffic"
+        resolved = store.model(name, version)  # an unknown model is a mistake, not "no traffic"
+        version = resolved.version if isinstance(version, str) else version  # an alias: the version it names
         result = check_deployment(store, name, version, profile=profile,
                                   since=parse_since(since) if since else None,
                                   settings=MonitorSettings.from_config(plain["monitor"]))

@@ -364,6 +364,15 @@ class TrainingService:
         name, version = parse_model_ref(ref)
         return self.project.store.model(name, version)
 
+    def promote(self, ref: str, alias: str) -> ModelVersion:
+        """Make ``NAME@ALIAS`` (``production``, ``staging`` or any alias) name the version ``ref`` names."""
+        mv = self.resolve_model(ref)
+        _, checked = parse_model_ref(f"{mv.name}@{alias}")
+        if not isinstance(checked, str):
+            raise ConfigError(f"alias '{alias}' is a number; an alias starts with a letter, e.g. production",
+                              key="alias")
+        return self.project.store.promote(mv.name, mv.version, checked)
+
     def models(self, name: str | None = None) -> list[ModelVersion]:
         """Registered model versions (of ``name``, or of every model)."""
         return self.project.store.model_versions(name)

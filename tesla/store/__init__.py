@@ -27,6 +27,7 @@ from tesla.store import jobs as _jobs  # noqa: F401 - defines the jobs tables, s
 from tesla.store import metadata as t
 from tesla.store.artifacts import ArtifactStore, hash_path
 from tesla.store.auth import ApiToken, User
+from tesla.store.identity import content_identity
 from tesla.store.records import (
     DatasetVersion,
     Deployment,
@@ -86,9 +87,16 @@ def find_project_root(start: str | os.PathLike[str] = ".") -> Path:
                                "'tesla init DIR' or pass --project DIR", key=str(here))
 
 
-def _set_stage(c: sa.Connection, name: str, version: int, stage: str | None) -> None:
+def _db_url(state: Path) -> str:
+    return os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
+
+
+def _set_stage(c: sa.Connection, name: str, version: int, stage: str | None, actor: str | None = None) -> None:
+    """Make ``version`` the one ``name@stage`` names (its alias) and its stage; deploy and promote both do this."""
     if stage:
         c.execute(t.models.update().where(t.models.c.name == name, t.models.c.stage == stage).values(stage=None))
+        c.execute(t.model_aliases.delete().where(t.model_aliases.c.name == name, t.model_aliases.c.alias == stage))
+        c.execute(t.model_aliases.insert().values(name=name, alias=stage, version=version, updated_by=actor))
     c.execute(t.models.update().where(t.models.c.name == name, t.models.c.version == version).values(stage=stage))
 
 
@@ -115,6 +123,27 @@ class Store:
         self.state_dir = state_dir
         self.actor = actor
 
+    @staticmethod
+    def upgrade(project_dir: str | os.PathLike[str] = ".") -> tuple[str | None, str]:
+        """Bring the project's store (``TESLA_DB_URL`` or the embedded one) to this Tesla's schema.
+
+        Returns:
+            (the revision it was at, None for a new or pre-migration store; the revision it is at now).
+
+        Raises:
+            ProjectNotFoundError: ``project_dir`` is in no Tesla project.
+            DependencyError: the store was upgraded by a newer Tesla.
+        """
+        from tesla.store import migrations
+
+        state = find_project_root(project_dir) / STATE_DIR
+        state.mkdir(exist_ok=True)
+        engine = t.create_engine(_db_url(state), check_schema=False)
+        try:
+            return migrations.upgrade(engine)
+        finally:
+            engine.dispose()
+
     @classmethod
     def open(cls, project_dir: str | os.PathLike[str] = ".", *, actor: str | None = None) -> Store:
         """The store of the project holding ``project_dir`` (its ``.tesla/`` is made on first use).
@@ -128,9 +157,8 @@ class Store:
         """
         state = find_project_root(project_dir) / STATE_DIR
         state.mkdir(exist_ok=True)
-        db_url = os.environ.get("TESLA_DB_URL") or f"sqlite:///{state / 'tesla.db'}"
         root = os.environ.get("TESLA_ARTIFACTS") or str(state / "artifacts")
-        store = cls(db_url, ArtifactStore(root, cache_dir=state / "cache"), state, actor=actor)
+        store = cls(_db_url(state), ArtifactStore(root, cache_dir=state / "cache"), state, actor=actor)
         recover(store)  # runs and deployments whose process was killed: interrupted, scratch removed
         return store
 
@@ -145,8 +173,12 @@ class Store:
     def add_dataset_version(self, name: str, *, sha256: str, format: str, source: str, rows: int,
                             schema: Mapping[str, Any], target: str | None,
                             message: str | None = None) -> DatasetVersion:
-        """Record a new version (the artifact must already be stored) and make it current."""
-        with self.engine.begin() as c:
+        """Record a new version (the artifact must already be stored) and make it current.
+
+        The version number is allocated atomically (``metadata.allocating``): writers loading into one
+        dataset at once each get their own number, with no gap and no duplicate.
+        """
+        def allocate(c: sa.Connection) -> int:
             current = c.execute(sa.select(sa.func.max(t.dataset_versions.c.version))
                                 .where(t.dataset_versions.c.name == name)).scalar()
             version = (current or 0) + 1
@@ -160,7 +192,9 @@ class Store:
             c.execute(t.dataset_versions.insert().values(
                 name=name, version=version, sha256=sha256, format=format, source=source, rows=rows,
                 schema_json=json.dumps(dict(schema), sort_keys=True), message=message, created_by=self.actor))
-        return self.dataset_version(name, version)
+            return version
+
+        return self.dataset_version(name, t.allocating(self.engine, allocate, lock=f"datasets/{name}"))
 
     def dataset_names(self) -> list[str]:
         with self.engine.connect() as c:
@@ -332,34 +366,54 @@ class Store:
                        metrics: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[ModelVersion, bool]:
         """Register ``bundle_sha`` as the next version of ``name``; returns (version, created).
 
-        Registering the same bundle again returns the existing version (``created`` False).
+        Registering the same bundle again returns the existing version (``created`` False), also when
+        another process registers it at the same moment, and so does a bundle whose bytes differ but whose
+        content does (``tesla.store.identity``: skops archives differ from run to run); versions are allocated as in ``add_dataset_version``.
         """
-        with self.engine.begin() as c:
-            row = c.execute(sa.select(t.models).where(t.models.c.name == name,
-                                                      t.models.c.bundle_sha == bundle_sha)).first()
+        content_sha = content_identity(self.artifacts.path(bundle_sha))
+
+        def allocate(c: sa.Connection) -> tuple[int, bool]:
+            row = c.execute(sa.select(t.models).where(
+                t.models.c.name == name,
+                sa.or_(t.models.c.bundle_sha == bundle_sha, t.models.c.content_sha == content_sha))).first()
             if row is not None:
-                return model_from_row(row), False
+                return row.version, False
             current = c.execute(sa.select(sa.func.max(t.models.c.version)).where(t.models.c.name == name)).scalar()
             version = (current or 0) + 1
             c.execute(t.models.insert().values(
-                name=name, version=version, bundle_sha=bundle_sha, framework=framework, task=task,
+                name=name, version=version, bundle_sha=bundle_sha, content_sha=content_sha, framework=framework, task=task,
                 run_id=run_id, dataset=dataset, dataset_version=dataset_version,
                 plan_fingerprint=plan_fingerprint, metrics_json=json.dumps(dict(metrics), sort_keys=True),
                 config_json=json.dumps(dict(config), sort_keys=True, default=str), created_by=self.actor))
-        return self.model(name, version), True
+            return version, True
+
+        version, created = t.allocating(self.engine, allocate, lock=f"models/{name}")
+        return self.model(name, version), created
 
     def model_names(self) -> list[str]:
         with self.engine.connect() as c:
             return list(c.execute(sa.select(t.models.c.name).distinct().order_by(t.models.c.name)).scalars())
 
-    def model(self, name: str, version: int | None = None) -> ModelVersion:
-        """A model version; ``None`` means the newest."""
+    def model(self, name: str, version: int | str | None = None) -> ModelVersion:
+        """A model version; ``None`` means the newest, a string the version that alias names (``production``)."""
         q = sa.select(t.models).where(t.models.c.name == name)
-        q = q.where(t.models.c.version == version) if version is not None else q.order_by(t.models.c.version.desc())
+        if isinstance(version, str):
+            q = q.join(t.model_aliases, sa.and_(t.model_aliases.c.name == t.models.c.name,
+                                                t.model_aliases.c.version == t.models.c.version)
+                       ).where(t.model_aliases.c.alias == version)
+        elif version is not None:
+            q = q.where(t.models.c.version == version)
+        else:
+            q = q.order_by(t.models.c.version.desc())
         with self.engine.connect() as c:
             row = c.execute(q.limit(1)).first()
         if row is not None:
-            return model_from_row(row)
+            return model_from_row(row, self._aliases(name).get(row.version, ()))
+        if isinstance(version, str) and name in self.model_names():
+            known = sorted({a for names in self._aliases(name).values() for a in names})
+            hint = f" (aliases: {', '.join(known)})" if known else ""
+            raise ModelNotFoundError(f"model '{name}' has no version called '{version}'{hint}; promote one with "
+                                     f"`tesla models promote {name}@VERSION {version}`", key=name)
         names = self.model_names()
         if name in names:
             raise ModelNotFoundError(f"model '{name}' has no version {version}; see `tesla models list`", key=name)
@@ -375,11 +429,27 @@ class Store:
         if name:
             q = q.where(t.models.c.name == name)
         with self.engine.connect() as c:
-            return [model_from_row(r) for r in c.execute(q)]
+            rows = c.execute(q).all()
+        aliases = {n: self._aliases(n) for n in {r.name for r in rows}}
+        return [model_from_row(r, aliases[r.name].get(r.version, ())) for r in rows]
+
+    def _aliases(self, name: str) -> dict[int, tuple[str, ...]]:
+        q = sa.select(t.model_aliases).where(t.model_aliases.c.name == name).order_by(t.model_aliases.c.alias)
+        out: dict[int, tuple[str, ...]] = {}
+        with self.engine.connect() as c:
+            for row in c.execute(q):
+                out[row.version] = (*out.get(row.version, ()), row.alias)
+        return out
 
     def set_model_stage(self, name: str, version: int, stage: str | None) -> None:
         with self.engine.begin() as c:
-            _set_stage(c, name, version, stage)
+            _set_stage(c, name, version, stage, self.actor)
+
+    def promote(self, name: str, version: int, alias: str) -> ModelVersion:
+        """Make ``name@alias`` (a stage such as ``production``, or any alias) name ``version``; returns it."""
+        self.model(name, version)  # raises when missing
+        self.set_model_stage(name, version, alias)
+        return self.model(name, version)
 
     # -- evaluations --------------------------------------------------------
     def add_evaluation(self, model: str, version: int, data: str, metrics: Mapping[str, Any],
@@ -426,7 +496,7 @@ class Store:
         with self.engine.begin() as c:
             row = c.execute(sa.select(t.deployments).where(t.deployments.c.id == dep_id)).one()
             c.execute(t.deployments.update().where(t.deployments.c.id == dep_id).values(status="running", **values))
-            _set_stage(c, row.model, row.version, stage)
+            _set_stage(c, row.model, row.version, stage, self.actor)
             c.execute(t.leases.delete().where(t.leases.c.kind == "deployment", t.leases.c.ref == str(dep_id)))
 
     def drop_deployment(self, dep_id: int) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tesla.errors import DataNotFoundError, IntegrityError
+from tesla.errors import DataNotFoundError, DependencyError, IntegrityError
 from tesla.store.faults import fault_point
 
 __all__ = ["ArtifactStore", "hash_path"]
@@ -33,6 +33,7 @@ _FILE_NAME = "data"  # a single-file artifact is stored as <object>/data
 _TREE = "tree"  # a directory artifact is stored as <object>/tree ...
 _FILE_LIST = "_FILES"  # ... with its hash lines (the preimage of its sha) in <object>/_FILES
 _CHUNK = 1 << 20
+_REMOTE_PACKAGES = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs")}
 
 
 def _hash_file(path: Path) -> str:
@@ -100,7 +101,14 @@ class ArtifactStore:
         # lazy import: fsspec (and its s3/gcs plugins) are only needed for remote roots
         import fsspec
 
-        fs, _, paths = fsspec.get_fs_token_paths(self.root)
+        try:
+            fs, _, paths = fsspec.get_fs_token_paths(self.root)
+        except ImportError as exc:  # fsspec knows the scheme, its package is missing
+            scheme = self.root.split("://", 1)[0]
+            package, extra = _REMOTE_PACKAGES.get(scheme, (f"the fsspec filesystem for '{scheme}'", None))
+            fix = f"pip install 'tesla-ml[{extra}]'" if extra else f"install {package}"
+            raise DependencyError(f"TESLA_ARTIFACTS={self.root} needs {package}: {fix}",
+                                  key="TESLA_ARTIFACTS") from exc
         return fs, paths[0].rstrip("/")
 
     # -- queries ------------------------------------------------------------

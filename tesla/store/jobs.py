@@ -26,14 +26,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tesla.store.metadata import METADATA
+from tesla.store.metadata import METADATA, allocating
 from tesla.store.recovery import Owner
 
 __all__ = ["STATUSES", "TERMINAL", "Job", "JobEvent", "JobStore"]
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
-_RETRIES = 20  # appends lost to a concurrent writer on the same seq (not SQLite: it serializes writers)
 _now = sa.func.current_timestamp
 
 jobs = sa.Table(
@@ -197,13 +196,14 @@ class JobStore:
             # the job's row picks the rows to insert: none once the job has ended
             live = (sa.select(sa.literal(job_id), _next_seq(job_id), sa.literal(kind), sa.literal(_dumps(data)))
                     .where(jobs.c.id == job_id, jobs.c.status.not_in(TERMINAL)))
-            inserted = c.execute(job_events.insert().from_select(["job_id", "seq", "kind", "data_json"], live))
-            if not inserted.rowcount:
+            # RETURNING, not rowcount: psycopg reports -1 rows for an INSERT ... SELECT
+            seq = c.execute(job_events.insert().from_select(["job_id", "seq", "kind", "data_json"], live)
+                            .returning(job_events.c.seq)).scalar()
+            if seq is None:
                 return None
             if progress is not None:
                 c.execute(jobs.update().where(jobs.c.id == job_id).values(progress_json=_dumps(progress)))
-            return int(c.execute(sa.select(sa.func.max(job_events.c.seq)).where(job_events.c.job_id == job_id))
-                       .scalar())
+            return int(seq)
 
         return self._retrying(write)
 
@@ -256,14 +256,7 @@ class JobStore:
         return job
 
     def _retrying(self, write: Any) -> Any:
-        for attempt in range(_RETRIES):
-            try:
-                with self.engine.begin() as c:
-                    return write(c)
-            except sa.exc.IntegrityError:  # another writer took the same seq first: compute it again
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        return allocating(self.engine, write)  # appends lost to a concurrent writer on the same seq are retried
 
 
 def _next_seq(job_id: str) -> Any:

@@ -54,6 +54,7 @@ class ModelVersion:
     stage: str | None
     created_at: str | None = None
     created_by: str | None = None
+    aliases: tuple[str, ...] = ()  # e.g. ("production",): each names this version (``NAME@ALIAS``)
 
     @property
     def ref(self) -> str:
@@ -214,8 +215,8 @@ def dataset_from_row(row: Any, target: str | None) -> DatasetVersion:
                           created_by=row.created_by)
 
 
-def model_from_row(row: Any) -> ModelVersion:
-    return ModelVersion(name=row.name, version=row.version, bundle_sha=row.bundle_sha,
+def model_from_row(row: Any, aliases: tuple[str, ...] = ()) -> ModelVersion:
+    return ModelVersion(aliases=aliases, name=row.name, version=row.version, bundle_sha=row.bundle_sha,
                         framework=row.framework, task=row.task, run_id=row.run_id,
                         dataset=row.dataset, dataset_version=row.dataset_version,
                         plan_fingerprint=row.plan_fingerprint,

@@ -36,7 +36,7 @@ CASES = [
     ("unknown-estimator", ["plan", "search.estimators=[lgbn]"], r"estimator 'lgbn' in search\.estimators .* Did you mean 'lgbm'\?"),
     ("unknown-model", ["evaluate", "-m", "bc_modle", "-d", "{data}/bc_test.csv"], r"no model named 'bc_modle'\. Did you mean 'bc_model'\?"),
     ("unknown-version", ["predict", "-m", "bc_model@9", "-d", "{data}/bc_test.csv"], r"model 'bc_model' has no version 9"),
-    ("bad-model-ref", ["predict", "-m", "bc_model@latest", "-d", "{data}/bc_test.csv"], r"the version after '@' must be a number"),
+    ("bad-model-ref", ["predict", "-m", "bc_model@latest", "-d", "{data}/bc_test.csv"], r"has no version called 'latest'"),
     ("unknown-dataset", ["train", "-m", "m", "data.dataset=bcc"], r"no dataset named 'bcc'; datasets: bc"),
     ("missing-eval-file", ["evaluate", "-m", "bc_model", "-d", "{tmp}/nope.csv"], r"evaluation data '.*nope\.csv' does not exist"),
     ("eval-without-target", ["evaluate", "-m", "bc_model", "-d", "{tmp}/small.csv"], r"has no target column 'target'"),
