@@ -148,6 +148,9 @@ class DeployConfig:
     serverless: bool = False  # SageMaker: serverless inference instead of instances
     health_timeout_s: float = 60.0  # how long a new server may take to report healthy
     workers: int = 1  # local target: server processes sharing the one port (a supervisor above 1)
+    # which version `-m NAME` (no @) deploys with this profile: the one promoted to this stage or alias
+    # (`tesla models promote NAME@V STAGE`); None: the newest
+    model_stage: Optional[str] = None
 
 
 @dataclass

@@ -53,6 +53,9 @@ class DeploymentService:
             DeployError: the new server did not start or report healthy; the old one keeps serving.
         """
         _, plain = self.project.config([f"deploy={profile}", *overrides])
+        stage = plain["deploy"].get("model_stage")
+        if stage and "@" not in model:  # the profile names which version a bare NAME means
+            model = f"{model}@{stage}"
         mv = self.project.training.resolve_model(model)
         return self._deploy_version(plain, mv, compare=True)
 

@@ -110,3 +110,20 @@ def test_a_cloud_target_needs_its_backend_configured(project: Project) -> None:
     with pytest.raises(Exception, match=r"deploy.target=fake needs backend=fake"):
         project.deployments._deploy_version(plain, _mv(project, 1), compare=False)
     assert project.store.deployments() == []  # refused before anything was recorded
+
+
+def test_a_profile_naming_a_stage_deploys_that_version_of_a_bare_name(project: Project, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    store = project.store
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "manifest.json").write_text('{"v": 2}')
+    store.register_model("m", bundle_sha=store.artifacts.put(other), framework="sklearn", task="binary", run_id=None,
+                         dataset=None, dataset_version=None, plan_fingerprint=None, metrics={}, config={})
+    project.training.promote("m@1", "candidate")
+    chosen = []
+    monkeypatch.setattr(project.deployments, "_deploy_version", lambda plain, mv, compare: chosen.append(mv.ref))
+    project.deployments.deploy("m", "staging", overrides=["deploy.model_stage=candidate"])
+    project.deployments.deploy("m", "staging")  # no stage on the profile: the newest
+    project.deployments.deploy("m@2", "staging", overrides=["deploy.model_stage=candidate"])  # an explicit @ wins
+    assert chosen == ["m@1", "m@2", "m@2"]
