@@ -38,6 +38,7 @@ function el(tag, attrs = {}, ...children) {
 
 const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v ?? "");
 const link = (href, text) => el("a", { href }, text);
+const clip = (text, n) => (text.length > n ? el("span", { title: text }, `${text.slice(0, n)}…`) : text);
 
 function table(columns, rows) {
   const head = el("tr", {}, columns.map(([label]) => el("th", {}, label)));
@@ -182,12 +183,12 @@ async function runView(id) {
     el("p", { class: "muted" }, "Report file on the server: ", el("code", {}, rep.path))];
   out.push(el("h2", {}, "Leaderboard"), table([
     ["rank", (e) => e.rank], ["estimator", (e) => e.estimator], [`best loss${rep.rank_metric ? ` (${rep.rank_metric})` : ""}`, (e) => e.best_loss],
-    ["trials", (e) => e.trials], ["best trial", (e) => e.best_trial], ["config", (e) => JSON.stringify(e.config)],
+    ["trials", (e) => e.trials], ["best trial", (e) => e.best_trial], ["config", (e) => clip(JSON.stringify(e.config), 120)],
   ], rep.estimators || []));
   if (rep.trials?.length) out.push(el("h2", {}, "Search progress"), searchProgress(rep.trials));
   out.push(el("h2", {}, "Steps"), table([
     ["step", (s) => s.step_id], ["kind", (s) => s.kind], ["status", (s) => s.status], ["seconds", (s) => s.seconds],
-    ["result", (s) => JSON.stringify(s.result ?? {})],
+    ["result", (s) => clip(JSON.stringify(s.result ?? {}), 160)],
   ], rep.steps || []));
   if (plan?.steps) out.push(el("h2", {}, "Plan graph"), planGraph(plan.steps));
   if (rep.trials?.length) out.push(el("h2", {}, "Trials"), table([
