@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TESLA, run_tesla
+from tests.conftest import TESLA, _free_port, run_tesla
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -46,12 +45,6 @@ def browser() -> Iterator[object]:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield chromium
         chromium.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
