@@ -104,7 +104,7 @@ def test_a_run_shows_its_leaderboard_search_progress_and_plan_graph(watch: _Watc
     leaderboard = watch.page.locator("h2:has-text('Leaderboard') + table tbody tr")
     assert leaderboard.count() >= 1
     chart = watch.page.locator('svg.chart[aria-label="Search progress"]')
-    assert chart.locator("circle.point").count() == 2  # -p 2: one point per trial
+    assert chart.locator("circle.point.s0").count() == 2  # -p 2: one point per trial
     assert chart.locator("path.line").count() == 2  # trial loss and best so far
     graph = watch.page.locator('svg.graph[aria-label="plan graph"]')
     assert {"load (load)", "split (split)"} <= set(graph.locator("g.step text").all_text_contents())
@@ -120,7 +120,7 @@ def test_models_deployments_and_monitoring_draw_their_charts(watch: _Watch, ui_s
     watch.open(f"{ui_server}/#/deployments")
     assert watch.page.locator("#view tbody tr", has_text="running").count() == 1
     for title in ("Requests per check", "Latency", "Error rate"):
-        assert watch.page.locator(f'svg[aria-label="{title}"] path.line').count() >= 1, title
+        assert watch.page.locator(f'svg[aria-label="{title}"] circle.point').count() >= 1, title  # one check: one point
     watch.shot(tmp_path, "deployments")
     watch.open(f"{ui_server}/#/monitoring")
     drift = watch.page.locator('svg[aria-label^="Drift per feature"] rect.bar')

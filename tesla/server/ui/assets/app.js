@@ -64,7 +64,7 @@ function scale(values, lo, hi) {
   return (v) => lo + ((v - min) / (max - min)) * (hi - lo);
 }
 
-// series: [{name, points: [[x, y], ...]}]; the first series also gets a dot per point
+// series: [{name, points: [[x, y], ...]}]; a dot per point, so a series of one point shows too
 function lineChart(series, { title = "", xLabel = "", yLabel = "", width = 640, height = 240 } = {}) {
   const pad = { l: 56, r: 12, t: 22, b: 34 };
   const all = series.flatMap((s) => s.points);
@@ -87,8 +87,8 @@ function lineChart(series, { title = "", xLabel = "", yLabel = "", width = 640, 
   series.forEach((s, i) => {
     const d = s.points.map((p, j) => `${j ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
     chart.append(svg("path", { class: `line s${i}`, d }, svg("title", {}, s.name)));
-    if (i === 0) {
-      for (const p of s.points) chart.append(svg("circle", { class: "point", cx: x(p[0]), cy: y(p[1]), r: 3 }, svg("title", {}, `${fmt(p[0])}: ${fmt(p[1])}`)));
+    for (const p of s.points) {
+      chart.append(svg("circle", { class: `point s${i}`, cx: x(p[0]), cy: y(p[1]), r: 3 }, svg("title", {}, `${s.name} at ${fmt(p[0])}: ${fmt(p[1])}`)));
     }
   });
   series.forEach((s, i) => chart.append(svg("text", { x: width - pad.r - 150, y: pad.t + 12 + 13 * i, class: `legend s${i}` }, `— ${s.name}`)));
