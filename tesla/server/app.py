@@ -10,7 +10,8 @@ training), because searches outlast HTTP timeouts and server restarts.
 Errors map in one place (``tesla/server/_errors.py``): ``{"error": {"type", "message", "key"}}`` with
 4xx for mistakes. Every service route takes its ``Project`` from one dependency (``_auth.py``) that checks
 the request's API token once the project has users (401 / 403) and acts as the token's user.
-``/docs`` is Swagger UI from assets shipped in the package (``_docs.py``): it works offline.
+``/docs`` is Swagger UI from assets shipped in the package (``_docs.py``): it works offline; ``/`` is the web UI
+(``tesla/server/ui``), a page over these same routes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tesla.server._contract import mount_contract
 from tesla.server._docs import install_docs
 from tesla.server._errors import install_error_handlers
 from tesla.server._jobs import jobs_router, keep_jobs, training_job_json
+from tesla.server.ui import install_ui
 from tesla.services.jobs import check_server_fetch
 from tesla.store import find_project_root
 
@@ -194,6 +196,7 @@ def create_app(project_dir: str | Path = ".", *, require_auth: bool = False) -> 
 
     install_error_handlers(app)
     install_docs(app)
+    install_ui(app)  # the web UI at /, on the routes above
     document_auth(app)
 
     @app.get("/health")

@@ -27,7 +27,7 @@ from tesla.server.app import create_app
 from tests.conftest import TESLA
 from tests.reliability.corpus import assert_one_error, cli
 
-PUBLIC = {"/health", "/docs"}  # and FastAPI's own /openapi.json and the /docs/assets mount
+PUBLIC = {"/health", "/docs", "/"}  # and FastAPI's own /openapi.json, the /docs/assets and /ui/assets mounts; / is the UI page
 
 
 def _api_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, APIRoute]]:

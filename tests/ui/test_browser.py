@@ -1,0 +1,156 @@
+"""The web UI at ``/`` in a real browser (Debian's Chromium, headless) against a ``tesla server`` the tests start.
+
+Every view loads with no console error and no failed request, the navigation links reach each view, the
+charts draw data points, and a project with users asks for a token once and then sends it. Screenshots
+are saved under each test's tmp dir; their names are printed (``pytest -s`` shows them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_tesla
+from tests.ui.conftest import start_server, stop_server
+
+pytestmark = pytest.mark.timeout(600)
+
+VIEWS = ("runs", "models", "datasets", "deployments", "monitoring")
+
+
+class _Watch:
+    """A page with its console errors, page errors and failed requests collected."""
+
+    def __init__(self, page: object) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"{r.status} on {r.url}"))
+
+    def open(self, url: str) -> None:
+        """Go to ``url`` and wait until the view has rendered (the app marks ``#view[data-loaded]``)."""
+        self.page.goto(url)
+        self.wait_rendered(url.split("#", 1)[1] if "#" in url else "")
+
+    def wait_rendered(self, hash_: str = "") -> None:
+        sel = f'#view[data-loaded="#{hash_}"]' if hash_ else "#view[data-loaded]"
+        self.page.wait_for_selector(sel, timeout=15000)
+
+    def shot(self, directory: Path, name: str) -> Path:
+        path = directory / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+
+@pytest.fixture
+def watch(browser: object) -> Iterator[_Watch]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield _Watch(page)
+    context.close()
+
+
+def _no_error_shown(watch: _Watch) -> None:
+    errors = watch.page.locator("#view .error").all_inner_texts()
+    assert not errors, errors
+    assert not watch.problems, watch.problems
+
+
+def test_every_view_loads_without_errors(watch: _Watch, ui_server: str, tmp_path: Path) -> None:
+    for view in VIEWS:
+        watch.open(f"{ui_server}/#/{view}")
+        assert watch.page.locator("h1").inner_text() == view.capitalize()
+        assert watch.page.locator("#view table").count() >= 1, f"{view}: no table"
+        watch.shot(tmp_path, view)
+    _no_error_shown(watch)
+
+
+def test_navigation_reaches_each_view_and_the_details(watch: _Watch, ui_server: str, tmp_path: Path) -> None:
+    watch.open(f"{ui_server}/")
+    assert watch.page.locator("h1").inner_text() == "Runs"  # / opens on the runs
+    for view in VIEWS:
+        watch.page.click(f'nav a[data-view="{view}"]')
+        watch.wait_rendered(f"/{view}")
+        assert watch.page.locator("nav a.active").inner_text() == view.capitalize()
+    # a run, then its model, then the model's dataset: the lineage links
+    watch.page.click('nav a[data-view="runs"]')
+    watch.wait_rendered("/runs")
+    watch.page.locator("#view td a").first.click()
+    watch.page.wait_for_selector('#view[data-loaded^="#/runs/"]')
+    assert re.fullmatch(r"Run [0-9a-f]+", watch.page.locator("h1").inner_text())
+    watch.page.click('nav a[data-view="models"]')
+    watch.wait_rendered("/models")
+    watch.page.locator("#view td a", has_text="bc_model@").first.click()
+    watch.wait_rendered("/models/bc_model")
+    assert "Lineage: dataset bc@1" in watch.page.locator("#view .card").first.inner_text()
+    watch.page.locator("#view .card a", has_text="bc@1").click()
+    watch.wait_rendered("/datasets/bc")
+    assert watch.page.locator("h2", has_text="Profile of bc@1").count() == 1
+    assert watch.page.locator("#view svg.spark rect").count() > 10  # histograms of the columns
+    watch.shot(tmp_path, "dataset-bc")
+    _no_error_shown(watch)
+
+
+def test_a_run_shows_its_leaderboard_search_progress_and_plan_graph(watch: _Watch, ui_server: str, tmp_path: Path) -> None:
+    watch.open(f"{ui_server}/#/runs")
+    run_id = watch.page.locator("#view td a").first.inner_text()
+    watch.open(f"{ui_server}/#/runs/{run_id}")
+    leaderboard = watch.page.locator("h2:has-text('Leaderboard') + table tbody tr")
+    assert leaderboard.count() >= 1
+    chart = watch.page.locator('svg.chart[aria-label="Search progress"]')
+    assert chart.locator("circle.point.s0").count() == 2  # -p 2: one point per trial
+    assert chart.locator("path.line").count() == 2  # trial loss and best so far
+    graph = watch.page.locator('svg.graph[aria-label="plan graph"]')
+    assert {"load (load)", "split (split)"} <= set(graph.locator("g.step text").all_text_contents())
+    assert graph.locator("path").count() >= 2  # edges between the steps
+    watch.shot(tmp_path, "run")
+    _no_error_shown(watch)
+
+
+def test_models_deployments_and_monitoring_draw_their_charts(watch: _Watch, ui_server: str, tmp_path: Path) -> None:
+    watch.open(f"{ui_server}/#/models/bc_model")
+    assert watch.page.locator('svg[aria-label="Validation metrics"] rect.bar').count() >= 3
+    watch.shot(tmp_path, "model")
+    watch.open(f"{ui_server}/#/deployments")
+    assert watch.page.locator("#view tbody tr", has_text="running").count() == 1
+    for title in ("Requests per check", "Latency", "Error rate"):
+        assert watch.page.locator(f'svg[aria-label="{title}"] circle.point').count() >= 1, title  # one check: one point
+    watch.shot(tmp_path, "deployments")
+    watch.open(f"{ui_server}/#/monitoring")
+    drift = watch.page.locator('svg[aria-label^="Drift per feature"] rect.bar')
+    assert drift.count() == 30  # one bar per feature of bc
+    watch.shot(tmp_path, "monitoring")
+    _no_error_shown(watch)
+
+
+def test_a_server_with_users_asks_for_a_token_once(browser: object, project: Path, tmp_path: Path) -> None:
+    run_tesla("users", "add", "ana", cwd=project)
+    token = run_tesla("tokens", "create", "ana", cwd=project).stdout
+    secret = re.search(r"tesla_\S+", token)
+    assert secret, token
+    base, proc = start_server(project, tmp_path / "server.log")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/#/runs")
+        page.wait_for_selector("#login:not([hidden])", timeout=15000)
+        assert "API token" in page.locator("#view .error").inner_text()
+        page.fill("#token", secret.group(0))
+        page.click("#login button")
+        page.wait_for_selector("#view table, #view p.muted", timeout=15000)
+        assert page.locator("#login").is_hidden() and page.locator("#view .error").count() == 0
+        page.click('nav a[data-view="datasets"]')  # the token is kept: no second prompt
+        page.wait_for_selector('#view[data-loaded="#/datasets"]')
+        assert page.locator("#login").is_hidden() and page.locator("#view .error").count() == 0
+        assert page.evaluate("sessionStorage.getItem('tesla.token')") == secret.group(0)
+        page.screenshot(path=str(tmp_path / "token.png"))
+        print(f"screenshot: {tmp_path / 'token.png'}")
+    finally:
+        context.close()
+        stop_server(proc)
