@@ -286,7 +286,7 @@ def compose_plain(overrides: Sequence[str] = (), *, project_dir: str | Path = ".
         if _same(json.loads(text)["plain"], plain):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
                 tmp.write_text(text)
                 os.replace(tmp, path)
             except OSError:
