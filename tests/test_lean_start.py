@@ -245,3 +245,15 @@ def test_a_config_reading_the_environment_is_never_replayed(project: Path, tmp_p
     monkeypatch.setenv("SPLITS", "6")
     assert _compose_both(project, [])[0]["search"]["n_splits"] == 6
     assert not (tmp_path / "cache" / "compose").exists()
+
+
+def test_the_compose_cache_is_bounded(project: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    compose = importlib.import_module("tesla.config.compose")  # the package's `compose` names the function
+    monkeypatch.setenv("TESLA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(compose, "_CACHE_KEEP", 2)
+    for n in (2, 3, 4):
+        _compose_both(project, [f"search.n_splits={n}"])
+    assert len(list((tmp_path / "cache" / "compose").glob("*.json"))) == 2

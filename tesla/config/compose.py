@@ -198,6 +198,7 @@ def compose(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
 # file or override, another search path, or a value JSON would not give back with its exact type.
 _RESOLVER = re.compile(r"\$\{\s*[\w.]+\s*:")
 _CACHE_VERSION = 1
+_CACHE_KEEP = 512  # saved answers kept (a sweep saves one per point); the least recently used go first
 
 
 def _conf_files(project_dir: Path) -> list[Path]:
@@ -252,6 +253,13 @@ def _cache_dir() -> Path:
     return Path(root) / "compose"
 
 
+def _prune(directory: Path) -> None:
+    """Remove all but the ``_CACHE_KEEP`` most recently used saved answers."""
+    saved = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in saved[_CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
+
+
 def compose_plain(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
                   backend_schemas: Mapping[str, type] | None = None) -> dict[str, Any]:
     """``compose(...)`` resolved to a plain dict (``OmegaConf.to_container(cfg, resolve=True)``).
@@ -271,6 +279,7 @@ def compose_plain(overrides: Sequence[str] = (), *, project_dir: str | Path = ".
         try:
             saved = json.loads(path.read_text())
             if saved["key"] == key:
+                os.utime(path)  # recently used: kept by _prune
                 return saved["plain"]
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -289,6 +298,7 @@ def compose_plain(overrides: Sequence[str] = (), *, project_dir: str | Path = ".
                 tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
                 tmp.write_text(text)
                 os.replace(tmp, path)
+                _prune(path.parent)
             except OSError:
                 pass  # a read-only cache directory: compose again next time
     return plain
