@@ -248,7 +248,7 @@ def test_a_config_reading_the_environment_is_never_replayed(project: Path, tmp_p
 
 
 def test_the_compose_cache_is_bounded(project: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
     compose = importlib.import_module("tesla.config.compose")  # the package's `compose` names the function
