@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tesla._version import __version__
 from tesla.config import DEFAULT_CONF_DIR, check_config, compose
+from tesla.config.compose import compose_plain
 from tesla.errors import ProjectError
 from tesla.execution import Backend, backend_spec
 from tesla.services import (
@@ -136,6 +137,14 @@ class Project:
         check_config(plain)
         backend_spec(plain["backend"]["name"])  # raises with the installed backends listed
         return cfg, plain
+
+    def plain_config(self, overrides: Sequence[str] = ()) -> dict[str, Any]:
+        """``config(overrides)[1]``, the plain dict alone: replayed from the compose cache when nothing it
+        depends on changed (``tesla.config.compose.compose_plain``), so Hydra is not even imported."""
+        plain = compose_plain(list(overrides), project_dir=self.root, backend_schemas=backend_schemas())
+        check_config(plain)
+        backend_spec(plain["backend"]["name"])  # raises with the installed backends listed
+        return plain
 
     def backend(self, plain: Mapping[str, Any]) -> Backend:
         """The backend a composed config names, working on this project's store."""

@@ -174,3 +174,86 @@ def test_server_start_imports_no_model_framework(project: Path) -> None:
     probe = ("from tesla.server.app import create_app\ncreate_app('.')\n"
              + _LISTED.format(forbidden=FORBIDDEN["server-start"]))
     assert _run_probe(probe, project) == []
+
+
+# -- the compose cache: a second plan replays the resolved config, never a stale one ----------------------
+def _plan(project: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    code = (f"import atexit\natexit.register(lambda: exec({_LISTED.format(forbidden=('hydra', 'omegaconf'))!r}, {{}}))\n"
+            f"from tesla.cli import main\nmain(['plan', '-m', 'm', '-p', '1', '--format', 'json', *{list(extra)!r}])")
+    return subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TESLA_CACHE_DIR": str(cache)})
+
+
+def _loaded(out: subprocess.CompletedProcess[str]) -> list[str]:
+    line = [ln for ln in out.stderr.splitlines() if ln.startswith("LOADED=")]
+    assert line, out.stdout + out.stderr
+    return json.loads(line[-1].removeprefix("LOADED="))
+
+
+def test_a_second_plan_composes_nothing_and_prints_the_same_plan(project: Path, datasets_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    api.load(datasets_dir / "iris.csv", "iris", target="target", project_dir=project)
+    first, again = _plan(project, tmp_path / "cache"), _plan(project, tmp_path / "cache")
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert _loaded(first) and _loaded(again) == []  # composed by Hydra, then replayed
+    assert again.stdout == first.stdout
+    other = _plan(project, tmp_path / "cache", "search.metric=accuracy")  # other overrides: composed again
+    assert _loaded(other) and json.loads(other.stdout) != json.loads(first.stdout)
+
+
+def _compose_both(project: Path, overrides: list[str]) -> tuple[dict, dict]:
+    from omegaconf import OmegaConf
+
+    from tesla.config.compose import compose, compose_plain
+    from tesla.services._common import backend_schemas
+
+    plain = compose_plain(overrides, project_dir=project, backend_schemas=backend_schemas())
+    fresh = OmegaConf.to_container(compose(overrides, project_dir=project, backend_schemas=backend_schemas()),
+                                   resolve=True)
+    return plain, fresh
+
+
+@pytest.mark.parametrize("overrides", [[], ["search.metric=f1", "backend=sagemaker", "search.search_space.rf.n_estimators={type:randint,low:5,high:9}"]],
+                         ids=["defaults", "overrides"])
+def test_the_replayed_config_is_the_composed_one(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 overrides: list[str]) -> None:
+    from tesla.config.compose import _same
+
+    monkeypatch.setenv("TESLA_CACHE_DIR", str(tmp_path / "cache"))
+    saved, fresh = _compose_both(project, overrides)
+    replayed, _ = _compose_both(project, overrides)
+    assert list((tmp_path / "cache" / "compose").glob("*.json"))  # the second answer came from the file
+    assert _same(saved, fresh) and _same(replayed, fresh)
+    assert not _same({"a": 1}, {"a": 1.0}) and not _same([("x",)], [["x"]])
+
+
+def test_a_changed_conf_file_is_composed_again(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESLA_CACHE_DIR", str(tmp_path / "cache"))
+    assert _compose_both(project, [])[0]["search"]["n_splits"] == 5
+    conf = project / "conf" / "search" / "default.yaml"
+    conf.write_text(conf.read_text().replace("n_splits: 5", "n_splits: 3"))  # same size: the content counts
+    assert _compose_both(project, [])[0]["search"]["n_splits"] == 3
+
+
+def test_a_config_reading_the_environment_is_never_replayed(project: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESLA_CACHE_DIR", str(tmp_path / "cache"))
+    conf = project / "conf" / "search" / "default.yaml"
+    conf.write_text(conf.read_text().replace("n_splits: 5", "n_splits: ${oc.env:SPLITS}"))
+    monkeypatch.setenv("SPLITS", "4")
+    assert _compose_both(project, [])[0]["search"]["n_splits"] == 4
+    monkeypatch.setenv("SPLITS", "6")
+    assert _compose_both(project, [])[0]["search"]["n_splits"] == 6
+    assert not (tmp_path / "cache" / "compose").exists()
+
+
+def test_the_compose_cache_is_bounded(project: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    compose = importlib.import_module("tesla.config.compose")  # the package's `compose` names the function
+    monkeypatch.setenv("TESLA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(compose, "_CACHE_KEEP", 2)
+    for n in (2, 3, 4):
+        _compose_both(project, [f"search.n_splits={n}"])
+    assert len(list((tmp_path / "cache" / "compose").glob("*.json"))) == 2

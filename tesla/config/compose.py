@@ -8,6 +8,7 @@ naming the key, what is allowed, and a "did you mean".
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from tesla.config.checks import check_config
 from tesla.config.schema import TeslaConfig
 from tesla.errors import ConfigError
 
-__all__ = ["DEFAULT_CONF_DIR", "check_overrides", "compose", "config_groups"]
+__all__ = ["DEFAULT_CONF_DIR", "check_overrides", "compose", "compose_plain", "config_groups"]
 
 DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 _LOCK = threading.Lock()  # Hydra's global state is not thread-safe (hydra issue #2010)
@@ -187,3 +188,117 @@ def compose(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
         finally:
             GlobalHydra.instance().clear()
     return cfg
+
+
+# -- the composed config as a plain dict, replayed from a cache ---------------------------------------------
+# Hydra's compose (and importing Hydra and OmegaConf) is most of `tesla plan`'s time. The resolved plain dict
+# depends only on what the key below names: the conf files' content (the project's and the defaults), the
+# overrides, the backend config classes (their source files), and the Tesla, Hydra and OmegaConf versions.
+# What else could change it is never cached: a resolver (`${oc.env:...}`: the environment) anywhere in a
+# file or override, another search path, or a value JSON would not give back with its exact type.
+_RESOLVER = re.compile(r"\$\{\s*[\w.]+\s*:")
+_CACHE_VERSION = 1
+_CACHE_KEEP = 512  # saved answers kept (a sweep saves one per point); the least recently used go first
+
+
+def _conf_files(project_dir: Path) -> list[Path]:
+    roots = [DEFAULT_CONF_DIR, *([primary] if (primary := _project_conf(project_dir)) else [])]
+    return [p for root in roots for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def _plain_cache_key(overrides: Sequence[str], project_dir: Path, backend_schemas: Mapping[str, type]) -> str | None:
+    """What the composed plain config depends on, hashed; None when it may depend on anything else."""
+    import hashlib
+    import inspect
+    import json
+    from importlib.metadata import version
+
+    from tesla._version import __version__
+
+    texts = [*overrides]
+    digest = hashlib.sha256()
+    for path in _conf_files(project_dir):
+        data = path.read_bytes()
+        texts.append(data.decode("utf-8", "replace"))
+        digest.update(f"{path}\0{len(data)}\0".encode() + data)
+    if any(_RESOLVER.search(t) or "searchpath" in t for t in texts) or any(o.lstrip("+~").startswith("hydra")
+                                                                            for o in overrides):
+        return None
+    # the schema classes' sources: Tesla's own (tesla/config) and each backend's config class
+    sources = [("", "", p) for p in sorted(Path(__file__).parent.glob("*.py"))]
+    sources += [(name, f"{cls.__module__}.{cls.__qualname__}", Path(inspect.getfile(cls)))
+                for name, cls in sorted(backend_schemas.items())]
+    schemas = [[name, cls, str(src), src.stat().st_size, src.stat().st_mtime_ns] for name, cls, src in sources]
+    head = [_CACHE_VERSION, __version__, version("hydra-core"), version("omegaconf"), str(project_dir),
+            list(overrides), schemas]
+    digest.update(json.dumps(head).encode())
+    return digest.hexdigest()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with the same types all the way down (JSON gives back no tuple, Enum or float-as-int)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return bool(a == b) or a != a and b != b  # NaN is itself
+
+
+def _cache_dir() -> Path:
+    import os
+
+    root = os.environ.get("TESLA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tesla"
+    return Path(root) / "compose"
+
+
+def _prune(directory: Path) -> None:
+    """Remove all but the ``_CACHE_KEEP`` most recently used saved answers."""
+    saved = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in saved[_CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
+
+
+def compose_plain(overrides: Sequence[str] = (), *, project_dir: str | Path = ".",
+                  backend_schemas: Mapping[str, type] | None = None) -> dict[str, Any]:
+    """``compose(...)`` resolved to a plain dict (``OmegaConf.to_container(cfg, resolve=True)``).
+
+    The answer is saved the first time and replayed while nothing it depends on changed (see
+    ``_plain_cache_key``): then neither Hydra nor OmegaConf is imported. A saved answer that is
+    unreadable, or for another key, is never used. Same arguments and errors as ``compose``.
+    """
+    import json
+    import os
+
+    project_dir = Path(project_dir).resolve()
+    schemas = backend_schemas or {}
+    key = _plain_cache_key(overrides, project_dir, schemas)
+    path = _cache_dir() / f"{key}.json" if key else None
+    if path is not None:
+        try:
+            saved = json.loads(path.read_text())
+            if saved["key"] == key:
+                os.utime(path)  # recently used: kept by _prune
+                return saved["plain"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(compose(overrides, project_dir=project_dir, backend_schemas=schemas), resolve=True)
+    assert isinstance(plain, dict)
+    if path is not None:
+        try:
+            text = json.dumps({"key": key, "plain": plain})
+        except (TypeError, ValueError):
+            return plain  # a value JSON cannot hold: compose each time
+        if _same(json.loads(text)["plain"], plain):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+                tmp.write_text(text)
+                os.replace(tmp, path)
+                _prune(path.parent)
+            except OSError:
+                pass  # a read-only cache directory: compose again next time
+    return plain

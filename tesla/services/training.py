@@ -131,7 +131,7 @@ class TrainingService:
             overrides: Hydra overrides (``key=value``).
             ingest: load ``data.source`` as a dataset version first (``train`` does; ``plan`` does not).
         """
-        _, plain = self.project.config(train_overrides(model, framework, max_iter, overrides))
+        plain = self.project.plain_config(train_overrides(model, framework, max_iter, overrides))
         if not plain["model"]["name"]:
             plain["model"]["name"] = "model"
         return self.compile(plain, ingest=ingest)
@@ -160,7 +160,7 @@ class TrainingService:
               overrides: Sequence[str] = (), force: bool = False, on_event: EventSink | None = None,
               parent_id: str | None = None) -> TrainResult:
         """Compile and run the training plan, then register the bundle as the next model version."""
-        _, plain = self.project.config(train_overrides(model, framework, max_iter, overrides))
+        plain = self.project.plain_config(train_overrides(model, framework, max_iter, overrides))
         name = model_name(plain)
         plan, run = self.run_training(plain, force=force, on_event=on_event, parent_id=parent_id)
         mv, created = self.register(name, plan, run.run_id, run.steps, plain)
