@@ -52,7 +52,7 @@ FILE_CASES: dict[str, tuple[str, str, str | bytes, str]] = {
                   r"^Error: conf/search/default\.yaml holds binary data \(a NUL byte at offset 11\)"),
     "unknown-key-in-group-file": ("plan", SEARCH, "max_itr: 3\n",
                                   (r"^Error: conf/search/default\.yaml line 1: unknown config key 'search\.max_itr'\. "
-                                   r"Did you mean 'search\.max_iter'\? Keys under 'search': framework, .*n_jobs, max_predict_ms_per_row$")),
+                                   r"Did you mean 'search\.max_iter'\? Keys under 'search': framework, .*n_jobs, max_predict_ms_per_row, n_concurrent_trials$")),
     "unknown-key-in-config-yaml": ("train", CONFIG, DEFAULTS_LIST + "serch:\n  max_iter: 3\n",
                                    (r"^Error: conf/config\.yaml line 10: unknown config key 'serch'\. Did you mean "
                                     r"'search'\? Keys under '<root>': model, data, search")),
@@ -64,7 +64,7 @@ FILE_CASES: dict[str, tuple[str, str, str | bytes, str]] = {
                             (r"^Error: conf/backend/local\.yaml line 5: unknown config key 'backend\.region'\. "
                              r"Keys under 'backend': name$")),
     "wrong-type-in-file": ("plan", SEARCH, "max_iter: abc\n",
-                           r"^Error: conf/search/default\.yaml line 1: 'search\.max_iter' must be an integer; got 'abc'$"),
+                           r"^Error: conf/search/default\.yaml line 1: 'search\.max_iter' must be an integer or null; got 'abc'$"),
     "list-where-mapping": ("plan", SEARCH, "search_space: [1, 2]\n",
                            r"^Error: conf/search/default\.yaml line 1: 'search\.search_space' must be a mapping"),
     "mapping-where-scalar": ("train", "conf/deploy/production.yaml", "port: {a: 1}\n",
@@ -95,13 +95,13 @@ OVERRIDE_CASES: dict[str, tuple[list[str], int, str]] = {
     "unknown-backend-key": (["plan", "-m", "m", "backend=sagemaker", "backend.regin=x"], 1,
                             r"unknown config key 'backend\.regin'\. Did you mean 'backend\.region'\?"),
     "wrong-type": (["plan", "-m", "m", "search.max_iter=abc"], 1,
-                   r"^Error: override 'search\.max_iter=abc': 'search\.max_iter' must be an integer; got 'abc'$"),
+                   r"^Error: override 'search\.max_iter=abc': 'search\.max_iter' must be an integer or null; got 'abc'$"),
     "float-for-int": (["train", "-m", "m", "search.seed=1.5"], 1, r"'search\.seed' must be an integer; got 1\.5$"),
-    "empty-value": (["plan", "-m", "m", "search.max_iter="], 1, r"'search\.max_iter' must be an integer; got ''$"),
+    "empty-value": (["plan", "-m", "m", "search.max_iter="], 1, r"'search\.max_iter' must be an integer or null; got ''$"),
     "not-a-bool": (["plan", "-m", "m", "data.split.stratify=maybe"], 1,
                    r"'data\.split\.stratify' must be true or false; got 'maybe'$"),
     "list-for-scalar": (["plan", "-m", "m", "search.max_iter=[1,2]"], 1,
-                        r"'search\.max_iter' must be an integer; got \[1, 2\]$"),
+                        r"'search\.max_iter' must be an integer or null; got \[1, 2\]$"),
     "scalar-for-list": (["train", "-m", "m", "search.estimators=lgbm"], 1,
                         r"'search\.estimators' must be a list \(e\.g\. \[a, b\]\); got 'lgbm'$"),
     "scalar-for-mapping": (["plan", "-m", "m", "data.split=3"], 1,
@@ -111,8 +111,8 @@ OVERRIDE_CASES: dict[str, tuple[list[str], int, str]] = {
                       r"\(0\.0, 1\.0\); got 1\.5$")),
     "negative-seed": (["train", "-m", "m", "search.seed=-1"], 1, r"'search\.seed' must be in the range \[0, 4294967295\]"),
     "unknown-group-option": (["plan", "-m", "m", "backend=sagemakr"], 1,
-                             (r"unknown option 'sagemakr' for config group 'backend'\. Available: local, sagemaker, "
-                              r"vertex\. Did you mean 'sagemaker'\?$")),
+                             (r"unknown option 'sagemakr' for config group 'backend'\. Available: local, ray, "
+                              r"sagemaker, vertex\. Did you mean 'sagemaker'\?$")),
     "group-given-a-number": (["plan", "-m", "m", "search=3"], 1,
                              r"override 'search=3' must name an option of config group 'search' \(available: default\)"),
     "bad-interpolation": (["plan", "-m", "m", "search.metric=${oops}"], 1,
@@ -123,9 +123,9 @@ OVERRIDE_CASES: dict[str, tuple[list[str], int, str]] = {
     "missing-required-value": (["plan", "-m", "m", "search.metric=???"], 1,
                                (r"config value 'search\.metric' is required; set it in conf/ or on the command line: "
                                 r"search\.metric=VALUE$")),
-    "plus-on-existing-key": (["plan", "-m", "m", "+search.max_iter=3"], 1,
-                             (r"override '\+search\.max_iter=3' adds a key, but 'search\.max_iter' already exists; set "
-                              r"it without the '\+': search\.max_iter=3$")),
+    "plus-on-existing-key": (["plan", "-m", "m", "+search.seed=3"], 1,
+                             (r"override '\+search\.seed=3' adds a key, but 'search\.seed' already exists; set "
+                              r"it without the '\+': search\.seed=3$")),
     "plus-adds-unknown-key": (["plan", "-m", "m", "+foo=1"], 1, r"unknown config key 'foo'\. Keys under '<root>': "),
     "plusplus-adds-unknown-key": (["train", "-m", "m", "++search.foo=1"], 1,
                                   r"unknown config key 'search\.foo'\. Keys under 'search': "),
