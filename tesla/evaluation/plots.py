@@ -8,9 +8,11 @@ global backend or figure registry, so plotting is safe from server threads and l
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -262,7 +264,7 @@ def to_svg(fig: Figure) -> str:
     from matplotlib import rc_context
 
     buf = io.StringIO()
-    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "tesla"}):
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "tesla"}), _quiet_draw():
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     return _NAMESPACES.sub("", _XML_HEAD.sub("", buf.getvalue()))
 
@@ -270,5 +272,17 @@ def to_svg(fig: Figure) -> str:
 def to_png(fig: Figure, *, dpi: int = 110) -> bytes:
     """The figure as PNG bytes (files and notebooks)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    with _quiet_draw():
+        fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def _quiet_draw() -> Iterator[None]:
+    """Draw whatever the column and class names are. matplotlib warns when its font lacks a glyph (a CJK
+    column name: the SVG keeps text as text, which the browser draws with its own fonts; a PNG shows a
+    box) and when very long labels leave the layout no room (the plot is drawn unlaid-out)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        warnings.filterwarnings("ignore", message="constrained_layout not applied", category=UserWarning)
+        yield
