@@ -30,6 +30,10 @@ class LoadResult:
     created: bool  # False: the same content was already a version
     raw_sha256: str | None = None  # the file as given, when stored too (``keep_raw``)
 
+    def _repr_html_(self) -> str:
+        note = "" if self.created else "<p class='muted'>the same content was already this version</p>"
+        return self.version._repr_html_() + note
+
 
 @dataclass
 class DatasetDiff:
@@ -204,8 +208,8 @@ class DataService:
                     return self._load_file(staged, name, "DataFrame", target=target, message=message,
                                            keep_raw=keep_raw, delimiter=None, encoding=None, emit=emit)
                 except DataError as exc:  # name the caller's DataFrame, not its temporary file
-                    raise type(exc)(str(exc).replace(f"'{staged}'", "the DataFrame").replace(str(staged), "the DataFrame"),
-                                    key="data") from exc
+                    named = str(exc).replace(f"'{staged}'", "the DataFrame").replace(str(staged), "the DataFrame")
+                    raise type(exc)(named, key="data") from exc
         if is_url(str(data)):
             with fetched(str(data), self.project.store.state_dir) as local:
                 emit(Event("message", data={"text": f"fetched {data}"}))

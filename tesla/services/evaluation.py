@@ -50,7 +50,12 @@ class EvaluateResult:
         return [g for g in self.gates if not g["passed"]]
 
     def _repr_html_(self) -> str:
-        return _summary_html(f"Evaluation of {self.model.ref}", self.metrics, self.warnings, self.report_path)
+        from tesla.report.notebook import embedded_report
+
+        summary = _summary_html(f"Evaluation of {self.model.ref}", self.metrics, self.warnings, self.report_path)
+        if not self.report_path.is_file():  # a remote result names the server's file
+            return summary
+        return summary + embedded_report(self.report_path.read_text(encoding="utf-8"), "Plots and tables")
 
 
 @dataclass
