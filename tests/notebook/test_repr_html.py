@@ -31,7 +31,7 @@ def test_an_embedded_report_drops_the_pages_style() -> None:
 @pytest.fixture(scope="module")
 def shown(trained_project: Path, datasets_dir: Path) -> dict[str, str]:
     p = Project(trained_project)
-    run = p.training.runs()[0]
+    run = next(r for r in p.training.runs() if r.plan_name == "train/bc_model")  # other tests evaluate too
     return {
         "dataset": p.data.version("bc")._repr_html_(),
         "model": p.training.resolve_model("bc_model")._repr_html_(),
