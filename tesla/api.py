@@ -195,8 +195,8 @@ def evaluate(model: str, data: PathLike, *, overrides: Sequence[str] = (), force
     return Project(project_dir).evaluation.evaluate(model, data, overrides=overrides, force=force, on_event=on_event)
 
 
-def predict(model: str, data: PathLike, output: PathLike | None = None, *,
-            project_dir: PathLike = ".") -> tuple[Any, Path | None]:
+def predict(model: str, data: PathLike | Any, output: PathLike | None = None, *,
+            project_dir: PathLike = ".") -> Any:
     """See ``EvaluationService.predict``."""
     return Project(project_dir).evaluation.predict(model, data, output)
 

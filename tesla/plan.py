@@ -190,6 +190,14 @@ class Plan:
             {"steps": [s.fingerprint for s in self.steps], "backend": dict(self.backend)},
             indent=None))
 
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html, rows_html  # lazy: a container running a plan needs no report
+
+        steps = [{"step": s.id, "kind": s.kind, "placement": s.placement, "fingerprint": s.fingerprint[:12],
+                  "needs": ", ".join(sorted({r.step for r in s.inputs.values() if r.step}))} for s in self.ordered()]
+        facts = {"backend": self.backend.get("name"), "fingerprint": self.fingerprint[:12], **self.meta}
+        return card_html(f"Plan {self.name}", facts, [("Steps", rows_html(steps))])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": PLAN_SCHEMA_VERSION, "name": self.name, "tesla_version": self.tesla_version,

@@ -80,7 +80,9 @@ class RemoteProject:
         local = {k: arguments.pop(k) for k in route.local if k in arguments}
         paths: dict[str, str] = {}  # the server's copy -> the caller's path, for messages
         for name in route.files:
-            if arguments.get(name) is not None and Path(arguments[name]).is_file():
+            if _is_frame(arguments.get(name)):  # a DataFrame travels as the Parquet file of its rows
+                arguments[name] = self._upload_frame(arguments[name])
+            elif arguments.get(name) is not None and Path(arguments[name]).is_file():
                 server = self._upload(Path(arguments[name]))
                 paths[server] = str(arguments[name])
                 arguments[name] = server
@@ -133,12 +135,20 @@ class RemoteProject:
             raise PermissionDenied(f"{exc.message} (the token from {_TOKEN})", key=exc.key) from None
         raise exc
 
-    def _upload(self, path: Path) -> str:
+    def _upload(self, path: Path, origin: str | None = None) -> str:
         with path.open("rb") as f:
             content = f.read()
-        answer = self._send("POST", UPLOADS_PATH, params={"name": path.name, "origin": str(path)}, content=content,
-                            headers={"content-type": "application/octet-stream"})
+        answer = self._send("POST", UPLOADS_PATH, params={"name": path.name, "origin": origin or str(path)},
+                            content=content, headers={"content-type": "application/octet-stream"})
         return str(answer["path"])
+
+    def _upload_frame(self, frame: Any) -> str:
+        import tempfile
+
+        from tesla.services._common import frame_file
+
+        with tempfile.TemporaryDirectory(prefix="tesla-frame-") as tmp, frame_file(frame, Path(tmp)) as path:
+            return self._upload(path, origin="the DataFrame")
 
     # -- long operations: server jobs -------------------------------------------------------------
     def _job(self, route: Route, params: dict[str, Any], callbacks: dict[str, Any], paths: dict[str, str]) -> Any:
@@ -263,20 +273,24 @@ def _refuse_local(route: Route, local: dict[str, Any], result: Any) -> Any:
     return result
 
 
-def _predicted(result: tuple[Any, Path | None], local: dict[str, Any]) -> tuple[Any, Path | None]:
-    """``evaluation.predict``: the frame rebuilt here, and written here when ``output`` was asked for."""
+def _is_frame(value: Any) -> bool:
+    from tesla.services._common import is_frame
+
+    return is_frame(value)
+
+
+def _predicted(result: Any, local: dict[str, Any]) -> Any:
+    """``evaluation.predict``: the DataFrame rebuilt here, and written here when ``output`` was asked for."""
     import pandas as pd
 
     from tesla.services._common import output_file, write_table
 
-    columns = result[0] or {}
+    columns = result or {}
     frame = pd.DataFrame({c: list(values.values()) for c, values in columns.items()})
     output = local.get("output")
-    if output is None:
-        return frame, None
-    path = output_file(output)
-    write_table(frame, path)
-    return frame, path
+    if output is not None:
+        write_table(frame, output_file(output))
+    return frame
 
 
 _FINISH: dict[str, Callable[[Any, dict[str, Any]], Any]] = {"evaluation.predict": _predicted}

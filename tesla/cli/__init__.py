@@ -628,11 +628,11 @@ def predict(model: ModelOpt,
             output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write predictions.")] = None,
             project: ProjectOpt = Path(".")) -> None:
     """Batch-score a file with a registered model."""
-    frame, path = _session(project).evaluation.predict(model, data, output)
-    if path is None:
+    frame = _session(project).evaluation.predict(model, data, output)
+    if output is None:
         sys.stdout.write(frame.to_csv(index=False))
     else:
-        typer.echo(f"wrote {len(frame)} predictions to {path}")
+        typer.echo(f"wrote {len(frame)} predictions to {output}")
 
 
 @app.command()

@@ -17,7 +17,8 @@ from rich.table import Table
 from tesla.execution import Event
 from tesla.plan import Plan
 
-__all__ = ["IngestRenderer", "ProgressRenderer", "console", "cost_table", "err_console", "plan_markdown", "plan_text", "table"]
+__all__ = ["IngestRenderer", "ProgressRenderer", "console", "cost_table", "err_console", "in_notebook", "plan_markdown",
+           "plan_text", "table"]
 
 def _console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
@@ -85,12 +86,34 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def in_notebook() -> bool:
+    """Whether a Jupyter kernel runs this process: its output is a cell, where a redrawn line shows as raw
+    escape codes, whatever ``isatty`` says (some kernels answer True)."""
+    ipython = sys.modules.get("IPython")  # never imported here: only a process IPython runs has it
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _notebook_bar(total: int | None) -> Any:
+    """A tqdm.auto bar (a Jupyter widget) when tqdm and ipywidgets are installed, else None: plain lines then."""
+    try:  # optional, both: Tesla depends on neither
+        import ipywidgets  # noqa: F401  # without it tqdm.auto falls back to redrawing "\r" lines in the cell
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="search", unit="trial", leave=False)
+
+
 class ProgressRenderer:
-    """Turns run events into output: a rich progress bar on a terminal, plain lines otherwise."""
+    """Turns run events into output: a rich progress bar on a terminal, in Jupyter a tqdm.auto bar (when tqdm
+    is installed), plain lines otherwise. ``project.training.train(..., on_event=ProgressRenderer())`` shows
+    a notebook the CLI's progress."""
 
     def __init__(self, stream_is_tty: bool | None = None) -> None:
-        self.tty = sys.stderr.isatty() if stream_is_tty is None else stream_is_tty
+        self.notebook = in_notebook()
+        self.tty = (sys.stderr.isatty() if stream_is_tty is None else stream_is_tty) and not self.notebook
         self._progress: Any = None
+        self._tqdm: Any = None
         self._task: Any = None
         self._last_plain = 0.0
         self.started = time.monotonic()
@@ -115,6 +138,8 @@ class ProgressRenderer:
             return
         if self.tty and os.environ.get("TERM") != "dumb":
             self._bar(d)
+        elif self.notebook and self._notebook_bar(d):
+            return
         elif d["trials"] == d["total"] or time.monotonic() - self._last_plain > 2:
             self._last_plain = time.monotonic()
             of = f"/{d['total']}" if d["total"] is not None else ""  # None: a time budget, no trial cap
@@ -131,10 +156,23 @@ class ProgressRenderer:
             self._task = self._progress.add_task("search", total=d["total"], best="-")
         self._progress.update(self._task, completed=d["trials"], best=f"{d['best_loss']:.5f}")
 
+    def _notebook_bar(self, d: Mapping[str, Any]) -> bool:
+        if self._tqdm is None:
+            self._tqdm = _notebook_bar(d["total"])
+            if self._tqdm is None:
+                self.notebook = False  # no tqdm: plain lines from now on
+                return False
+        self._tqdm.update(d["trials"] - self._tqdm.n)
+        self._tqdm.set_postfix_str(f"best loss {d['best_loss']:.5f} ({d['estimator']})", refresh=False)
+        return True
+
     def _close_bar(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
 
     def _on_step_finished(self, e: Event) -> None:
         self._close_bar()
@@ -171,7 +209,8 @@ class IngestRenderer:
     """
 
     def __init__(self, stream_is_tty: bool | None = None) -> None:
-        self.tty = (sys.stderr.isatty() if stream_is_tty is None else stream_is_tty) and os.environ.get("TERM") != "dumb"
+        self.tty = ((sys.stderr.isatty() if stream_is_tty is None else stream_is_tty)
+                    and os.environ.get("TERM") != "dumb" and not in_notebook())  # a cell shows "\r" and ESC raw
         self.started = time.monotonic()
         self._drawn = False
 

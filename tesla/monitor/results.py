@@ -162,6 +162,12 @@ class MonitorReport:
     def alerting(self) -> bool:
         return bool(self.alerts)
 
+    def _repr_html_(self) -> str:
+        from tesla.monitor.report import report_html
+        from tesla.report.notebook import embedded_report
+
+        return embedded_report(report_html(self), f"Monitor check of {self.model} on '{self.profile}': {self.status}")
+
     @property
     def wants_retrain(self) -> bool:
         """Whether an alert is one a retrain on newer data can address (drift or live metrics)."""

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["confusion_table", "line_svg", "metrics_table", "page", "records_table", "scatter_svg"]
+__all__ = ["confusion_table", "facts_table", "line_svg", "metrics_table", "page", "records_table", "scatter_svg"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:70rem}
@@ -22,13 +22,18 @@ def page(title: str, sections: Sequence[tuple[str, str]], facts: Mapping[str, An
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
     if facts:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-                       f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
-        parts.append(f"<table>{rows}</table>")
+        parts.append(facts_table(facts))
     for heading, body in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def facts_table(facts: Mapping[str, Any]) -> str:
+    """A two-column table: one (name, value) row per item."""
+    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+                   f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+    return f"<table>{rows}</table>"
 
 
 def _fmt(v: Any) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,35 @@ def input_file(data: PathLike, what: str = "data file") -> Path:
         raise DataError(f"{what} '{path}' is not readable (permission denied); allow it with chmod u+r '{path}' "
                         "or run as its owner", key=str(path))
     return path
+
+
+def is_frame(data: object) -> bool:
+    """Whether ``data`` is a pandas DataFrame, told without importing pandas (a path never is one)."""
+    return any(c.__name__ == "DataFrame" and c.__module__.startswith("pandas") for c in type(data).__mro__)
+
+
+@contextlib.contextmanager
+def frame_file(frame: Any, workdir: Path, name: str = "dataframe.parquet") -> Iterator[Path]:
+    """``frame`` written as a Parquet file under ``workdir`` (removed afterwards), so a DataFrame takes the
+    path a file takes. The index is dropped, as a CSV of the same rows written with ``index=False`` would."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="frame-") as tmp:
+        path = Path(tmp) / name
+        if not all(isinstance(c, str) for c in frame.columns):
+            raise DataError("a DataFrame's column names must be strings (Parquet stores no other); rename them, "
+                            "e.g. df.columns = df.columns.map(str)", key="data")
+        frame.to_parquet(path, index=False)
+        yield path
+
+
+@contextlib.contextmanager
+def local_input(data: Any, workdir: Path, what: str = "data file") -> Iterator[Path]:
+    """``data`` (a path or a DataFrame) as a readable local file: a DataFrame is staged by ``frame_file``."""
+    if is_frame(data):
+        with frame_file(data, workdir) as path:
+            yield path
+    else:
+        yield input_file(data, what)
 
 
 def output_file(output: PathLike) -> Path:

@@ -13,7 +13,7 @@ from tesla.data.diff import RowDiff
 from tesla.errors import ConfigError, DataError, DataNotFoundError
 from tesla.execution import Event
 from tesla.report.profile import DataProfile  # light (no pandas): the REST layer rebuilds it by annotation
-from tesla.services._common import EventSink, PathLike, input_file
+from tesla.services._common import EventSink, PathLike, frame_file, input_file, is_frame
 from tesla.store import DatasetVersion, hash_path
 from tesla.store.faults import fault_point
 
@@ -29,6 +29,10 @@ class LoadResult:
     version: DatasetVersion
     created: bool  # False: the same content was already a version
     raw_sha256: str | None = None  # the file as given, when stored too (``keep_raw``)
+
+    def _repr_html_(self) -> str:
+        note = "" if self.created else "<p class='muted'>the same content was already this version</p>"
+        return self.version._repr_html_() + note
 
 
 @dataclass
@@ -157,7 +161,7 @@ class DataService:
     def __init__(self, project: Project) -> None:
         self.project = project
 
-    def load(self, data: PathLike | None, name: str, *, target: str | None = None, message: str | None = None,
+    def load(self, data: PathLike | Any | None, name: str, *, target: str | None = None, message: str | None = None,
              keep_raw: bool = False, sql: str | None = None, url: str | None = None, delimiter: str | None = None,
              encoding: str | None = None, on_event: EventSink | None = None) -> LoadResult:
         """Ingest ``data`` as a new immutable version of dataset ``name``, in one streaming pass.
@@ -168,8 +172,9 @@ class DataService:
         the file cannot be read or ``target`` is not one of its columns.
 
         Args:
-            data: a local file (CSV/TSV, Parquet, JSON lines or array, Feather, Excel; compressed too) or a
-                URL fsspec opens (``s3://``, ``gs://``, ``https://``); None with ``sql``.
+            data: a local file (CSV/TSV, Parquet, JSON lines or array, Feather, Excel; compressed too), a
+                URL fsspec opens (``s3://``, ``gs://``, ``https://``), or a pandas DataFrame (ingested as the
+                Parquet file of its rows, index dropped); None with ``sql``.
             name: the dataset.
             target: the label column, checked now (``tesla train`` needs it).
             message: a note for the version.
@@ -197,6 +202,14 @@ class DataService:
             return self._load_query(sql, url, name, target=target, message=message, emit=emit)
         if data is None:
             raise DataError("nothing to load: pass -d FILE (or a URL), or --sql QUERY --url DATABASE_URL", key="data")
+        if is_frame(data):  # a notebook's DataFrame takes the file path, as a Parquet file of the same rows
+            with frame_file(data, self.project.store.state_dir, f"{name}.parquet") as staged:
+                try:
+                    return self._load_file(staged, name, "DataFrame", target=target, message=message,
+                                           keep_raw=keep_raw, delimiter=None, encoding=None, emit=emit)
+                except DataError as exc:  # name the caller's DataFrame, not its temporary file
+                    named = str(exc).replace(f"'{staged}'", "the DataFrame").replace(str(staged), "the DataFrame")
+                    raise type(exc)(named, key="data") from exc
         if is_url(str(data)):
             with fetched(str(data), self.project.store.state_dir) as local:
                 emit(Event("message", data={"text": f"fetched {data}"}))

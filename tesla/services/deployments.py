@@ -31,6 +31,12 @@ class DeployResult:
     changed: bool  # False: this version was already serving on this profile
     info: dict[str, Any] = field(default_factory=dict)
 
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html
+
+        return card_html(f"{self.model.ref} serving '{self.profile}'", {
+            "url": self.url, "target": self.target, "changed": self.changed, **self.info})
+
 
 class DeploymentService:
     """Deployments of one project: a new version replaces the old only once it is healthy."""

@@ -15,6 +15,8 @@ from tesla.services._common import (
     EventSink,
     PathLike,
     input_file,
+    is_frame,
+    local_input,
     output_file,
     write_table,
 )
@@ -48,7 +50,12 @@ class EvaluateResult:
         return [g for g in self.gates if not g["passed"]]
 
     def _repr_html_(self) -> str:
-        return _summary_html(f"Evaluation of {self.model.ref}", self.metrics, self.warnings, self.report_path)
+        from tesla.report.notebook import embedded_report
+
+        summary = _summary_html(f"Evaluation of {self.model.ref}", self.metrics, self.warnings, self.report_path)
+        if not self.report_path.is_file():  # a remote result names the server's file
+            return summary
+        return summary + embedded_report(self.report_path.read_text(encoding="utf-8"), "Plots and tables")
 
 
 @dataclass
@@ -84,13 +91,13 @@ class EvaluationService:
     def __init__(self, project: Project) -> None:
         self.project = project
 
-    def evaluate(self, model: str, data: PathLike, *, overrides: Sequence[str] = (), force: bool = False,
+    def evaluate(self, model: str, data: PathLike | Any, *, overrides: Sequence[str] = (), force: bool = False,
                  against: str | None = None, on_event: EventSink | None = None) -> EvaluateResult:
         """Score a registered model (``NAME`` or ``NAME@N``) on a labelled file; store metrics, gates and report.
 
         Args:
             model: NAME or NAME@N.
-            data: a labelled CSV/Parquet/JSON-lines file.
+            data: a labelled CSV/Parquet/JSON-lines file, or a pandas DataFrame (staged as a Parquet file).
             overrides: Hydra overrides.
             force: re-run the evaluate step even when cached.
             against: a deploy profile: compare with the version serving it on the same rows.
@@ -99,13 +106,17 @@ class EvaluationService:
         Raises:
             GateError: an ``evaluation.gates`` rule fails; the evaluation and its verdicts are recorded first.
         """
+        with local_input(data, self.project.store.state_dir, "evaluation data") as path:
+            return self._evaluate(model, path, overrides=overrides, force=force, against=against, on_event=on_event)
+
+    def _evaluate(self, model: str, path: Path, *, overrides: Sequence[str], force: bool, against: str | None,
+                  on_event: EventSink | None) -> EvaluateResult:
         from tesla.report.files import keep_report
 
         _, plain = self.project.config(overrides)
         store = self.project.store
         mv = self.project.training.resolve_model(model)
         champion = self._serving(mv, against) if against else None
-        path = input_file(data, "evaluation data")
         self._check_labelled(path, mv)  # before anything is stored or a run is recorded
         test = self.project.data.stage_file(str(path.resolve()), "-d", put=True)
         assert test is not None
@@ -133,11 +144,14 @@ class EvaluationService:
                             key=f"evaluation.gates.{g['metric']}")
         return out
 
-    def compare(self, a: str, b: str, data: PathLike, *, overrides: Sequence[str] = ()) -> CompareResult:
+    def compare(self, a: str, b: str, data: PathLike | Any, *, overrides: Sequence[str] = ()) -> CompareResult:
         """``tesla models compare A B -d FILE``: B minus A on the same labelled rows, with bootstrap intervals."""
         from tesla.report.files import keep_report
         from tesla.report.html import page
 
+        if is_frame(data):
+            with local_input(data, self.project.store.state_dir) as path:
+                return self.compare(a, b, path, overrides=overrides)
         _, plain = self.project.config(overrides)
         first, second = self.project.training.resolve_model(a), self.project.training.resolve_model(b)
         path = input_file(data, "comparison data")
@@ -185,11 +199,15 @@ class EvaluationService:
                             f"{', '.join(columns)}); {mv.ref} needs labelled rows", key=target)
         check_columns(df, manifest["signature"], f"evaluation data '{path}'")
 
-    def predict(self, model: str, data: PathLike, output: PathLike | None = None) -> tuple[Any, Path | None]:
-        """Batch-score ``data`` with a registered model; returns (frame with predictions, output path).
+    def predict(self, model: str, data: PathLike | Any, output: PathLike | None = None) -> Any:
+        """Batch-score ``data`` (a file or a pandas DataFrame) with a registered model.
 
         ``output`` (``.parquet`` or else CSV) is checked before anything is scored; its missing parent
         directories are made, as ``tesla monitor --report`` and the evaluation reports do.
+
+        Returns:
+            A pandas DataFrame: the rows given (a DataFrame keeps its index), with ``prediction`` (and
+            ``proba_<class>`` per class of a classifier) added; also written to ``output`` when one is given.
         """
         import pandas as pd
 
@@ -198,11 +216,12 @@ class EvaluationService:
 
         store = self.project.store
         mv = self.project.training.resolve_model(model)
-        source = input_file(data)
+        frame = is_frame(data)
+        source = None if frame else input_file(data)
         path = output_file(output) if output is not None else None
         bundle = load_verified_bundle(store.artifacts, mv.bundle_sha, ref=mv.ref)
-        df = read_table(source)
-        check_columns(df, bundle.signature, f"'{data}'")
+        df = data if frame else read_table(source)
+        check_columns(df, bundle.signature, "the DataFrame" if frame else f"'{data}'")
         target = bundle.manifest["target"]
         features = df.drop(columns=[target]) if target in df.columns else df
         records = bundle.predict_records(features, unseen="unknown")
@@ -214,7 +233,7 @@ class EvaluationService:
                 out[f"proba_{col}"] = probs[col]
         if path is not None:
             write_table(out, path)
-        return out, path
+        return out
 
     def check_gates(self, gates: Mapping[str, Any], mv: ModelVersion, *, compare: bool = True) -> None:
         """Raise GateError when the model fails ``evaluation.gates``: on its registered held-out metrics

@@ -39,6 +39,14 @@ class TrainResult:
     leaderboard: dict[str, float]
     search: dict[str, Any]
 
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html, rows_html
+
+        board = [{"estimator": k, "best loss": v} for k, v in sorted(self.leaderboard.items(), key=lambda kv: kv[1])]
+        return card_html(f"Trained {self.model.ref}", {
+            "new version": self.created, "run": self.run.run_id, "best estimator": self.search.get("best_estimator"),
+            "held-out metrics": self.model.metrics}, [("Leaderboard", rows_html(board))])
+
 
 @dataclass
 class SweepPlan:
@@ -94,6 +102,20 @@ class RunReport:
     def leaderboard(self) -> list[EstimatorScore] | list[SweepPoint]:
         """The leaderboard this run has: per point for a sweep, per estimator otherwise."""
         return self.points if self.run.plan_name.startswith("sweep/") else self.estimators
+
+    def _repr_html_(self) -> str:
+        from tesla.report.html import line_svg
+        from tesla.report.notebook import card_html, rows_html
+
+        columns = (["rank", "point", "status", "score", "best_estimator"] if self.points
+                   else ["rank", "estimator", "best_loss", "trials", "best_trial"])
+        scored = [t for t in self.trials if t.best_loss is not None]
+        progress = line_svg([t.n for t in scored], [t.best_loss for t in scored], x_label="trial",
+                            y_label="best loss") if len(scored) > 1 else ""
+        return card_html(f"Run {self.run.id} ({self.run.plan_name})", {
+            "status": self.run.status, "backend": self.run.backend, "trials": len(self.trials), "report": self.path},
+            [("Leaderboard", rows_html(self.leaderboard, columns)), ("Search progress", progress),
+             ("Steps", rows_html(self.steps, ["step_id", "kind", "status", "seconds"]))])
 
 
 @dataclass

@@ -35,6 +35,15 @@ class DatasetVersion:
     created_at: str | None = None
     created_by: str | None = None
 
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html, rows_html
+
+        columns = [{"column": c, **(v if isinstance(v, dict) else {"type": v})} for c, v in self.schema.items()]
+        return card_html(f"Dataset {self.name}@{self.version}", {
+            "rows": self.rows, "columns": len(self.schema), "target": self.target, "source": self.source,
+            "sha256": self.sha256[:12], "message": self.message, "created": self.created_at,
+            "by": self.created_by}, [("Columns", rows_html(columns))])
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -60,6 +69,16 @@ class ModelVersion:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html, rows_html
+
+        metrics = [{"metric": k, "value": v} for k, v in self.metrics.items() if not isinstance(v, (dict, list))]
+        return card_html(f"Model {self.ref}", {
+            "framework": self.framework, "task": self.task, "stage": self.stage,
+            "aliases": ", ".join(self.aliases), "dataset": self.dataset and f"{self.dataset}@{self.dataset_version}",
+            "run": self.run_id, "created": self.created_at, "by": self.created_by},
+            [("Held-out metrics", rows_html(metrics))])
+
 
 @dataclass(frozen=True)
 class Run:
@@ -77,6 +96,13 @@ class Run:
     started_at: str | None
     ended_at: str | None
     created_by: str | None
+
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html
+
+        return card_html(f"Run {self.id}", {"plan": self.plan_name, "status": self.status, "backend": self.backend,
+                                            "started": self.started_at, "ended": self.ended_at, "error": self.error,
+                                            "by": self.created_by})
 
 
 @dataclass(frozen=True)
@@ -157,6 +183,13 @@ class Evaluation:
     report_sha: str | None
     created_at: str | None
 
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html, rows_html
+
+        metrics = [{"metric": k, "value": v} for k, v in self.metrics.items() if not isinstance(v, (dict, list))]
+        return card_html(f"Evaluation of {self.model}@{self.version} on {self.data}",
+                         {"created": self.created_at}, [("Metrics", rows_html(metrics))])
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -181,6 +214,15 @@ class Deployment:
     def ref(self) -> str:
         return f"{self.model}@{self.version}"
 
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html
+
+        facts = {"status": self.status, "target": self.target, "url": self.url, "pid": self.pid,
+                 "created": self.created_at, "stopped": self.stopped_at, "by": self.created_by}
+        for extra in ("health", "capture"):  # a DeploymentStatus's live probe
+            facts[extra] = getattr(self, extra, None)
+        return card_html(f"Deployment of {self.ref} on '{self.profile}'", facts)
+
 
 @dataclass(frozen=True)
 class DeploymentStatus(Deployment):
@@ -202,6 +244,13 @@ class MonitorEvent:
     summary: dict[str, Any]
     report_path: str | None
     created_at: str | None
+
+    def _repr_html_(self) -> str:
+        from tesla.report.notebook import card_html, rows_html
+
+        return card_html(f"Monitor check of {self.model} on '{self.profile}': {self.status}",
+                         {"checked": self.created_at, "report": self.report_path, **self.summary},
+                         [("Alerts", rows_html(self.alerts) if self.alerts else "")])
 
 
 def _ts(value: Any) -> str | None:

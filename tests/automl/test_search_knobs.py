@@ -170,7 +170,7 @@ def test_ensemble_bundle_is_a_trusted_scikit_learn_blend_that_saves_loads_and_pr
     assert sum(result.search["ensemble_weights"]) == pytest.approx(1.0)
     assert all(not type(e).__module__.startswith("flaml") for e in bundle.estimator.estimators_)
     rows = pd.read_csv(datasets_dir / f"{dataset}.csv").drop(columns=[target]).head(10)
-    frame, _ = api.predict("ens", datasets_dir / f"{dataset}.csv", project_dir=project)
+    frame = api.predict("ens", datasets_dir / f"{dataset}.csv", project_dir=project)
     assert list(frame["prediction"].head(10)) == list(bundle.predict(rows))
 
 

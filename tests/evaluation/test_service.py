@@ -96,7 +96,7 @@ def test_a_threshold_chosen_at_training_is_stored_and_predict_uses_it(tmp_path: 
     bundle = load_verified_bundle(project.store.artifacts, mv.bundle_sha, ref=mv.ref)
     decision = bundle.manifest["decision"]
     assert decision["objective"] == "recall" and 0 < decision["threshold"] < 0.5
-    frame, _ = project.evaluation.predict("churn", datasets_dir / "churn_test.csv")
+    frame = project.evaluation.predict("churn", datasets_dir / "churn_test.csv")
     p_yes = frame["proba_yes"].to_numpy()
     assert (frame["prediction"].to_numpy() == np.where(p_yes >= decision["threshold"], "yes", "no")).all()
     assert ((p_yes >= decision["threshold"]) & (p_yes < 0.5)).any()  # decisions argmax would not make

@@ -57,7 +57,7 @@ def test_regression_bundle_predicts_values(tmp_path: Path, datasets_dir: Path) -
     api.load(datasets_dir / "diabetes.csv", "diab", target="target", project_dir=root)
     result = api.train("r", max_iter=3, project_dir=root)
     assert result.model.task == "regression" and set(result.model.metrics) == {"rmse", "mae", "r2"}
-    frame, _ = api.predict("r", datasets_dir / "diabetes.csv", project_dir=root)
+    frame = api.predict("r", datasets_dir / "diabetes.csv", project_dir=root)
     assert frame["prediction"].dtype.kind == "f"
 
 

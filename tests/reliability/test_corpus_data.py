@@ -271,7 +271,7 @@ def test_any_column_name_or_category_trains_with_lightgbm_and_predicts(tmp_path:
     api.load(root / "data" / "special.parquet", "special", target="y", project_dir=root)
     trained = api.train("m", max_iter=1, overrides=["search.estimators=[lgbm]"], project_dir=root)
     assert trained.model.config["best_estimator"] == "lgbm"
-    out, _ = api.predict("m", root / "data" / "special.parquet", project_dir=root)
+    out = api.predict("m", root / "data" / "special.parquet", project_dir=root)
     assert set(out["prediction"]) <= {"yes", "no"} and len(out) == N
     bundle = load_bundle(api.open_store(root).artifacts.path(trained.model.bundle_sha))
     assert [f["name"] for f in bundle.signature] == [*SPECIAL, "k", "k=v"]  # serving keeps the users' names
@@ -308,7 +308,7 @@ def test_a_datetime_column_mixing_time_zones_is_converted_to_utc(tmp_path: Path)
     assert loaded.version.schema["when"]["type"] == "datetime"
     api.train("m", max_iter=1, overrides=["search.estimators=[lgbm]", "data.split.time_column=when"],
               project_dir=root)
-    out, _ = api.predict("m", root / "data" / "tz.csv", project_dir=root)
+    out = api.predict("m", root / "data" / "tz.csv", project_dir=root)
     assert len(out) == N
 
 
@@ -325,10 +325,10 @@ def test_inf_in_a_feature_is_missing_everywhere_with_a_warning_at_load(tmp_path:
     assert outcome.code == 0, outcome.err
     assert "warning: column 'x' holds inf/-inf at rows 4, 6; they count as missing values" in outcome.err
     api.train("m", max_iter=1, overrides=["search.estimators=[xgboost]"], project_dir=root)  # XGBoost refuses inf
-    as_inf, _ = api.predict("m", root / "data" / "inf.csv", project_dir=root)
+    as_inf = api.predict("m", root / "data" / "inf.csv", project_dir=root)
     df.loc[[3, 5], "x"] = np.nan
     df.to_csv(root / "data" / "nan.csv", index=False)
-    as_nan, _ = api.predict("m", root / "data" / "nan.csv", project_dir=root)
+    as_nan = api.predict("m", root / "data" / "nan.csv", project_dir=root)
     assert as_inf["proba_yes"].tolist() == as_nan["proba_yes"].tolist()
     result = api.evaluate("m", root / "data" / "inf.csv", project_dir=root)
     assert result.rows == N

@@ -77,8 +77,8 @@ def test_a_session_opens_the_store_once(project: Path, datasets_dir: Path, tmp_p
     assert p.training.trials(trained.run.run_id)
     evaluated = p.evaluation.evaluate("iris_m", datasets_dir / "iris.csv")
     assert evaluated.rows == 150 and evaluated.report_path.is_file()
-    frame, path = p.evaluation.predict("iris_m@1", datasets_dir / "iris.csv", tmp_path / "out" / "p.csv")
-    assert len(frame) == 150 and "prediction" in frame.columns and path is not None and path.is_file()
+    frame = p.evaluation.predict("iris_m@1", datasets_dir / "iris.csv", tmp_path / "out" / "p.csv")
+    assert len(frame) == 150 and "prediction" in frame.columns and (tmp_path / "out" / "p.csv").is_file()
     assert p.deployments.list() == [] and p.monitoring.history() == []
     assert opened == [project.resolve()]
 
