@@ -57,6 +57,14 @@ def run_tesla(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | N
     return proc
 
 
+def stand_in_bundle(store: Store, directory: Path) -> str:
+    """The sha256 of a stand-in model bundle put in ``store``'s artifacts: the registry reads the bundle it
+    registers (its content identity), so a registered sha must name a stored one."""
+    directory.mkdir(parents=True)
+    (directory / "manifest.json").write_text("{}")
+    return store.artifacts.put(directory)
+
+
 def store_snapshot(project: Path) -> tuple[dict[str, int], str]:
     """Row counts of every store table and a digest of the artifact list: equal before and after
     a refused command means the command left stored data untouched (a store created empty,
@@ -65,7 +73,9 @@ def store_snapshot(project: Path) -> tuple[dict[str, int], str]:
     counts: dict[str, int] = {}
     if (state / "tesla.db").exists():
         with sqlite3.connect(state / "tesla.db") as db:
-            tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
+            # alembic_version is the schema's revision, written when the store is created: not stored data
+            tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")
+                      if r[0] != "alembic_version"]
             counts = {t: n for t in tables
                       if (n := db.execute(f"select count(*) from {t}").fetchone()[0])}  # noqa: S608
     objects = sorted(p.name for p in (state / "artifacts" / "objects").glob("*/*")) if state.exists() else []

@@ -8,6 +8,7 @@ import pytest
 
 from tesla.project import Project
 from tesla.store import Store
+from tests.conftest import stand_in_bundle
 from tests.reliability.corpus import cli
 
 
@@ -28,12 +29,12 @@ def test_data_log_shows_who_loaded_each_version(project: Path, datasets_dir: Pat
     assert _by_column(outcome.out, "1 (current)") == "alice"
 
 
-def test_models_list_and_runs_list_show_who_made_them(project: Path) -> None:
+def test_models_list_and_runs_list_show_who_made_them(project: Path, tmp_path: Path) -> None:
     store = Store.open(project, actor="bob")
     run_id = store.create_run(plan_name="train/m", plan_fingerprint="f" * 64, backend="local", plan_json="{}",
                               meta={})
     store.finish_run(run_id, "succeeded")
-    store.register_model("m", bundle_sha="a" * 64, framework="sklearn", task="binary", run_id=run_id,
+    store.register_model("m", bundle_sha=stand_in_bundle(store, tmp_path / "bundle"), framework="sklearn", task="binary", run_id=run_id,
                          dataset="d", dataset_version=1, plan_fingerprint="f" * 64, metrics={}, config={})
     runs = cli("runs", "list", cwd=project)
     assert runs.code == 0 and _by_column(runs.out, run_id) == "bob"

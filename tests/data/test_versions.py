@@ -10,7 +10,7 @@ import pytest
 from tesla.errors import DataError, DataNotFoundError
 from tesla.project import Project
 from tesla.store import Store
-from tests.conftest import run_tesla
+from tests.conftest import run_tesla, stand_in_bundle
 
 
 def _v1() -> pd.DataFrame:
@@ -106,9 +106,9 @@ def test_tags_name_versions_and_move(two: Path) -> None:
         data.tag("d@1", "7")
 
 
-def test_show_names_the_models_trained_on_a_version(two: Path) -> None:
+def test_show_names_the_models_trained_on_a_version(two: Path, tmp_path: Path) -> None:
     store = Store.open(two)
-    store.register_model("m", bundle_sha="b" * 64, framework="scikit-learn", task="binary", run_id=None, dataset="d",
+    store.register_model("m", bundle_sha=stand_in_bundle(store, tmp_path / "bundle"), framework="scikit-learn", task="binary", run_id=None, dataset="d",
                          dataset_version=1, plan_fingerprint=None, metrics={}, config={})
     shown = Project(two).data.show("d@1")
     assert shown.models == ["m@1"] and not shown.current
@@ -123,7 +123,7 @@ def test_gc_keeps_every_referenced_version_and_says_what_it_freed(project: Path,
         _v1().assign(a=float(n)).to_csv(tmp_path / f"g{n}.csv", index=False)
         versions.append(data.load(tmp_path / f"g{n}.csv", "g").version)
     store = Store.open(project)
-    store.register_model("m", bundle_sha="c" * 64, framework="scikit-learn", task="binary", run_id=None, dataset="g",
+    store.register_model("m", bundle_sha=stand_in_bundle(store, tmp_path / "bundle"), framework="scikit-learn", task="binary", run_id=None, dataset="g",
                          dataset_version=1, plan_fingerprint=None, metrics={}, config={})
     data.tag("g@2", "keep")
     data.rollback("g", 4)  # current 4, newest 5: only 3 is referenced by nothing

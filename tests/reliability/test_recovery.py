@@ -20,7 +20,7 @@ from tesla.store import Store
 from tesla.store import metadata as t
 from tesla.store.faults import ENV, POINTS, fault_point
 from tesla.store.recovery import Owner
-from tests.conftest import project_store
+from tests.conftest import project_store, stand_in_bundle
 
 
 def _dead_pid() -> int:
@@ -105,7 +105,7 @@ def test_a_deployment_left_starting_by_a_dead_deployer_is_dropped(tmp_path: Path
 
 def test_activating_a_deployment_sets_the_stage_in_the_same_step(tmp_path: Path) -> None:
     store = project_store(tmp_path)
-    store.register_model("m", bundle_sha="b1", framework="f", task="t", run_id=None, dataset=None,
+    store.register_model("m", bundle_sha=stand_in_bundle(store, tmp_path / "bundle"), framework="f", task="t", run_id=None, dataset=None,
                          dataset_version=None, plan_fingerprint=None, metrics={}, config={})
     dep = store.start_deployment(model="m", version=1, profile="production", target="local")
     assert store.model("m", 1).stage is None
