@@ -93,11 +93,11 @@ def collapse_warning(y: np.ndarray, pred: np.ndarray, classes: Sequence[Any], *,
 
 
 def slice_metrics(df: pd.DataFrame, columns: Sequence[str], metric: str,
-                  score: Callable[[np.ndarray], float], overall: float, *, higher: bool, min_rows: int = 30,
+                  score: Callable[[np.ndarray], float], overall: float, *, higher: bool, min_slice_rows: int = 30,
                   max_values: int = 20, worse_by: float = 0.1) -> tuple[list[dict[str, Any]], list[str]]:
     """``metric`` per value of each column in ``columns`` (numeric columns by quartile), and warnings.
 
-    A slice of at least ``min_rows`` rows whose metric is worse than ``overall`` by more than
+    A slice of at least ``min_slice_rows`` rows whose metric is worse than ``overall`` by more than
     ``worse_by`` (relative) is a warning.
     """
     import pandas as pd
@@ -118,7 +118,7 @@ def slice_metrics(df: pd.DataFrame, columns: Sequence[str], metric: str,
             got = score(index)
             rows.append({"column": column, "value": value, "rows": len(index), metric: got})
             gap = (overall - got) if higher else (got - overall)
-            if len(index) >= min_rows and np.isfinite(got) and gap > worse_by * abs(overall):
+            if len(index) >= min_slice_rows and np.isfinite(got) and gap > worse_by * abs(overall):
                 warnings.append(f"slice {column}={value} ({len(index)} rows) is much worse on {metric}: "
                                 f"{got:.4f} vs {overall:.4f} overall")
     return rows, warnings
