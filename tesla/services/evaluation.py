@@ -106,16 +106,16 @@ class EvaluationService:
         Raises:
             GateError: an ``evaluation.gates`` rule fails; the evaluation and its verdicts are recorded first.
         """
+        mv = self.project.training.resolve_model(model)  # a missing model is named before a missing file
         with local_input(data, self.project.store.state_dir, "evaluation data") as path:
-            return self._evaluate(model, path, overrides=overrides, force=force, against=against, on_event=on_event)
+            return self._evaluate(mv, path, overrides=overrides, force=force, against=against, on_event=on_event)
 
-    def _evaluate(self, model: str, path: Path, *, overrides: Sequence[str], force: bool, against: str | None,
+    def _evaluate(self, mv: ModelVersion, path: Path, *, overrides: Sequence[str], force: bool, against: str | None,
                   on_event: EventSink | None) -> EvaluateResult:
         from tesla.report.files import keep_report
 
         _, plain = self.project.config(overrides)
         store = self.project.store
-        mv = self.project.training.resolve_model(model)
         champion = self._serving(mv, against) if against else None
         self._check_labelled(path, mv)  # before anything is stored or a run is recorded
         test = self.project.data.stage_file(str(path.resolve()), "-d", put=True)

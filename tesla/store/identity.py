@@ -2,7 +2,8 @@
 
 An artifact's sha (``hash_path``) hashes bytes, and the bytes of a model differ from run to run
 when nothing about the model does: a skops archive is a zip whose entries carry the time they were
-written, and whose member names and ``__id__`` fields are the ``id()`` of each object at save time.
+written, and whose member names and ``__id__`` fields are the ``id()`` of each object at save time
+(a bytearray's member, an XGBoost booster's, is named by a fresh uuid4).
 ``content_identity`` hashes a canonical form instead: every file by its bytes, except zip archives,
 hashed by their members (names and contents, not times), with skops' object ids renumbered in the
 order the archive's ``schema.json`` first names them. The registry recognises an identical model by
@@ -22,7 +23,8 @@ from typing import Any
 __all__ = ["content_identity"]
 
 _SKOPS_SCHEMA = "schema.json"
-_ID_FILE = re.compile(r"^(\d+)(\.\w+)$")  # skops names an array's member after the array's id()
+# skops names an array's member after the array's id(), and a bytearray's (an XGBoost booster's) after a uuid4
+_ID_FILE = re.compile(r"^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\.\w+)$")
 
 
 def content_identity(path: str | os.PathLike[str]) -> str:

@@ -37,6 +37,22 @@ def _serve(proj: Path, rows: pd.DataFrame, profile: str, batch: int = 10) -> lis
     return keys
 
 
+def _size_feature_the_model_leans_on(proj: Path, features: pd.DataFrame) -> str:
+    """The tumour-size feature whose 1.5x scaling moves the model's probabilities most (which one a trained
+    model uses depends on its search): a shift of it must move the predictions too."""
+    store = api.open_store(proj)
+    bundle = load_bundle(store.artifacts.path(store.model("bc_model", 1).bundle_sha))
+
+    def probabilities(rows: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame([r["probabilities"] for r in bundle.predict_records(rows)])
+
+    base = probabilities(features)
+    moved = {name: float((probabilities(features.assign(**{name: features[name] * 1.5})) - base).abs().mean().sum())
+             for name in ("mean_radius", "mean_perimeter", "mean_area", "worst_radius", "worst_perimeter",
+                          "worst_area")}
+    return max(moved, key=moved.__getitem__)
+
+
 def test_no_traffic_exits_0(trained_project: Path, tmp_path: Path) -> None:
     fresh = shutil.copytree(trained_project, tmp_path / "proj")
     out = run_tesla("monitor", "-m", "bc_model", cwd=fresh)
@@ -48,7 +64,8 @@ def test_calm_traffic_exits_0_and_a_shift_exits_1(proj: Path, datasets_dir: Path
     holdout = pd.read_csv(datasets_dir / "bc_test.csv")
     features = holdout.drop(columns=["target"])
     keys = _serve(proj, features, "production")
-    _serve(proj, features.assign(mean_radius=features["mean_radius"] * 1.5), "canary")
+    size = _size_feature_the_model_leans_on(proj, features)
+    _serve(proj, features.assign(**{size: features[size] * 1.5}), "canary")
 
     calm = run_tesla("monitor", "-m", "bc_model", "-p", "production", cwd=proj)
     assert calm.stdout.splitlines()[-1] == "status: OK (no threshold crossed)"
@@ -57,7 +74,7 @@ def test_calm_traffic_exits_0_and_a_shift_exits_1(proj: Path, datasets_dir: Path
 
     alert = run_tesla("monitor", "-m", "bc_model", "-p", "canary", cwd=proj, check=False)
     assert alert.returncode == 1 and "Error:" not in alert.stderr
-    assert "ALERT feature_drift: feature 'mean_radius' drifted: KS D=" in alert.stdout
+    assert f"ALERT feature_drift: feature '{size}' drifted: KS D=" in alert.stdout
     assert "ALERT prediction_drift: predictions (P(malignant)) drifted: KS D=" in alert.stdout
     assert alert.stdout.splitlines()[-1] == "status: ALERT (2 threshold(s) crossed; exit 1)"
 
@@ -66,7 +83,7 @@ def test_calm_traffic_exits_0_and_a_shift_exits_1(proj: Path, datasets_dir: Path
                         check=False)
     assert as_json.returncode == 1
     data = json.loads(as_json.stdout)
-    assert data["status"] == "alert" and [a["subject"] for a in data["alerts"]] == ["mean_radius", "P(malignant)"]
+    assert data["status"] == "alert" and [a["subject"] for a in data["alerts"]] == [size, "P(malignant)"]
     assert data["report"] == str(report) and "<svg" in report.read_text()
 
     labels = tmp_path / "labels.csv"
@@ -81,7 +98,7 @@ def test_calm_traffic_exits_0_and_a_shift_exits_1(proj: Path, datasets_dir: Path
                                                                   ("production", "ok")]
     assert events[0].report_path == str(report) and len(events[0].alerts) == 2
     history = run_tesla("monitor", "history", "-m", "bc_model", cwd=proj).stdout
-    assert "canary" in history and "feature 'mean_radius' drifted" in history
+    assert "canary" in history and f"feature '{size}' drifted" in history
 
 
 @pytest.mark.parametrize(("args", "code", "stderr"), [

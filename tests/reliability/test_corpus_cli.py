@@ -152,7 +152,7 @@ def test_a_subdirectory_uses_the_project_root(argv: list[str], trained: Path) ->
 
 def test_a_subdirectory_reads_the_roots_conf(project: Path) -> None:
     search = project / "conf" / "search" / "default.yaml"
-    search.write_text(search.read_text().replace("max_iter: 20 ", "max_iter: 7 "))
+    search.write_text(search.read_text().replace("max_iter: null ", "max_iter: 7 "))
     outcome = cli("plan", "--cfg", cwd=project / "data")
     assert outcome.code == 0, outcome.err
     assert "max_iter: 7\n" in outcome.out

@@ -18,8 +18,9 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
 
 
 def _unmigrate(db: sqlite3.Connection) -> None:
-    """Undo revision 0002 and forget migrations: the store as the last release before them made it."""
+    """Undo revisions 0003 and 0002 and forget migrations: the store as the last release before them made it."""
     db.execute("drop table alembic_version")
+    db.execute("drop table dataset_tags")
     db.execute("drop table model_aliases")
     db.execute("drop index ix_models_name_content_sha")
     db.execute("alter table models drop column content_sha")
@@ -75,6 +76,8 @@ def test_a_store_of_the_release_before_migrations_upgrades_in_place_and_keeps_it
 
 
 def test_a_store_upgraded_by_a_newer_tesla_is_refused_untouched(tmp_path: Path) -> None:
+    from tesla.store.metadata import HEAD
+
     store = project_store(tmp_path / "proj")
     store.engine.dispose()
     db_file = tmp_path / "proj" / ".tesla" / "tesla.db"
@@ -83,6 +86,6 @@ def test_a_store_upgraded_by_a_newer_tesla_is_refused_untouched(tmp_path: Path) 
     proc = run_tesla("data", "list", cwd=tmp_path / "proj", check=False)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip() == ("Error: this store was upgraded by a newer Tesla (rev 9999); this Tesla knows "
-                                   "revisions up to 0002: upgrade tesla-ml (pip install -U tesla-ml)")
+                                   f"revisions up to {HEAD}: upgrade tesla-ml (pip install -U tesla-ml)")
     with sqlite3.connect(db_file) as db:
         assert db.execute("select version_num from alembic_version").fetchone()[0] == "9999"

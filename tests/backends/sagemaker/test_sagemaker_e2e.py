@@ -88,7 +88,9 @@ def test_train_runs_each_step_as_a_training_job(project: Path, datasets_dir: Pat
             for s in ("load", "split", "search", "evaluate")} <= set(keys)
 
     desc = wired.sagemaker.describe_training_job(TrainingJobName=f"tesla-{run_id}-search")
-    assert {c["ChannelName"] for c in desc["InputDataConfig"]} == {"tesla-code", "tesla-plan", "train", "schema"}
+    # search.refit (the default): the search also fits its winner on the held-out rows, so it reads them too
+    assert {c["ChannelName"] for c in desc["InputDataConfig"]} == {"tesla-code", "tesla-plan", "train", "test",
+                                                                  "schema"}
     tags = {t["Key"]: t["Value"] for t in wired.sagemaker.list_tags(ResourceArn=desc["TrainingJobArn"])["Tags"]}
     assert tags["tesla-run"] == run_id and tags["tesla-step"] == "search" and tags["tesla-managed"] == "true"
     outputs = [k for k in keys if "/output/" in k]  # put by the player, as SageMaker would
