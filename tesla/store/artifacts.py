@@ -77,6 +77,23 @@ def _walk(tree: Path) -> tuple[dict[str, Path], tuple[str, str] | None]:
     return files, None
 
 
+def _endpoint_options(root: str) -> dict[str, str]:
+    """The endpoint the environment points a bucket URL at, as an fsspec option.
+
+    s3fs and gcsfs read it from the environment themselves, but fsspec caches a filesystem by its
+    options: without the endpoint among them, a process whose ``AWS_ENDPOINT_URL`` (or
+    ``STORAGE_EMULATOR_HOST``) changed kept talking to the old endpoint.
+    """
+    scheme = root.split("://", 1)[0] if "://" in root else ""
+    if scheme in ("s3", "s3a"):
+        url = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    elif scheme in ("gs", "gcs"):
+        url = os.environ.get("STORAGE_EMULATOR_HOST")
+    else:
+        url = None
+    return {"endpoint_url": url} if url else {}
+
+
 class ArtifactStore:
     """Content-addressed storage of files and directories under an fsspec root.
 
@@ -102,7 +119,7 @@ class ArtifactStore:
         import fsspec
 
         try:
-            fs, _, paths = fsspec.get_fs_token_paths(self.root)
+            fs, _, paths = fsspec.get_fs_token_paths(self.root, storage_options=_endpoint_options(self.root))
         except ImportError as exc:  # fsspec knows the scheme, its package is missing
             scheme = self.root.split("://", 1)[0]
             package, extra = _REMOTE_PACKAGES.get(scheme, (f"the fsspec filesystem for '{scheme}'", None))

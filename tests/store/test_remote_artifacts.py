@@ -111,6 +111,24 @@ def test_an_object_without_its_completion_marker_is_not_trusted(remote_root: str
     assert store.put(tree) == sha and store.exists(sha)  # the next put completes it
 
 
+def test_a_changed_endpoint_is_followed_not_the_cached_filesystem(s3_root: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsspec caches a filesystem by its options: a process whose AWS_ENDPOINT_URL changes (another server)
+    must talk to the new endpoint, not keep the filesystem made for the old one."""
+    import boto3
+
+    root = f"{s3_root}/{tmp_path.name}"
+    sha = ArtifactStore(root, cache_dir=tmp_path / "a").put(_tree(tmp_path / "tree"))
+    port = _free_port()
+    other = _serve([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)], port)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}").create_bucket(Bucket="team")
+        assert not ArtifactStore(root, cache_dir=tmp_path / "b").exists(sha)  # the new server holds nothing
+    finally:
+        _stop(other)
+
+
 def test_a_missing_filesystem_package_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tesla.errors import DependencyError
 

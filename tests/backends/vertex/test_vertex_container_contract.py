@@ -35,7 +35,10 @@ def test_step_writes_to_aip_model_dir_and_the_serving_command_loads_it(trained_p
     plan = tmp_path / "plan.json"
     plan.write_text(run.plan_json)
     model_dir = tmp_path / "aip-model-dir"
-    inputs = {"train": outputs["split"]["train"], "schema": outputs["load"]["schema"]}
+    search = next(s for s in json.loads(run.plan_json)["steps"] if s["id"] == "search")
+    # what the plan wires into the search (train, schema, and test when search.refit fits the winner on it)
+    inputs = {name: outputs[ref["step"]][ref["output"]] for name, ref in search["inputs"].items()}
+    assert {"train", "schema"} <= set(inputs)
     args = [f"--input={name}={store.artifacts.path(sha)}" for name, sha in inputs.items()]
     done = subprocess.run([sys.executable, "-m", "tesla.steps", "--plan", str(plan), "--step", "search", *args],
                           env=_clean_env(tmp_path, AIP_MODEL_DIR=str(model_dir)), capture_output=True, text=True,
