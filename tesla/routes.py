@@ -114,6 +114,8 @@ ROUTES: tuple[Route, ...] = (
        job=True),
     _r("GET", "/deployments/records", "deployments.list", "Deployments, running or all."),
     _r("GET", "/deployments/health", "deployments.status", "Running deployments with a live health check."),
+    _r("GET", "/deployments/live", "deployments.live",
+       "Running deployments' traffic now (requests, errors, latency), read from each one's own /metrics."),
     _r("GET", "/deployments/{model}/logs", "deployments.logs", "The server log of a model's newest deployment."),
     _r("POST", "/deployments/{model}/stop", "deployments.stop", "Stop the running deployments of a model."),
     # -- monitoring

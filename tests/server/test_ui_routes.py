@@ -1,9 +1,14 @@
-"""The routes the web UI's model view reads: a model's evaluations and its stored reports as sandboxed HTML
-(404 for anything else, roles as every read route)."""
+"""The routes the web UI's model and deployments views read: a model's evaluations, its stored reports as
+sandboxed HTML (404 for anything else, roles as every read route), and running deployments' live metrics read
+from their own ``/metrics``."""
 
 from __future__ import annotations
 
+import http.server
+import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from tesla.project import Project
 from tesla.server.app import create_app
+from tesla.serving.metrics import ServingMetrics
 from tests.evaluation.test_plots import assert_self_contained
 
 
@@ -84,6 +90,104 @@ def test_reports_need_a_read_token_once_the_project_has_users(evaluated: Path, t
     secret = users.create_token("rita").secret
     client = TestClient(create_app(root))
     report = Project(root).evaluation.evaluations("bc_model")[0].report
-    for path in ("/evaluation/bc_model/evaluations", f"/evaluation/bc_model/reports/{report}"):
+    for path in ("/evaluation/bc_model/evaluations", f"/evaluation/bc_model/reports/{report}", "/deployments/live"):
         assert "Authorization: Bearer" in _error(client.get(path), 401, "AuthError", "authorization")
         assert client.get(path, headers={"Authorization": f"Bearer {secret}"}).status_code == 200, path
+
+
+# -- live metrics of running deployments ---------------------------------------------------------------------
+class _MetricsServer(http.server.ThreadingHTTPServer):
+    """A stand-in model server on loopback answering ``/metrics`` with a ServingMetrics text (a bearer token
+    when ``token`` is set), so the route reads real HTTP without starting a model."""
+
+    def __init__(self, metrics: ServingMetrics, token: str | None = None) -> None:
+        self.metrics, self.token = metrics, token
+        super().__init__(("127.0.0.1", 0), _MetricsHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _MetricsHandler(http.server.BaseHTTPRequestHandler):
+    server: _MetricsServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        token = self.server.token
+        if token and self.headers.get("Authorization") != f"Bearer {token}":
+            self.send_error(401)
+            return
+        body = self.server.metrics.render().encode() if self.path == "/metrics" else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def serving(evaluated: Path) -> Iterator[tuple[Project, list[int], list[_MetricsServer]]]:
+    """The project, the deployment ids it records and the stand-in servers; all stopped afterwards."""
+    project, ids, servers = Project(evaluated), [], []
+    yield project, ids, servers
+    for dep in ids:
+        project.store.update_deployment(dep, status="stopped")
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _deployed(serving: Any, profile: str, *, token: str | None = None, env: str | None = None,
+              target: str = "local") -> ServingMetrics:
+    project, ids, servers = serving
+    metrics = ServingMetrics("bc_model@1")
+    server = _MetricsServer(metrics, token)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers.append(server)
+    # this test process stands in for the server's process: the service checks a local deployment's pid is alive
+    ids.append(project.store.add_deployment(model="bc_model", version=1, profile=profile, target=target,
+                                            status="running", url=server.url, pid=os.getpid(),
+                                            info={"auth_token_env": env} if env else {}))
+    return metrics
+
+
+def test_live_reads_each_running_deployments_own_metrics(client: TestClient, serving: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert client.get("/deployments/live").json() == []
+    metrics = _deployed(serving, "production")
+    for seconds in (0.003, 0.004, 0.03):
+        metrics.observe_request("/predict", 200, seconds)
+    metrics.observe_request("/predict", 422, 0.001)
+    metrics.observe_request("/health", 200, 1.0)
+    metrics.observe_batch(12, 3)
+    monkeypatch.setenv("TESLA_TEST_SERVING_TOKEN", "s3cret")
+    _deployed(serving, "staging", token="s3cret", env="TESLA_TEST_SERVING_TOKEN")  # sent the token it asks for
+    _deployed(serving, "locked", token="other", env="TESLA_TEST_NO_SUCH_VARIABLE")
+    _deployed(serving, "cloud", target="sagemaker")
+    live = {r["profile"]: r for r in client.get("/deployments/live").json()}
+    production = live["production"]
+    assert production["available"] and (production["requests"], production["errors"], production["rows"]) == (4, 1, 12)
+    assert production["latency_count"] == 4 and production["latency_ms"]["mean"] == pytest.approx(9.5)
+    assert production["model"] == "bc_model@1" and production["read_at"] > 0
+    assert live["staging"]["available"] and live["staging"]["requests"] == 0
+    assert not live["locked"]["available"] and "TESLA_TEST_NO_SUCH_VARIABLE" in live["locked"]["reason"]
+    assert not live["cloud"]["available"] and "sagemaker console" in live["cloud"]["reason"]
+    only = client.get("/deployments/live", params={"model": "bc_model", "profile": "production"}).json()
+    assert [r["profile"] for r in only] == ["production"]
+
+
+def test_live_names_a_model_without_a_running_deployment(client: TestClient) -> None:
+    assert "no running deployment of 'ghost'" in _error(client.get("/deployments/live", params={"model": "ghost"}),
+                                                         409, "DeployError", "ghost")
+
+
+def test_live_says_why_a_dead_server_has_no_metrics(client: TestClient, serving: Any) -> None:
+    _deployed(serving, "production")
+    project, _, servers = serving
+    servers[0].shutdown()
+    servers[0].server_close()  # the port answers nothing now
+    servers.clear()
+    (reading,) = client.get("/deployments/live").json()
+    assert not reading["available"] and reading["reason"].startswith("unreachable")
