@@ -100,10 +100,10 @@ class RemoteProject:
         path = route.path.format(**{k: params.pop(k) for k in route.path_params})
         if route.method in ("GET", "DELETE"):
             query = {k: v for k, v in params.items() if v is not None}
-            return self._send(route.method, path, params=query)
-        return self._send(route.method, path, json=params)
+            return self._send(route.method, path, params=query, text=bool(route.media))
+        return self._send(route.method, path, json=params, text=bool(route.media))
 
-    def _send(self, method: str, path: str, **kw: Any) -> Any:
+    def _send(self, method: str, path: str, *, text: bool = False, **kw: Any) -> Any:
         import httpx
 
         try:
@@ -111,9 +111,11 @@ class RemoteProject:
         except httpx.TransportError as exc:
             raise BackendError(f"cannot reach the Tesla server at {self.url} ({type(exc).__name__}: {exc}); check "
                                f"{_WHERE} and that `tesla server` runs there", key="remote") from None
-        return self._answer(resp, f"{method} {path}")
+        return self._answer(resp, f"{method} {path}", text=text)
 
-    def _answer(self, resp: Any, what: str) -> Any:
+    def _answer(self, resp: Any, what: str, *, text: bool = False) -> Any:
+        if text and resp.status_code < 400:
+            return resp.text  # a route whose answer is a page, not JSON (``Route.media``)
         try:
             body = resp.json()
         except ValueError:

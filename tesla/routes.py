@@ -10,7 +10,8 @@ caller's: the client uploads it first (``POST /uploads``) and passes the server'
 ``local`` never travel: the client handles them itself (``predict -o`` writes the file on the
 caller's machine). Callbacks (``on_event``, ``progress``) never travel either: a job's events feed
 them. ``role`` is what the caller's API token needs: ``read`` for looking, ``write`` for changing
-the project, ``admin`` for users and tokens.
+the project, ``admin`` for users and tokens. ``media`` names the content type of an answer that is not JSON:
+the method returns the body as a string (a stored report's HTML).
 
 Nothing here imports FastAPI, httpx or a service module, so both sides (and ``tesla --help``) can
 read it for free.
@@ -40,6 +41,7 @@ class Route:
     local: tuple[str, ...] = ()  # parameters the client handles itself; never sent
     role: str = ""  # the API token's role it needs; default: read for GET, write otherwise
     result: str = ""  # "module:Name" the answer decodes to, only where the method is annotated ``Any``
+    media: str = ""  # the answer's content type where it is not JSON ("text/html"): the method returns the body
 
     @property
     def service(self) -> str:
@@ -101,6 +103,10 @@ ROUTES: tuple[Route, ...] = (
        job=True, files=("data",)),
     _r("POST", "/evaluation/predict", "evaluation.predict", "Batch-score a file with a registered model.",
        files=("data",), local=("output",), role="read"),
+    _r("GET", "/evaluation/{model}/evaluations", "evaluation.evaluations",
+       "A model's recorded evaluations (tesla evaluate, and each version's training run), newest first."),
+    _r("GET", "/evaluation/{model}/reports/{report}", "evaluation.report",
+       "A recorded evaluation report of a model: its self-contained HTML (plots as inline SVG).", media="text/html"),
     # -- deployment
     _r("POST", "/jobs", "deployments.deploy", "Serve a model with a deploy profile (idempotent, gated).",
        job=True),
@@ -108,6 +114,8 @@ ROUTES: tuple[Route, ...] = (
        job=True),
     _r("GET", "/deployments/records", "deployments.list", "Deployments, running or all."),
     _r("GET", "/deployments/health", "deployments.status", "Running deployments with a live health check."),
+    _r("GET", "/deployments/live", "deployments.live",
+       "Running deployments' traffic now (requests, errors, latency), read from each one's own /metrics."),
     _r("GET", "/deployments/{model}/logs", "deployments.logs", "The server log of a model's newest deployment."),
     _r("POST", "/deployments/{model}/stop", "deployments.stop", "Stop the running deployments of a model."),
     # -- monitoring

@@ -83,7 +83,8 @@ class LocalBackend(Backend, ModelHosting):
                             health_timeout_s=settings["health_timeout_s"], workers=settings.get("workers", 1),
                             on_spawn=on_spawn)
         return {"url": proc.url, "pid": proc.pid, "port": proc.port, "log_path": str(proc.log_path),
-                "capture_dir": str(capture) if capture else None, "handoff": str(offer_at) if offer_at else None}
+                "capture_dir": str(capture) if capture else None, "handoff": str(offer_at) if offer_at else None,
+                "auth_token_env": settings["auth_token_env"]}  # its name only: tesla server reads /metrics with it
 
     def undeploy_model(self, info: Mapping[str, Any]) -> None:
         """Stop the server (SIGTERM: it finishes its requests and flushes its capture first)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tesla.errors import DataError
-from tesla.evaluation import decisions, plots
+from tesla.evaluation import decisions, plots, tree_shap
 from tesla.evaluation.metrics import DEFAULT_METRICS, baseline_predictions, compute_metrics, higher_is_better
 from tesla.report import html
 
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Evaluation", "evaluate_bundle", "figures", "labelled_rows", "score_rows"]
 
-_IMPORTANCE_ROWS = 1000  # permutation importance rescored on at most this many rows (seeded sample)
+_IMPORTANCE_ROWS = 1000  # permutation importance and SHAP values on at most this many rows (seeded sample)
+_SHAP_UNIT = {"binary": "log-odds of the positive class", "multiclass": "logit, averaged over classes",
+              "regression": "target units"}
 _SLICE_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 
 
@@ -122,7 +124,8 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
         model: the model's name or ref, shown in the report.
         threshold: ``evaluation.threshold`` (binary): choose and return a decision threshold on these rows.
         slices: columns to compute metrics per value of (``evaluation.slices``).
-        importance: compute permutation feature importance (one rescoring per column and repeat).
+        importance: compute permutation feature importance (one rescoring per column and repeat) and, for
+            LightGBM and XGBoost models, mean |SHAP value| per column (their native TreeSHAP).
     """
     target, task = bundle.manifest["target"], bundle.task
     df = labelled_rows(bundle, df, source)
@@ -139,9 +142,11 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
     warnings = [w for w in [decisions.collapse_warning(y, pred, scored.classes)] if w] if task != "regression" else []
     slice_rows, slice_warnings = _slices(task, df, slices, scored, n_classes)
     warnings += slice_warnings
-    ranked = _importance(bundle, df.drop(columns=[target]), y, task) if importance else {}
+    sample, truth = _importance_sample(df.drop(columns=[target]), y)
+    ranked = _importance(bundle, sample, truth, task) if importance else {}
+    shap = _shap(bundle, sample) if importance else {}
     facts = _facts(bundle, model, source, len(y), decision)
-    report = _report(title, facts, scores, base, scored, task, decision, warnings, slice_rows, ranked)
+    report = _report(title, facts, scores, base, scored, task, decision, warnings, slice_rows, ranked, shap)
     return Evaluation(task=task, rows=len(y), metrics=scores, baseline=base, report_html=report,
                       decision=decision, warnings=warnings, slices=slice_rows)
 
@@ -160,13 +165,18 @@ def _slices(task: str, df: pd.DataFrame, columns: Sequence[str], s: _Scored,
     return decisions.slice_metrics(df, columns, metric, score, overall, higher=higher_is_better(metric))
 
 
-def _importance(bundle: Bundle, rows: pd.DataFrame, y: np.ndarray, task: str) -> dict[str, tuple[float, float]]:
-    """Permutation importance of the raw columns on a seeded sample: drop in r2 or rise in log loss."""
-    from sklearn.metrics import log_loss, r2_score
-
+def _importance_sample(rows: pd.DataFrame, y: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The seeded sample of at most ``_IMPORTANCE_ROWS`` rows (and their truth) importances are computed on."""
     rng = np.random.default_rng(0)
     index = np.sort(rng.choice(len(rows), min(len(rows), _IMPORTANCE_ROWS), replace=False))
-    sample, truth = rows.iloc[index].reset_index(drop=True), y[index]
+    return rows.iloc[index].reset_index(drop=True), y[index]
+
+
+def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray,
+                task: str) -> dict[str, tuple[float, float]]:
+    """Permutation importance of the raw columns on the sample: drop in r2 or rise in log loss."""
+    from sklearn.metrics import log_loss, r2_score
+
     columns = [f["name"] for f in bundle.signature if f["name"] in sample.columns]
     labels = list(range(len(bundle.classes or [])))
 
@@ -181,8 +191,19 @@ def _importance(bundle: Bundle, rows: pd.DataFrame, y: np.ndarray, task: str) ->
     return plots.permutation_importance(score, sample[columns])
 
 
+def _shap(bundle: Bundle, sample: pd.DataFrame) -> dict[str, float]:
+    """Mean |SHAP value| per raw column on the sample; empty for a model without native TreeSHAP."""
+    if not len(sample) or not tree_shap.supports_tree_shap(bundle.estimator):
+        return {}  # checked before the features are built: most estimators stop here
+    contributions = tree_shap.tree_contributions(bundle.estimator, bundle.features(sample, unseen="unknown"))
+    if contributions is None:
+        return {}
+    return tree_shap.mean_abs_shap(contributions, bundle.preprocessor.column_sources)
+
+
 def figures(s: _Scored, task: str, decision: Mapping[str, Any] | None,
-            importance: Mapping[str, tuple[float, float]]) -> list[tuple[str, Callable[[], Figure]]]:
+            importance: Mapping[str, tuple[float, float]],
+            shap: Mapping[str, float] | None = None) -> list[tuple[str, Callable[[], Figure]]]:
     """(heading, figure factory) for every plot that applies to ``task``."""
     out: list[tuple[str, Callable[[], Figure]]] = []
     if task == "regression":
@@ -205,6 +226,9 @@ def figures(s: _Scored, task: str, decision: Mapping[str, Any] | None,
         metric = "r2" if task == "regression" else "-log_loss"
         out.append(("Permutation feature importance",
                     lambda: plots.permutation_importance_plot(dict(importance), metric=metric)))
+    if shap:
+        values = dict(shap)
+        out.append(("SHAP values (TreeSHAP)", lambda: plots.shap_importance_plot(values, unit=_SHAP_UNIT[task])))
     return out
 
 
@@ -229,7 +253,8 @@ def _facts(bundle: Bundle, model: str, source: str, rows: int, decision: Mapping
 
 def _report(title: str, facts: Mapping[str, Any], scores: Mapping[str, float], base: Mapping[str, float],
             s: _Scored, task: str, decision: Mapping[str, Any] | None, warnings: Sequence[str],
-            slice_rows: Sequence[Mapping[str, Any]], importance: Mapping[str, tuple[float, float]]) -> str:
+            slice_rows: Sequence[Mapping[str, Any]], importance: Mapping[str, tuple[float, float]],
+            shap: Mapping[str, float]) -> str:
     rows = {m: {"model": v, "baseline": base[m],
                 "better": "yes" if (v > base[m]) == higher_is_better(m) else "no"} for m, v in scores.items()}
     sections = []
@@ -240,7 +265,7 @@ def _report(title: str, facts: Mapping[str, Any], scores: Mapping[str, float], b
     if slice_rows:
         metric = _SLICE_METRIC[task]
         sections.append((f"Slices ({metric})", html.records_table(slice_rows, ["column", "value", "rows", metric])))
-    for heading, make in figures(s, task, decision, importance):
+    for heading, make in figures(s, task, decision, importance, shap):
         fig = make()
         sections.append((heading, plots.to_svg(fig)))
     if importance:

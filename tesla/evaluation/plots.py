@@ -31,6 +31,7 @@ __all__ = [
     "predicted_vs_actual_plot",
     "residuals_plot",
     "roc_plot",
+    "shap_importance_plot",
     "threshold_plot",
     "to_png",
     "to_svg",
@@ -247,6 +248,18 @@ def permutation_importance_plot(importance: dict[str, tuple[float, float]], *, m
     ax.barh([k for k, _ in items], [m for _, (m, _) in items], xerr=[s for _, (_, s) in items], color=_BLUE)
     ax.axvline(0, color="#444", lw=.8)
     ax.set(xlabel=f"drop in {metric} when the column is shuffled", title="Permutation feature importance")
+    return fig
+
+
+def shap_importance_plot(values: dict[str, float], *, unit: str, top: int = 20) -> Figure:
+    """Horizontal bars of mean |SHAP value| per raw column (``tree_shap.mean_abs_shap``), largest on top.
+
+    ``unit`` names what a contribution is measured in (log-odds, a class's logit, the target's units).
+    """
+    items = list(values.items())[:top][::-1]
+    fig, ax = _figure(5.6, max(2.5, 0.3 * len(items) + 1.2))
+    ax.barh([k for k, _ in items], [v for _, v in items], color=_BLUE)
+    ax.set(xlabel=f"mean |SHAP value| ({unit})", title="SHAP values (TreeSHAP)")
     return fig
 
 

@@ -145,6 +145,12 @@ class Preprocessor:
         """``output_columns`` as the estimator sees them: safe and unique for every learner."""
         return model_column_names(self.output_columns)
 
+    @property
+    def column_sources(self) -> list[str]:
+        """The raw column each of ``model_columns`` comes from, in their order (a one-hot group, a date's
+        parts or a text's counts name one raw column several times)."""
+        return [f["name"] for f in self.features for _ in self._output_names(f)]
+
     @staticmethod
     def _output_names(f: Mapping[str, Any]) -> list[str]:
         if f["type"] == "categorical" and f["encoding"] == "onehot":

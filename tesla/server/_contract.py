@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from tesla import wire
@@ -98,16 +98,25 @@ def _signature(route: Route, ps: list[Param]) -> tuple[inspect.Signature, type[B
     return inspect.Signature(sig), model
 
 
+# answers that are not JSON, by content type. A stored page is shown sandboxed whatever it holds: its own
+# origin, no script, nothing fetched from anywhere (Tesla's reports need only inline styles and SVG)
+_MEDIA: dict[str, type[Response]] = {"text/html": HTMLResponse}
+_PAGE_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                 "X-Content-Type-Options": "nosniff"}
+
+
 def _endpoint(route: Route) -> Callable[..., Any]:
     ps = params(route)
     hints = {p.name: p.hint for p in ps}
     signature, model = _signature(route, ps)
 
-    def endpoint(project: Any, body: BaseModel | None = None, **values: Any) -> JSONResponse:
+    def endpoint(project: Any, body: BaseModel | None = None, **values: Any) -> Response:
         if body is not None:
             values.update(body.model_dump())
         kwargs = {k: _decoded(hints[k], k, v) for k, v in values.items()}
         result = getattr(getattr(project, route.service), route.name)(**kwargs)
+        if route.media:
+            return _MEDIA[route.media](result, headers=_PAGE_HEADERS)
         return JSONResponse(callers_paths(project.root, wire.encode(result)))
 
     endpoint.__signature__ = signature  # type: ignore[attr-defined]  # what FastAPI reads the parameters from
@@ -173,7 +182,7 @@ def mount_contract(app: FastAPI) -> None:
         if route.job:
             continue
         app.add_api_route(route.path, _endpoint(route), methods=[route.method], tags=[route.service],
-                          summary=route.summary, description=f"Calls `Project.{route.call}`. Role: {route.needs}.",
+                          summary=route.summary, response_class=_MEDIA.get(route.media, JSONResponse), description=f"Calls `Project.{route.call}`. Role: {route.needs}.",
                           openapi_extra={"x-tesla-call": route.call, "x-tesla-role": route.needs})
 
     async def upload(request: Request, project: Caller,

@@ -19,7 +19,7 @@ from tesla.store.faults import fault_point
 if TYPE_CHECKING:
     from tesla.project import Project
 
-__all__ = ["DeployResult", "DeploymentService"]
+__all__ = ["DeployResult", "DeploymentService", "LiveMetrics"]
 
 
 @dataclass
@@ -242,12 +242,28 @@ class DeploymentService:
         Raises:
             DeployError: ``model`` is given and has no running deployment.
         """
+        return [DeploymentStatus(**{f.name: getattr(d, f.name) for f in dataclasses.fields(d)},
+                                 health=_probe_health(d), capture=_capture_counts(d.info))
+                for d in self._running(model, profile)]
+
+    def live(self, model: str | None = None, *, profile: str | None = None) -> list[LiveMetrics]:
+        """Running deployments' traffic now (requests, errors, rows, latency), read from each one's own
+        ``/metrics`` at the URL its deployment recorded: the caller names deployments, never a URL.
+
+        A server that asks for a bearer token (``deploy.auth_token_env``) is sent it when that variable is
+        set here. Cloud endpoints report to their provider's console and are listed as not available.
+
+        Raises:
+            DeployError: ``model`` is given and has no running deployment.
+        """
+        return [_read_live(d) for d in self._running(model, profile)]
+
+    def _running(self, model: str | None, profile: str | None) -> list[Deployment]:
         name = parse_model_ref(model)[0] if model else None
         rows = [d for d in self.list(model=name, active_only=True) if profile is None or d.profile == profile]
         if name and not rows:
             raise self._no_deployment(name, profile)
-        return [DeploymentStatus(**{f.name: getattr(d, f.name) for f in dataclasses.fields(d)},
-                                 health=_probe_health(d), capture=_capture_counts(d.info)) for d in rows]
+        return rows
 
     def logs(self, model: str, *, profile: str | None = None, lines: int = 50) -> tuple[Deployment, str]:
         """(deployment, the last ``lines`` lines of its server log) for the newest deployment of ``model``.
@@ -269,6 +285,27 @@ class DeploymentService:
         return dep, "\n".join(text.splitlines()[-lines:]) if lines > 0 else text
 
 
+@dataclass(frozen=True)
+class LiveMetrics:
+    """A running deployment's traffic as its own server's ``/metrics`` tells it now: totals since it started."""
+
+    id: int
+    model: str  # NAME@VERSION
+    profile: str
+    url: str | None
+    read_at: float  # when it was read (Unix seconds, on the machine reading it): rates come from two readings
+    available: bool  # False: nothing was read; ``reason`` says why
+    reason: str = ""
+    requests: int = 0  # requests to its model routes (health, metrics and schema probes are not counted)
+    errors: int = 0  # of those, answered with a 4xx or 5xx status
+    rows: int = 0  # rows predicted
+    in_flight: int = 0
+    latency_sum_s: float = 0.0  # of those requests
+    latency_count: int = 0
+    latency_buckets: list[list[float]] = field(default_factory=list)  # cumulative [upper bound s, count], ascending
+    latency_ms: dict[str, float] = field(default_factory=dict)  # mean, p50, p90, p99 since it started
+
+
 def _hosted(dep: Deployment) -> dict[str, Any]:
     """What the hosting backend returned for ``dep``, with the columns the store keeps of it (pid, port, url)."""
     columns = {"url": dep.url, "pid": dep.pid, "port": dep.port, "log_path": dep.log_path}
@@ -285,6 +322,32 @@ def _probe_health(dep: Deployment) -> dict[str, Any]:
         return response.json() if response.status_code == 200 else {"status": f"HTTP {response.status_code}"}
     except (httpx.HTTPError, ValueError) as exc:
         return {"status": f"unreachable: {type(exc).__name__}"}
+
+
+def _read_live(dep: Deployment) -> LiveMetrics:
+    import os
+    import time
+
+    import httpx
+
+    from tesla.serving.metrics import traffic
+
+    now = LiveMetrics(id=dep.id, model=dep.ref, profile=dep.profile, url=dep.url, read_at=time.time(), available=False)
+    if dep.target != "local" or not dep.url:
+        return dataclasses.replace(now, reason=f"see the {dep.target} console (tesla reads local servers only)")
+    env = dep.info.get("auth_token_env")
+    token = os.environ.get(env) if env else None
+    try:
+        response = httpx.get(f"{dep.url}/metrics", timeout=2.0,
+                             headers={"Authorization": f"Bearer {token}"} if token else {})
+    except httpx.HTTPError as exc:
+        return dataclasses.replace(now, reason=f"unreachable: {type(exc).__name__}")
+    if response.status_code == 401:
+        return dataclasses.replace(now, reason=f"its server asks for its bearer token: set {env or 'its token variable'} "
+                                               "(deploy.auth_token_env) where tesla server runs")
+    if response.status_code != 200:
+        return dataclasses.replace(now, reason=f"HTTP {response.status_code} from its /metrics")
+    return dataclasses.replace(now, available=True, **traffic(response.text))
 
 
 def _capture_counts(info: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tesla.compiler import compile_evaluate
-from tesla.errors import DataError, DeployError, GateError
+from tesla.errors import DataError, DataNotFoundError, DeployError, GateError
 from tesla.evaluation.delta import Delta
 from tesla.execution import RunResult
 from tesla.services._common import (
@@ -20,12 +20,13 @@ from tesla.services._common import (
     output_file,
     write_table,
 )
+from tesla.services._common import parse_model_ref
 from tesla.store import ModelVersion, Store
 
 if TYPE_CHECKING:
     from tesla.project import Project
 
-__all__ = ["CompareResult", "EvaluateResult", "EvaluationService", "check_gates", "gate_results"]
+__all__ = ["CompareResult", "EvaluateResult", "EvaluationRecord", "EvaluationService", "check_gates", "gate_results"]
 
 
 @dataclass
@@ -72,6 +73,22 @@ class CompareResult:
         from tesla.evaluation.compare import comparison_html
 
         return comparison_html(self.deltas, (self.a.ref, self.b.ref), self.rows, 0)
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One recorded evaluation of a model version: a ``tesla evaluate`` on a labelled file, or the evaluate
+    step of the training run that registered it (on its held-out split)."""
+
+    model: str  # NAME@VERSION
+    version: int
+    source: str  # "evaluate" (tesla evaluate) | "training" (the registering run's evaluate step)
+    data: str  # the labelled rows: the file as recorded, or "held-out split"
+    metrics: dict[str, Any]
+    gates: list[dict[str, Any]]  # the verdicts recorded with it (training records none)
+    report: str | None  # the stored report's id (its sha256): ``EvaluationService.report`` serves it
+    created_at: str | None
+    run_id: str | None = None  # the training run (source "training")
 
 
 def _summary_html(title: str, metrics: Mapping[str, float], warnings: Sequence[str], report: Path) -> str:
@@ -143,6 +160,61 @@ class EvaluationService:
             raise GateError(f"{g['message']}; the evaluation is recorded, report: {report}",
                             key=f"evaluation.gates.{g['metric']}")
         return out
+
+    def evaluations(self, model: str) -> list[EvaluationRecord]:
+        """The recorded evaluations of a model, newest first: each ``tesla evaluate`` of it and, per version,
+        the evaluation its training run made on the held-out split.
+
+        Args:
+            model: NAME (every version) or NAME@N / NAME@ALIAS (that version).
+
+        Raises:
+            ModelNotFoundError: no such model or version.
+        """
+        store = self.project.store
+        name, version = parse_model_ref(model)
+        versions = [self.project.training.resolve_model(model)] if version is not None else store.model_versions(name)
+        if not versions:
+            store.model(name)  # raises, naming the models there are
+        out: list[EvaluationRecord] = []
+        for mv in versions:
+            out += [EvaluationRecord(model=mv.ref, version=mv.version, source="evaluate", data=e.data,
+                                     metrics={k: v for k, v in e.metrics.items() if k != "gates"},
+                                     gates=list(e.metrics.get("gates") or []), report=e.report_sha,
+                                     created_at=e.created_at) for e in store.evaluations(mv.name, mv.version)]
+            out += self._training_evaluations(mv)
+        return sorted(out, key=lambda e: (e.created_at or "", e.version, e.source == "evaluate"), reverse=True)
+
+    def _training_evaluations(self, mv: ModelVersion) -> list[EvaluationRecord]:
+        """The evaluate step of the run that registered ``mv`` (none for a version registered otherwise)."""
+        if not mv.run_id:
+            return []
+        return [EvaluationRecord(model=mv.ref, version=mv.version, source="training",
+                                 data=str(step.params.get("source", "held-out split")),
+                                 metrics=dict(step.result.get("metrics") or {}), gates=[],
+                                 report=step.outputs.get("report"), created_at=step.started_at, run_id=mv.run_id)
+                for step in self.project.store.run_steps(mv.run_id)
+                if step.kind == "evaluate" and step.status in ("succeeded", "cached")]
+
+    def report(self, model: str, report: str) -> str:
+        """The HTML of a recorded evaluation report of ``model``: self-contained (inline SVG, no script, no URL).
+
+        Args:
+            model: NAME or NAME@N; the report must be one of its ``evaluations``.
+            report: the report's id (``EvaluationRecord.report``).
+
+        Raises:
+            ModelNotFoundError: no such model or version.
+            DataNotFoundError: ``report`` is no recorded evaluation report of ``model``.
+            IntegrityError: the stored report changed since it was written.
+        """
+        known = {e.report for e in self.evaluations(model) if e.report}
+        if report not in known:
+            raise DataNotFoundError(f"'{report}' is not an evaluation report of {model} (it has {len(known)}); "
+                                    f"see evaluation.evaluations('{model}') (GET /evaluation/{model}/evaluations)", key="report")
+        path = self.project.store.artifacts.verify(report, label=f"evaluation report {report[:12]} of {model}",
+                                                   hint="evaluate the model again")
+        return path.read_text(encoding="utf-8")
 
     def compare(self, a: str, b: str, data: PathLike | Any, *, overrides: Sequence[str] = ()) -> CompareResult:
         """``tesla models compare A B -d FILE``: B minus A on the same labelled rows, with bootstrap intervals."""

@@ -1,19 +1,25 @@
 """Prometheus metrics of one model server, kept in-process and rendered as text format 0.0.4.
 
 Hand-written rather than prometheus-client: a few counters and two histograms, updated on the
-event loop only (no locks), and the server needs no extra dependency.
+event loop only (no locks), and the server needs no extra dependency. ``traffic`` reads that text back
+(``tesla server`` charts a running deployment from it).
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["ServingMetrics"]
+__all__ = ["PROBE_ROUTES", "ServingMetrics", "histogram_quantile", "samples", "traffic"]
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# routes that look at a server rather than use its model: not traffic (``traffic`` leaves them out)
+PROBE_ROUTES = frozenset({"/health", "/ping", "/metrics", "/schema", "/openapi.json", "/v2", "/v2/health/ready",
+                          "/v2/health/live", "/v2/models/{name}"})
 
 
 @dataclass
@@ -104,3 +110,84 @@ class ServingMetrics:
             kind = "counter" if gauge.endswith("_total") else "gauge"
             lines += [f"# HELP {gauge} {help_}", f"# TYPE {gauge} {kind}", f"{gauge} {read()}"]
         return "\n".join(lines) + "\n"
+
+
+_SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?$")
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def samples(text: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample in Prometheus text format; comments and lines that are no
+    sample are skipped."""
+    for line in text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if match is None:
+            continue
+        name, labels, value = match.groups()
+        try:
+            number = float(value)  # "+Inf", "NaN" included
+        except ValueError:
+            continue
+        found = {k: re.sub(r'\\[\\"n]', lambda m: _UNESCAPE[m[0]], v) for k, v in _LABEL.findall(labels or "")}
+        yield name, found, number
+
+
+def _finite(text: str | None) -> bool:
+    try:
+        return text is not None and abs(float(text)) < float("inf")
+    except ValueError:
+        return False
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]], count: float) -> float | None:
+    """The ``q`` quantile of a histogram from its cumulative ``(upper bound, count)`` buckets (finite bounds,
+    ascending) and its total ``count``, interpolated within the bucket as Prometheus does; None when empty.
+    A quantile beyond the last finite bound is that bound."""
+    if count <= 0:
+        return None
+    rank, low, below = q * count, 0.0, 0.0
+    for bound, cumulative in buckets:
+        if cumulative >= rank:
+            if cumulative == below:
+                return bound
+            return low + (bound - low) * (rank - below) / (cumulative - below)
+        low, below = bound, cumulative
+    return buckets[-1][0] if buckets else None
+
+
+def traffic(text: str) -> dict[str, Any]:
+    """The served traffic in a model server's ``/metrics`` text, totals since it started: ``requests`` and
+    ``errors`` (answered 4xx or 5xx) on its model routes (``PROBE_ROUTES`` left out), ``rows`` predicted,
+    ``in_flight`` (besides the ``/metrics`` request that read ``text``), and their latency: ``latency_sum_s``, ``latency_count``, ``latency_buckets`` (cumulative
+    ``[upper bound s, count]``, finite bounds) and ``latency_ms`` (mean, p50, p90, p99)."""
+    requests = errors = rows = in_flight = 0.0
+    latency_sum = latency_count = 0.0
+    buckets: dict[float, float] = {}
+    for name, labels, value in samples(text):
+        if labels.get("route") in PROBE_ROUTES:
+            continue
+        if name == "tesla_requests_total":
+            requests += value
+            errors += value if labels.get("status", "").startswith(("4", "5")) else 0
+        elif name == "tesla_request_duration_seconds_bucket" and _finite(labels.get("le")):
+            bound = float(labels["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + value
+        elif name == "tesla_request_duration_seconds_sum":
+            latency_sum += value
+        elif name == "tesla_request_duration_seconds_count":
+            latency_count += value
+        elif name == "tesla_rows_predicted_total":
+            rows = value
+        elif name == "tesla_in_flight_requests":
+            in_flight = value
+    ordered = sorted(buckets.items())
+    latency_ms = {"mean": latency_sum / latency_count * 1000} if latency_count else {}
+    for label, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        value = histogram_quantile(q, ordered, latency_count)
+        if value is not None:
+            latency_ms[label] = value * 1000
+    return {"requests": int(requests), "errors": int(errors), "rows": int(rows),
+            "in_flight": max(int(in_flight) - 1, 0),  # the request that read the text is not traffic
+            "latency_sum_s": latency_sum, "latency_count": int(latency_count),
+            "latency_buckets": [[bound, int(n)] for bound, n in ordered], "latency_ms": latency_ms}

@@ -80,7 +80,8 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _send_traffic(url: str, csv: Path) -> None:
+def send_traffic(url: str, csv: Path) -> None:
+    """Three ``/predict`` requests of 40 rows (fewer in the last) of the labelled ``csv``, its target dropped."""
     import pandas as pd
 
     rows = pd.read_csv(csv).drop(columns=["target"])
@@ -102,7 +103,7 @@ def ui_project(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> 
     run_tesla("deploy", "-m", "bc_model", cwd=root)
     try:
         url = next(d.url for d in api.Project(root).deployments.list(active_only=True))
-        _send_traffic(url, datasets_dir / "bc_test.csv")
+        send_traffic(url, datasets_dir / "bc_test.csv")
         run_tesla("monitor", "-m", "bc_model", cwd=root)
         yield root
     finally:

@@ -1,8 +1,10 @@
 """The web UI at ``/`` in a real browser (Debian's Chromium, headless) against a ``tesla server`` the tests start.
 
 Every view loads with no console error and no failed request, the navigation links reach each view, the
-charts draw data points, and a project with users asks for a token once and then sends it. Screenshots
-are saved under each test's tmp dir; their names are printed (``pytest -s`` shows them).
+charts draw data points, a model shows its evaluations and its newest report (plots included) in a sandboxed
+frame, the deployments view charts a running deployment's live traffic (and stops reading it once left), and a
+project with users asks for a token once and then sends it. Screenshots are saved under each test's tmp dir;
+their names are printed (``pytest -s`` shows them).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tesla import Project
 from tests.conftest import run_tesla
-from tests.ui.conftest import start_server, stop_server
+from tests.ui.conftest import send_traffic, start_server, stop_server
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -119,7 +122,7 @@ def test_models_deployments_and_monitoring_draw_their_charts(watch: _Watch, ui_s
     watch.shot(tmp_path, "model")
     watch.open(f"{ui_server}/#/deployments")
     assert watch.page.locator("#view tbody tr", has_text="running").count() == 1
-    for title in ("Requests per check", "Latency", "Error rate"):
+    for title in ("Requests per check", "Latency per check", "Error rate per check"):
         assert watch.page.locator(f'svg[aria-label="{title}"] circle.point').count() >= 1, title  # one check: one point
     watch.shot(tmp_path, "deployments")
     watch.open(f"{ui_server}/#/monitoring")
@@ -127,6 +130,50 @@ def test_models_deployments_and_monitoring_draw_their_charts(watch: _Watch, ui_s
     assert drift.count() == 30  # one bar per feature of bc
     watch.shot(tmp_path, "monitoring")
     _no_error_shown(watch)
+
+
+def test_a_model_shows_its_evaluations_and_its_newest_report(watch: _Watch, ui_server: str, tmp_path: Path) -> None:
+    watch.open(f"{ui_server}/#/models/bc_model")
+    rows = watch.page.locator("#view .card h3:has-text('Evaluations') + table tbody tr")
+    assert rows.count() == 1 and "training run" in rows.first.inner_text()  # its run's held-out evaluation
+    frame = watch.page.locator("#view iframe.report")
+    frame.wait_for(timeout=15000)
+    assert frame.get_attribute("sandbox") == ""  # no script, an origin of its own
+    document = frame.element_handle().content_frame()
+    document.wait_for_selector("svg")
+    assert "<svg" in document.content() and "<h2>ROC</h2>" in document.content()  # the plots are drawn
+    alone = watch.page.locator("#view a.report-link").get_attribute("href")
+    page = watch.page.request.get(f"{ui_server}/{alone}")  # "open the report alone": the same page
+    assert page.ok and page.headers["content-type"].startswith("text/html") and "<svg" in page.text()
+    watch.shot(tmp_path, "model-report")
+    _no_error_shown(watch)
+
+
+def _point_values(chart: object) -> list[float]:
+    """The y value of each point of a ``lineChart`` (its title reads ``NAME at X: Y``)."""
+    return [float(t.rsplit(": ", 1)[1]) for t in chart.locator("circle.point title").all_text_contents()]
+
+
+def test_the_deployments_view_charts_live_traffic_while_open(watch: _Watch, ui_server: str, ui_project: Path,
+                                                             datasets_dir: Path, tmp_path: Path) -> None:
+    watch.open(f"{ui_server}/#/deployments")
+    assert watch.page.locator("h2", has_text="Live traffic of bc_model@1 · production").count() == 1
+    url = next(d.url for d in Project(ui_project).deployments.list(active_only=True))
+    send_traffic(url, datasets_dir / "bc_test.csv")  # three /predict requests
+    latency = watch.page.locator('svg[aria-label="Live latency (ms)"]')
+    latency.locator("circle.point").first.wait_for(timeout=20000)  # a reading after the requests: their latency
+    assert all(ms > 0 for ms in _point_values(latency))
+    assert max(_point_values(watch.page.locator('svg[aria-label="Live requests/s"]'))) > 0
+    assert watch.page.locator('svg[aria-label="Live error rate"] circle.point').count() >= 1
+    assert watch.page.locator("h2", has_text="Per-check history of bc_model · production").count() == 1
+    watch.shot(tmp_path, "deployment-live")
+    _no_error_shown(watch)
+    reads: list[str] = []
+    watch.page.on("request", lambda r: "/deployments/live" in r.url and reads.append(r.url))
+    watch.page.click('nav a[data-view="runs"]')
+    watch.wait_rendered("/runs")
+    watch.page.wait_for_timeout(7000)  # more than two reading intervals
+    assert reads == [], "the deployments view kept reading live metrics after it was left"
 
 
 def test_a_server_with_users_asks_for_a_token_once(browser: object, project: Path, tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """The web UI at ``/`` of ``tesla server``: one HTML page, one JS module and a stylesheet, shipped in the package.
 
-The page (``assets/index.html``) renders runs, models, datasets, deployments and monitoring checks from the
-same REST routes the CLI's remote client calls (``tesla/routes.py``); it draws its charts as SVG itself, so it
-needs no CDN, no vendored library and no build step. Its URLs are relative: it works behind a prefix.
+The page (``assets/index.html``) renders runs, models (with their evaluations and newest report, in a sandboxed
+frame), datasets, deployments (with live traffic charts, read every few seconds while that view is open) and
+monitoring checks from the same REST routes the CLI's remote client calls (``tesla/routes.py``); it draws its
+charts as SVG itself, so it needs no CDN, no vendored library and no build step. Its URLs are relative: it works
+behind a prefix.
 """
 
 from __future__ import annotations

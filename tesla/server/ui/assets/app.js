@@ -7,17 +7,22 @@ const view = document.getElementById("view");
 // -- the API: relative URLs (the page may sit behind a prefix), a Bearer token once the server asks for one
 class AuthNeeded extends Error {}
 
-async function api(path) {
+async function request(path) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const resp = await fetch(path.replace(/^\//, ""), { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   if (resp.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
     throw new AuthNeeded("this server needs an API token");
   }
-  const body = await resp.json();
-  if (!resp.ok) throw new Error(body?.error?.message || `${resp.status} on ${path}`);
-  return body;
+  if (!resp.ok) {
+    const body = await resp.json().catch(() => null);
+    throw new Error(body?.error?.message || `${resp.status} on ${path}`);
+  }
+  return resp;
 }
+
+const api = async (path) => (await request(path)).json();
+const apiText = async (path) => (await request(path)).text(); // a route whose answer is a page (a report's HTML)
 
 document.getElementById("login").addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -198,8 +203,45 @@ async function runView(id) {
   return out;
 }
 
+// a version's recorded evaluations (tesla evaluate, and its training run's on the held-out split), newest first
+function evaluationsTable(evaluations) {
+  const numbers = (e) => Object.entries(e.metrics || {}).filter(([, v]) => typeof v === "number").slice(0, 4)
+    .map(([k, v]) => `${k} ${fmt(v)}`).join(", ");
+  const gates = (e) => (e.gates?.length ? e.gates.map((g) => `${g.metric} ${g.rule}: ${g.passed ? "pass" : "FAIL"}`).join("; ") : "");
+  return table([
+    ["when", (e) => e.created_at], ["source", (e) => (e.run_id ? el("span", {}, "training run ", link(`#/runs/${e.run_id}`, e.run_id)) : "tesla evaluate")],
+    ["data", (e) => e.data], ["metrics", (e) => numbers(e)], ["gates", (e) => gates(e)],
+    ["report", (e) => (e.report ? e.report.slice(0, 12) : "")],
+  ], evaluations);
+}
+
+// the newest report of a version, fetched when its <details> first opens and shown in a sandboxed frame (no
+// script, its own origin); "open alone" is the route itself, or the fetched page when a token is needed
+function reportPanel(m, evaluation, open) {
+  const path = `evaluation/${encodeURIComponent(m.name)}@${m.version}/reports/${evaluation.report}`;
+  const panel = el("details", { class: "report", open: open ? "" : null },
+    el("summary", {}, `Evaluation report (${evaluation.source === "training" ? "training run" : "tesla evaluate"} on ${evaluation.data}, ${evaluation.created_at ?? ""})`));
+  const load = async () => {
+    panel.removeEventListener("toggle", load);
+    try {
+      const html = await apiText(path);
+      const alone = sessionStorage.getItem(TOKEN_KEY) ? URL.createObjectURL(new Blob([html], { type: "text/html" })) : path;
+      panel.append(el("p", {}, el("a", { href: alone, target: "_blank", rel: "noopener", class: "report-link" }, "Open the report alone")),
+        el("iframe", { class: "report", sandbox: "", srcdoc: html, title: `Evaluation report of ${m.name}@${m.version}` }));
+    } catch (err) {
+      panel.append(el("p", { class: "error" }, err.message));
+    }
+  };
+  if (open) load(); else panel.addEventListener("toggle", load);
+  return panel;
+}
+
 async function modelsView(name) {
-  const versions = await api(name ? `training/model-versions?name=${encodeURIComponent(name)}` : "training/model-versions");
+  const enc = name ? encodeURIComponent(name) : "";
+  const [versions, evaluations] = await Promise.all([
+    api(name ? `training/model-versions?name=${enc}` : "training/model-versions"),
+    name ? api(`evaluation/${enc}/evaluations`) : [],
+  ]);
   const out = [el("h1", {}, name ? `Model ${name}` : "Models"), table([
     ["model", (m) => link(`#/models/${encodeURIComponent(m.name)}`, `${m.name}@${m.version}`)], ["task", (m) => m.task],
     ["framework", (m) => m.framework], ["stage", (m) => m.stage], ["aliases", (m) => (m.aliases || []).join(", ")],
@@ -207,14 +249,18 @@ async function modelsView(name) {
     ["run", (m) => (m.run_id ? link(`#/runs/${m.run_id}`, m.run_id) : "")], ["created", (m) => m.created_at],
   ], versions)];
   if (!name) return out;
+  const newest = Math.max(...versions.map((m) => m.version));
   for (const m of versions) {
     const metrics = Object.entries(m.metrics || {}).filter(([, v]) => typeof v === "number");
+    const own = evaluations.filter((e) => e.version === m.version), report = own.find((e) => e.report);
     out.push(el("div", { class: "card" }, el("h2", {}, `${m.name}@${m.version}`),
       el("p", {}, "Lineage: dataset ", m.dataset ? link(`#/datasets/${encodeURIComponent(m.dataset)}`, `${m.dataset}@${m.dataset_version}`) : "—",
         " → run ", m.run_id ? link(`#/runs/${m.run_id}`, m.run_id) : "—", ` → bundle ${(m.bundle_sha || "").slice(0, 12)}`,
         el("span", { class: "muted" }, ` (plan ${(m.plan_fingerprint || "").slice(0, 12)})`)),
       barChart(metrics.map(([label, value]) => ({ label, value })), { title: "Validation metrics" }),
-      m.config?.best_estimator ? el("p", {}, `Best estimator: ${m.config.best_estimator}`) : null));
+      m.config?.best_estimator ? el("p", {}, `Best estimator: ${m.config.best_estimator}`) : null,
+      el("h3", {}, "Evaluations"), evaluationsTable(own),
+      report ? reportPanel(m, report, m.version === newest) : null));
   }
   return out;
 }
@@ -257,14 +303,95 @@ function trafficCharts(checks) {
   return [
     lineChart([{ name: "requests", points: series((s) => s.requests) }], { title: "Requests per check", xLabel: "check", width: 420, height: 200 }),
     lineChart(Object.keys(lat).slice(0, 3).map((k) => ({ name: `${k} ms`, points: series((s) => s.latency_ms?.[k]) })),
-      { title: "Latency", xLabel: "check", width: 420, height: 200 }),
-    lineChart([{ name: "error rate", points: series((s) => s.error_rate) }], { title: "Error rate", xLabel: "check", width: 420, height: 200 }),
+      { title: "Latency per check", xLabel: "check", width: 420, height: 200 }),
+    lineChart([{ name: "error rate", points: series((s) => s.error_rate) }], { title: "Error rate per check", xLabel: "check", width: 420, height: 200 }),
   ];
 }
 
-let livePoll = null;
+// -- live traffic: the deployments' own /metrics (totals since each server started), read by the server every
+// few seconds while the view is open; rates come from two readings, so the charts start at the second one
+const LIVE_EVERY_MS = 3000, LIVE_KEEP = 200;
+let livePoll = null, liveView = 0; // liveView changes with every route(): a reading for an old view is dropped
+
+// the q quantile of a histogram's cumulative [upper bound, count] buckets holding `count` observations
+function quantile(q, buckets, count) {
+  if (count <= 0 || !buckets.length) return null;
+  let low = 0, below = 0;
+  for (const [bound, n] of buckets) {
+    if (n >= q * count) return n === below ? bound : low + ((bound - low) * (q * count - below)) / (n - below);
+    [low, below] = [bound, n];
+  }
+  return buckets[buckets.length - 1][0];
+}
+
+function liveSeries(samples) {
+  const rate = [], mean = [], p90 = [], errors = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1], b = samples[i], dt = b.read_at - a.read_at, t = b.read_at - samples[0].read_at;
+    const served = b.requests - a.requests, timed = b.latency_count - a.latency_count;
+    if (dt <= 0) continue;
+    rate.push([t, served / dt]);
+    if (served > 0) errors.push([t, (b.errors - a.errors) / served]);
+    if (timed > 0) {
+      mean.push([t, ((b.latency_sum_s - a.latency_sum_s) / timed) * 1000]);
+      const q = quantile(0.9, b.latency_buckets.map(([le, n], j) => [le, n - (a.latency_buckets[j]?.[1] ?? 0)]), timed);
+      if (q !== null) p90.push([t, q * 1000]);
+    }
+  }
+  return { rate, mean, p90, errors };
+}
+
+function liveCharts(samples) {
+  const s = liveSeries(samples), last = samples[samples.length - 1];
+  const size = { xLabel: "seconds", width: 420, height: 200 };
+  const since = last.latency_ms?.p90 !== undefined ? `, p90 ${fmt(last.latency_ms.p90)} ms` : "";
+  return [
+    el("p", { class: "muted" }, `Since its server started: ${last.requests} requests, ${last.errors} errors, ${last.rows} rows${since}. `,
+      samples.length < 2 ? "The charts start at the next reading." : `${samples.length} readings, every ${LIVE_EVERY_MS / 1000} s.`),
+    lineChart([{ name: "requests/s", points: s.rate }], { title: "Live requests/s", ...size }),
+    lineChart([{ name: "mean ms", points: s.mean }, { name: "p90 ms", points: s.p90 }], { title: "Live latency (ms)", ...size }),
+    lineChart([{ name: "error rate", points: s.errors }], { title: "Live error rate", ...size }),
+  ];
+}
+
+function recordLive(history, readings) {
+  for (const r of readings) {
+    const samples = (history[r.id] ??= []);
+    const prev = samples[samples.length - 1];
+    if (!r.available) continue;
+    if (prev && r.requests < prev.requests) samples.length = 0; // its server restarted: counts start again
+    samples.push(r);
+    if (samples.length > LIVE_KEEP) samples.shift();
+  }
+}
+
+function drawLive(boxes, history, readings) {
+  for (const r of readings) {
+    const box = boxes[r.id];
+    if (!box) continue;
+    box.replaceChildren(...(r.available ? liveCharts(history[r.id]) : [el("p", { class: "muted" }, `No live metrics: ${r.reason}`)]));
+  }
+}
+
+function pollLive(view, boxes, history) {
+  livePoll = setTimeout(async () => {
+    try {
+      const readings = await api("deployments/live");
+      if (view !== liveView) return;
+      recordLive(history, readings);
+      drawLive(boxes, history, readings);
+    } catch (err) {
+      if (view !== liveView) return;
+      for (const box of Object.values(boxes)) box.replaceChildren(el("p", { class: "error" }, `Live metrics: ${err.message}`));
+    }
+    pollLive(view, boxes, history);
+  }, LIVE_EVERY_MS);
+}
+
 async function deploymentsView() {
-  const [records, health, checks] = await Promise.all([api("deployments/records?active_only=false"), api("deployments/health"), api("monitoring/checks?limit=200")]);
+  const view = liveView;
+  const [records, health, checks, readings] = await Promise.all([api("deployments/records?active_only=false"), api("deployments/health"),
+    api("monitoring/checks?limit=200"), api("deployments/live")]);
   const live = Object.fromEntries(health.map((h) => [h.id, h]));
   const out = [el("h1", {}, "Deployments"), table([
     ["id", (d) => d.id], ["model", (d) => link(`#/models/${encodeURIComponent(d.model)}`, `${d.model}@${d.version}`)],
@@ -272,12 +399,18 @@ async function deploymentsView() {
     ["health", (d) => live[d.id]?.health?.status ?? ""], ["captured files", (d) => live[d.id]?.capture?.files ?? ""],
     ["created", (d) => d.created_at],
   ], records)];
+  const boxes = {}, history = {};
+  for (const r of readings) {
+    out.push(el("h2", {}, `Live traffic of ${r.model} · ${r.profile}`), (boxes[r.id] = el("div", { class: "live", "data-deployment": r.id })));
+  }
+  recordLive(history, readings);
+  drawLive(boxes, history, readings);
+  if (readings.length && view === liveView) pollLive(view, boxes, history);
   const groups = {};
   for (const c of checks) (groups[`${c.model.split("@")[0]} · ${c.profile}`] ??= []).push(c);
   for (const [key, group] of Object.entries(groups)) {
-    out.push(el("h2", {}, `Traffic of ${key}`), el("div", {}, trafficCharts(group)));
+    out.push(el("h2", {}, `Per-check history of ${key} (monitoring checks)`), el("div", {}, trafficCharts(group)));
   }
-  if (health.length) livePoll = setTimeout(() => location.hash.startsWith("#/deployments") && route(), 10000);
   return out;
 }
 
@@ -313,6 +446,7 @@ const ROUTES = [
 
 async function route() {
   clearTimeout(livePoll);
+  liveView += 1;
   const hash = location.hash || "#/runs";
   const [re, render, name] = ROUTES.find(([re]) => re.test(hash)) ?? ROUTES[1];
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
