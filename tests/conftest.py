@@ -9,7 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,17 +134,26 @@ def _postgres_bindir() -> Path | None:
     return found[-1].parent if found else None
 
 
-def _install_postgres() -> str | None:
-    """Install Debian's PostgreSQL when it is missing and we may (root, apt-get); the reason it failed, or None."""
+def apt_install(package: str, present: Callable[[], bool]) -> str | None:
+    """Install Debian's ``package`` unless ``present()``, when we may (root, apt-get); why it failed, or None.
+
+    Under a lock: the suite's two workers may both find it missing, and apt-get refuses a second
+    concurrent run (dpkg's lock).
+    """
+    import fcntl
     import shutil
 
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "PostgreSQL is not installed (apt-get install postgresql needs root)"
+        return f"{package} is not installed (apt-get install {package} needs root)"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "postgresql"]):
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-        if proc.returncode != 0:
-            return f"'{' '.join(cmd)}' failed: {proc.stderr.strip()[-300:]}"
+    with open("/tmp/tesla-tests-apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if present():  # the other worker installed it while this one waited
+            return None
+        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", package]):
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+            if proc.returncode != 0:
+                return f"'{' '.join(cmd)}' failed: {proc.stderr.strip()[-300:]}"
     return None
 
 
@@ -166,7 +175,7 @@ def postgres_server() -> Iterator[str]:
     import tempfile
     import time
 
-    if _postgres_bindir() is None and (why := _install_postgres()):
+    if _postgres_bindir() is None and (why := apt_install("postgresql", lambda: _postgres_bindir() is not None)):
         pytest.skip(f"no PostgreSQL for the store suite: {why}")
     bindir = _postgres_bindir()
     assert bindir is not None

@@ -43,8 +43,8 @@ def test_non_string_column_names_are_refused_with_the_fix(project: Path) -> None
         Project(project).data.load(pd.DataFrame({0: [1, 2], 1: [3, 4]}), "n")
 
 
-def test_evaluate_and_predict_take_a_dataframe(trained_project: Path, datasets_dir: Path) -> None:
-    p = Project(trained_project)
+def test_evaluate_and_predict_take_a_dataframe(trained_project: Path, datasets_dir: Path, tmp_path: Path) -> None:
+    p = Project(shutil.copytree(trained_project, tmp_path / "proj"))  # evaluate records: not in the shared project
     test = pd.read_csv(datasets_dir / "bc_test.csv")
     by_frame = p.evaluation.evaluate("bc_model", test)
     by_file = p.evaluation.evaluate("bc_model", datasets_dir / "bc_test.csv")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,10 @@ def test_an_embedded_report_drops_the_pages_style() -> None:
 
 
 @pytest.fixture(scope="module")
-def shown(trained_project: Path, datasets_dir: Path) -> dict[str, str]:
-    p = Project(trained_project)
-    run = next(r for r in p.training.runs() if r.plan_name == "train/bc_model")  # other tests evaluate too
+def shown(trained_project: Path, datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    # evaluate records an evaluation: on a copy, the session's trained project is shared
+    p = Project(shutil.copytree(trained_project, tmp_path_factory.mktemp("repr") / "proj"))
+    run = next(r for r in p.training.runs() if r.plan_name == "train/bc_model")
     return {
         "dataset": p.data.version("bc")._repr_html_(),
         "model": p.training.resolve_model("bc_model")._repr_html_(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -20,26 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TESLA, _free_port, run_tesla
+from tests.conftest import TESLA, _free_port, apt_install, run_tesla
 
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-def _install_chromium() -> str | None:
-    """Install Debian's chromium; None when it worked, else why not."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "chromium is missing and apt-get cannot run here (not root)"
-    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
-        if proc.returncode != 0:
-            return f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-300:]}"
-    return None
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
-    if not CHROMIUM.exists() and (why := _install_chromium()):
+    if not CHROMIUM.exists() and (why := apt_install("chromium", CHROMIUM.exists)):
         pytest.skip(f"no browser for the UI tests: {why}")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
