@@ -24,8 +24,10 @@ from tests.conftest import TESLA, _free_port, apt_install, run_tesla
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    # module, not session: Playwright's sync API keeps an asyncio loop running in this thread while it is
+    # open, and a later file's asyncio.run() on the same worker refuses to start under a running loop
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
     if not CHROMIUM.exists() and (why := apt_install("chromium", CHROMIUM.exists)):
         pytest.skip(f"no browser for the UI tests: {why}")
