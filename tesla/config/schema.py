@@ -123,7 +123,8 @@ class EvaluationConfig:
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     slices: list[str] = field(default_factory=list)  # columns whose values get metrics of their own
     bootstrap_samples: int = 500  # paired bootstrap resamples of --against / models compare intervals
-    importance: bool = True  # feature importance in the report: permutation (one rescoring per column x 3), TreeSHAP for LightGBM/XGBoost
+    # feature importance in the report: permutation (one rescoring per column x 3), TreeSHAP for LightGBM/XGBoost
+    importance: bool = True
 
 
 @dataclass

@@ -142,9 +142,11 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
     warnings = [w for w in [decisions.collapse_warning(y, pred, scored.classes)] if w] if task != "regression" else []
     slice_rows, slice_warnings = _slices(task, df, slices, scored, n_classes)
     warnings += slice_warnings
-    sample, truth = _importance_sample(df.drop(columns=[target]), y)
-    ranked = _importance(bundle, sample, truth, task) if importance else {}
-    shap = _shap(bundle, sample) if importance else {}
+    ranked: dict[str, tuple[float, float]] = {}
+    shap: dict[str, float] = {}
+    if importance:
+        sample, truth = _importance_sample(df.drop(columns=[target]), y)
+        ranked, shap = _importance(bundle, sample, truth, task), _shap(bundle, sample)
     facts = _facts(bundle, model, source, len(y), decision)
     report = _report(title, facts, scores, base, scored, task, decision, warnings, slice_rows, ranked, shap)
     return Evaluation(task=task, rows=len(y), metrics=scores, baseline=base, report_html=report,

@@ -182,7 +182,8 @@ def mount_contract(app: FastAPI) -> None:
         if route.job:
             continue
         app.add_api_route(route.path, _endpoint(route), methods=[route.method], tags=[route.service],
-                          summary=route.summary, response_class=_MEDIA.get(route.media, JSONResponse), description=f"Calls `Project.{route.call}`. Role: {route.needs}.",
+                          summary=route.summary, response_class=_MEDIA.get(route.media, JSONResponse),
+                          description=f"Calls `Project.{route.call}`. Role: {route.needs}.",
                           openapi_extra={"x-tesla-call": route.call, "x-tesla-role": route.needs})
 
     async def upload(request: Request, project: Caller,

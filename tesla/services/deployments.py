@@ -343,7 +343,8 @@ def _read_live(dep: Deployment) -> LiveMetrics:
     except httpx.HTTPError as exc:
         return dataclasses.replace(now, reason=f"unreachable: {type(exc).__name__}")
     if response.status_code == 401:
-        return dataclasses.replace(now, reason=f"its server asks for its bearer token: set {env or 'its token variable'} "
+        variable = env or "its token variable"
+        return dataclasses.replace(now, reason=f"its server asks for its bearer token: set {variable} "
                                                "(deploy.auth_token_env) where tesla server runs")
     if response.status_code != 200:
         return dataclasses.replace(now, reason=f"HTTP {response.status_code} from its /metrics")

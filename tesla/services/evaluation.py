@@ -18,15 +18,16 @@ from tesla.services._common import (
     is_frame,
     local_input,
     output_file,
+    parse_model_ref,
     write_table,
 )
-from tesla.services._common import parse_model_ref
 from tesla.store import ModelVersion, Store
 
 if TYPE_CHECKING:
     from tesla.project import Project
 
-__all__ = ["CompareResult", "EvaluateResult", "EvaluationRecord", "EvaluationService", "check_gates", "gate_results"]
+__all__ = ["CompareResult", "EvaluateResult", "EvaluationRecord", "EvaluationService", "check_gates",
+           "gate_results"]
 
 
 @dataclass
@@ -211,7 +212,8 @@ class EvaluationService:
         known = {e.report for e in self.evaluations(model) if e.report}
         if report not in known:
             raise DataNotFoundError(f"'{report}' is not an evaluation report of {model} (it has {len(known)}); "
-                                    f"see evaluation.evaluations('{model}') (GET /evaluation/{model}/evaluations)", key="report")
+                                    f"see evaluation.evaluations('{model}') (GET /evaluation/{model}/evaluations)",
+                                    key="report")
         path = self.project.store.artifacts.verify(report, label=f"evaluation report {report[:12]} of {model}",
                                                    hint="evaluate the model again")
         return path.read_text(encoding="utf-8")

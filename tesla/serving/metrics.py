@@ -159,7 +159,8 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]], count: 
 def traffic(text: str) -> dict[str, Any]:
     """The served traffic in a model server's ``/metrics`` text, totals since it started: ``requests`` and
     ``errors`` (answered 4xx or 5xx) on its model routes (``PROBE_ROUTES`` left out), ``rows`` predicted,
-    ``in_flight`` (besides the ``/metrics`` request that read ``text``), and their latency: ``latency_sum_s``, ``latency_count``, ``latency_buckets`` (cumulative
+    ``in_flight`` (besides the ``/metrics`` request that read ``text``), and their latency: ``latency_sum_s``,
+    ``latency_count``, ``latency_buckets`` (cumulative
     ``[upper bound s, count]``, finite bounds) and ``latency_ms`` (mean, p50, p90, p99)."""
     requests = errors = rows = in_flight = 0.0
     latency_sum = latency_count = 0.0

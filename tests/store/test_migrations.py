@@ -43,7 +43,8 @@ def test_a_shared_store_behind_is_refused_until_tesla_store_upgrade(project, sto
     engine.dispose()
     proc = run_tesla("data", "list", cwd=project, check=False)
     assert proc.returncode == 1 and proc.stderr.strip() == (
-        f"Error: this store is at schema revision 0001, this Tesla needs {metadata.HEAD}; run `tesla store upgrade` once "
+        f"Error: this store is at schema revision 0001, this Tesla needs {metadata.HEAD}; "
+        "run `tesla store upgrade` once "
         "(everyone sharing the store then uses the new schema)")
     assert run_tesla("store", "upgrade", cwd=project).stdout.strip() == (
         f"store schema upgraded from revision 0001 to {metadata.HEAD}")
