@@ -72,6 +72,9 @@ FORBIDDEN = {
     "train": ("torch", "tensorflow", "keras", "pytest", "fastapi", *CLOUD),
     # a REST server start: no model framework until a request needs one
     "server-start": (*ML, "pytest", *CLOUD),
+    # `tesla deploy` (the CLI's process; the model server is another): the weight types skops read when the model
+    # was registered are replayed for the same bytes, the config is the compose cache's, the health probe urllib's
+    "deploy": (*ML, "pandas", "httpx", "pytest", *CLOUD),
 }
 
 _LISTED = """
@@ -168,6 +171,25 @@ def test_skops_imported_from_the_cache_trusts_the_same_types(tmp_path: Path) -> 
     walked, cached = run(tesla_way), run(tesla_way)
     assert walked[:3] == plain[:3] and cached[:3] == plain[:3]
     assert cached[3] is False  # replayed from the cache: scikit-learn was not walked, pytest not imported
+
+
+def test_deploy_imports_no_model_framework_in_the_cli(trained_project: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = Path(shutil.copytree(trained_project, tmp_path / "proj"))
+    env = {"TESLA_CACHE_DIR": str(tmp_path / "cache")}
+    probe = ("from tesla.cli import main\ntry:\n    main(['deploy', '-m', 'bc_model'])\nexcept SystemExit:\n    pass\n"
+             + _LISTED.format(forbidden=FORBIDDEN["deploy"]))
+    stop = "from tesla.cli import main\nmain(['deployments', 'stop', 'bc_model'])"
+    try:
+        _run_probe(probe, root, env)  # a first deploy saves the composed config
+        subprocess.run([sys.executable, "-c", stop], cwd=root, capture_output=True, timeout=120)
+        loaded = _run_probe(probe, root, env)
+        status = api.open_store(root).deployments(active_only=True)
+        assert [d.model for d in status] == ["bc_model"]  # it did deploy, and answered /health
+    finally:
+        subprocess.run([sys.executable, "-c", stop], cwd=root, capture_output=True, timeout=120)
+    assert loaded == []
 
 
 def test_server_start_imports_no_model_framework(project: Path) -> None:

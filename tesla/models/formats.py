@@ -11,8 +11,9 @@ but a plain file inside the bundle.
 from __future__ import annotations
 
 import importlib
+import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,12 +164,21 @@ def _import_skops_walking() -> Any:
             del sys.modules[name]
 
 
-def _estimator_cache() -> Path:
-    """Where the estimator list of this scikit-learn + skops pair is kept (``$TESLA_CACHE_DIR``, else ~/.cache/tesla)."""
+def _cache_root() -> Path:
+    """``$TESLA_CACHE_DIR``, else ``$XDG_CACHE_HOME/tesla`` (``~/.cache/tesla``)."""
+    root = os.environ.get("TESLA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tesla"
+    return Path(root)
+
+
+def _library_tag() -> str:
     from importlib.metadata import version
 
-    root = os.environ.get("TESLA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tesla"
-    return Path(root) / f"skops-estimators-sklearn{version('scikit-learn')}-skops{version('skops')}.json"
+    return f"sklearn{version('scikit-learn')}-skops{version('skops')}"
+
+
+def _estimator_cache() -> Path:
+    """Where the estimator list of this scikit-learn + skops pair is kept (``_cache_root``)."""
+    return _cache_root() / f"skops-estimators-{_library_tag()}.json"
 
 
 def _read_estimator_names(path: Path) -> list[str] | None:
@@ -235,15 +245,53 @@ def _skops_types(sio: Any, path: Path) -> list[str]:
     except Exception as exc:  # any failure to parse untrusted bytes is the same refusal
         raise BundleError(f"refusing to load '{path.name}': not a skops file written by Tesla "
                           f"({type(exc).__name__}: {_first_line(exc)})", key=path.name) from exc
+    _refuse_untrusted(path, found)
+    return list(found)
+
+
+def _refuse_untrusted(path: Path, found: Sequence[str]) -> None:
     refused = sorted(set(found) - set(SKOPS_TRUSTED))
     if refused:
         raise BundleError(f"refusing to load '{path.name}': it holds untrusted type(s) {', '.join(refused)}; "
                           "only bundles written by Tesla's own learners load", key=path.name)
-    return list(found)
 
 
 def _skops_check(directory: Path, facts: Mapping[str, Any]) -> None:
-    _skops_types(_import_skops(), bundle_file(directory, facts, "file", _SKOPS_FILE))
+    """``_skops_types`` of the archive, its answer replayed when these very bytes were read before.
+
+    skops' answer for a file depends on its bytes and the skops and scikit-learn versions only, so it is
+    kept under the file's sha256 (``_cache_root()/skops-types``) and the refusal is applied to it again each
+    time (``SKOPS_TRUSTED`` may have changed). A replay does not import skops, and with it scikit-learn
+    (~2 s): the registration of a model reads the archive, so the ``tesla deploy`` after it does not. The
+    process that builds the estimator (``_skops_load``) always asks skops itself.
+    """
+    path = bundle_file(directory, facts, "file", _SKOPS_FILE)
+    entry = _cache_root() / "skops-types" / _library_tag() / f"{_sha256(path)}.json"
+    try:
+        found = json.loads(entry.read_text())
+    except (OSError, ValueError):
+        found = None
+    if isinstance(found, list) and all(isinstance(name, str) for name in found):
+        _refuse_untrusted(path, found)
+        return
+    found = _skops_types(_import_skops(), path)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(found))
+        tmp.replace(entry)  # atomic: a concurrent reader sees no file or the whole answer
+    except OSError:
+        pass  # a read-only home: the next check asks skops again
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _skops_load(directory: Path, facts: Mapping[str, Any]) -> Any:

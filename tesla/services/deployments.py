@@ -58,7 +58,7 @@ class DeploymentService:
             GateError: the model fails ``evaluation.gates``; nothing is started or stopped.
             DeployError: the new server did not start or report healthy; the old one keeps serving.
         """
-        _, plain = self.project.config([f"deploy={profile}", *overrides])
+        plain = self.project.plain_config([f"deploy={profile}", *overrides])
         stage = plain["deploy"].get("model_stage")
         if stage and "@" not in model:  # the profile names which version a bare NAME means
             model = f"{model}@{stage}"
@@ -91,7 +91,7 @@ class DeploymentService:
             raise DeployError(f"{name} has only ever served version {now} on profile '{profile}'; there is no "
                               f"earlier version to roll back to (deploy one with `tesla deploy -m {name}@N`)",
                               key=name)
-        _, plain = self.project.config([f"deploy={profile}", *overrides])
+        plain = self.project.plain_config([f"deploy={profile}", *overrides])
         if current and current.info.get("handoff") and not plain["deploy"]["port"]:
             plain["deploy"]["port"] = current.port  # it serves on a fixed port (e.g. -o deploy.port=N): stay there
         return self._deploy_version(plain, store.model(name, previous.version), compare=False)
@@ -188,7 +188,7 @@ class DeploymentService:
         """The backend hosting a recorded deployment (a cloud one with this project's settings for it)."""
         if dep.target == "local":
             return self._hosting({}, "local")
-        _, plain = self.project.config([f"backend={dep.target}"])
+        plain = self.project.plain_config([f"backend={dep.target}"])
         return self._hosting(plain, dep.target)
 
     def _check_port_owner(self, port: int, model: str, profile: str, target: str) -> None:

@@ -132,7 +132,7 @@ class EvaluationService:
                   on_event: EventSink | None) -> EvaluateResult:
         from tesla.report.files import keep_report
 
-        _, plain = self.project.config(overrides)
+        plain = self.project.plain_config(overrides)
         store = self.project.store
         champion = self._serving(mv, against) if against else None
         self._check_labelled(path, mv)  # before anything is stored or a run is recorded
@@ -226,7 +226,7 @@ class EvaluationService:
         if is_frame(data):
             with local_input(data, self.project.store.state_dir) as path:
                 return self.compare(a, b, path, overrides=overrides)
-        _, plain = self.project.config(overrides)
+        plain = self.project.plain_config(overrides)
         first, second = self.project.training.resolve_model(a), self.project.training.resolve_model(b)
         path = input_file(data, "comparison data")
         self._check_labelled(path, first)

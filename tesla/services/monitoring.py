@@ -44,7 +44,7 @@ class MonitoringService:
         from tesla.report.files import keep_report
 
         report = output_file(report) if report is not None else None
-        _, plain = self.project.config(overrides)
+        plain = self.project.plain_config(overrides)
         store = self.project.store
         name, version = parse_model_ref(model)
         resolved = store.model(name, version)  # an unknown model is a mistake, not "no traffic"

@@ -248,7 +248,7 @@ class TrainingService:
                               key="hydra/sweeper")
         points = []
         for overrides_of_point in setup.points:
-            _, plain = self.project.config([o for o in overrides_of_point if not is_hydra_override(o)])
+            plain = self.project.plain_config([o for o in overrides_of_point if not is_hydra_override(o)])
             plain["model"]["name"] = plain["model"]["name"] or "model"
             points.append((overrides_of_point, self.compile(plain, ingest=ingest)))
         names = sorted({plan.meta["model"] for _, plan in points})
@@ -328,7 +328,7 @@ class TrainingService:
             raise DataError(f"sweep {sweep_id}: no point has a held-out score to rank by, so nothing was registered "
                             f"(see `tesla runs show {sweep_id}`)", run_id=sweep_id)
         # the best point's own config, composed from its overrides as `tesla train` would
-        _, plain = self.project.config([o for o in best.overrides if not is_hydra_override(o)])
+        plain = self.project.plain_config([o for o in best.overrides if not is_hydra_override(o)])
         plan = Plan.from_json(store.run(best.run_id).plan_json)
         steps = {s.step_id: {"status": s.status, "outputs": s.outputs, "result": s.result}  # RunResult.steps' shape
                  for s in store.run_steps(best.run_id)}
@@ -445,7 +445,7 @@ class TrainingService:
         from tesla.errors import TeslaError
         from tesla.execution.cost import check_budget
 
-        _, plain = self.project.config(train_overrides(model, framework, max_iter, overrides))
+        plain = self.project.plain_config(train_overrides(model, framework, max_iter, overrides))
         plan = self.compile_plan(model, framework=framework, max_iter=max_iter, overrides=overrides)
         backend = self.project.backend(plain)
         requests = backend.render_requests(plan) if isinstance(backend, DryRun) else []  # else it sends none
@@ -467,7 +467,7 @@ class TrainingService:
     def _jobs_backend(self, overrides: Sequence[str]) -> JobAdmin:
         from tesla.errors import NotSupportedError
 
-        _, plain = self.project.config(overrides)
+        plain = self.project.plain_config(overrides)
         backend = self.project.backend(plain)
         if not isinstance(backend, JobAdmin):
             raise NotSupportedError(f"`tesla jobs` needs a cloud backend and this project's backend is "

@@ -229,6 +229,33 @@ def test_skops_bundle_with_an_untrusted_type_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / MARKER_NAME).exists()
 
 
+def test_the_replayed_skops_answer_is_refused_again_and_never_stands_for_other_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``check_bundle`` replays skops' list of types for bytes it read before; the list is judged again each
+    time, and an archive with other bytes is read by skops itself."""
+    import skops.io as sio
+    from sklearn.linear_model import LinearRegression
+
+    from tesla.models import check_bundle
+    from tesla.models.formats import _library_tag, _sha256
+
+    monkeypatch.setenv("TESLA_CACHE_DIR", str(tmp_path / "cache"))
+    X, y = _frame("regression")
+    pre = Preprocessor.fit(X, {c: {"type": "numeric"} for c in X.columns})
+    path = save_bundle(tmp_path / "sk", estimator=LinearRegression().fit(X, y), framework="scikit-learn",
+                       preprocessor=pre, task="regression", classes=None, estimator_name="lr", target="y")
+    check_bundle(path)
+    entry = tmp_path / "cache" / "skops-types" / _library_tag() / f"{_sha256(path / 'model.skops')}.json"
+    assert json.loads(entry.read_text()) == []  # skops trusts every type of a linear model itself
+    entry.write_text(json.dumps(["os.system"]))  # as if an older Tesla had trusted it: refused now
+    with pytest.raises(BundleError, match=r"untrusted type\(s\) os\.system"):
+        check_bundle(path)
+    sio.dump(Exploit(tmp_path / MARKER_NAME), path / "model.skops")  # other bytes: skops reads them
+    with pytest.raises(BundleError, match=r"untrusted type\(s\) .*test_weight_formats\.Exploit"):
+        check_bundle(path)
+    assert not (tmp_path / MARKER_NAME).exists()
+
+
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
 def test_saving_a_foreign_object_is_refused(tmp_path: Path, framework: str) -> None:
     from tesla.models.formats import save_weights
