@@ -62,9 +62,10 @@ def _key(argv: tuple[str, ...]) -> list[Any]:
 
 
 def _cache_file(argv: tuple[str, ...]) -> Path:
-    root = os.environ.get("TESLA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tesla"
+    from tesla.cache import cache_root
+
     name = "-".join(a.strip("-") for a in argv) or "bare"
-    return Path(root) / f"cli-{name}.json"
+    return cache_root() / f"cli-{name}.json"
 
 
 def _replay(path: Path, key: list[Any]) -> bool:

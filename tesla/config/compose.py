@@ -247,10 +247,9 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _cache_dir() -> Path:
-    import os
+    from tesla.cache import cache_root
 
-    root = os.environ.get("TESLA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tesla"
-    return Path(root) / "compose"
+    return cache_root() / "compose"
 
 
 def _prune(directory: Path) -> None:

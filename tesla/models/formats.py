@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tesla.cache import cache_root
 from tesla.errors import BundleError, DependencyError
 
 __all__ = ["SKOPS_TRUSTED", "WEIGHT_FORMATS", "bundle_file", "check_weights", "load_weights", "save_weights"]
@@ -164,12 +165,6 @@ def _import_skops_walking() -> Any:
             del sys.modules[name]
 
 
-def _cache_root() -> Path:
-    """``$TESLA_CACHE_DIR``, else ``$XDG_CACHE_HOME/tesla`` (``~/.cache/tesla``)."""
-    root = os.environ.get("TESLA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tesla"
-    return Path(root)
-
-
 def _library_tag() -> str:
     from importlib.metadata import version
 
@@ -177,8 +172,8 @@ def _library_tag() -> str:
 
 
 def _estimator_cache() -> Path:
-    """Where the estimator list of this scikit-learn + skops pair is kept (``_cache_root``)."""
-    return _cache_root() / f"skops-estimators-{_library_tag()}.json"
+    """Where the estimator list of this scikit-learn + skops pair is kept (``cache_root``)."""
+    return cache_root() / f"skops-estimators-{_library_tag()}.json"
 
 
 def _read_estimator_names(path: Path) -> list[str] | None:
@@ -260,13 +255,13 @@ def _skops_check(directory: Path, facts: Mapping[str, Any]) -> None:
     """``_skops_types`` of the archive, its answer replayed when these very bytes were read before.
 
     skops' answer for a file depends on its bytes and the skops and scikit-learn versions only, so it is
-    kept under the file's sha256 (``_cache_root()/skops-types``) and the refusal is applied to it again each
+    kept under the file's sha256 (``cache_root()/skops-types``) and the refusal is applied to it again each
     time (``SKOPS_TRUSTED`` may have changed). A replay does not import skops, and with it scikit-learn
     (~2 s): the registration of a model reads the archive, so the ``tesla deploy`` after it does not. The
     process that builds the estimator (``_skops_load``) always asks skops itself.
     """
     path = bundle_file(directory, facts, "file", _SKOPS_FILE)
-    entry = _cache_root() / "skops-types" / _library_tag() / f"{_sha256(path)}.json"
+    entry = cache_root() / "skops-types" / _library_tag() / f"{_sha256(path)}.json"
     try:
         found = json.loads(entry.read_text())
     except (OSError, ValueError):
