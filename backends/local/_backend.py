@@ -81,6 +81,7 @@ class LocalBackend(Backend, ModelHosting):
                             max_latency_ms=settings["batching"]["max_latency_ms"],
                             handoff_from=Path(take_from) if take_from else None, handoff_at=offer_at,
                             health_timeout_s=settings["health_timeout_s"], workers=settings.get("workers", 1),
+                            extra_args=["--predict-threads", str(settings.get("predict_threads", 1))],
                             on_spawn=on_spawn)
         return {"url": proc.url, "pid": proc.pid, "port": proc.port, "log_path": str(proc.log_path),
                 "capture_dir": str(capture) if capture else None, "handoff": str(offer_at) if offer_at else None,

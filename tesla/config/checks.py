@@ -112,10 +112,12 @@ def _ranges(cfg: Mapping[str, Any]) -> None:
 def _deploy_workers(cfg: Mapping[str, Any]) -> None:
     import os
 
-    workers, limit = cfg["deploy"].get("workers", 1), (os.cpu_count() or 1) * 4
-    if not 1 <= workers <= limit:
-        raise ConfigError(f"'deploy.workers' must be between 1 and {limit} (4 x this machine's {os.cpu_count()} "
-                          f"CPUs); got {workers}. Set deploy.workers=N with N server processes", key="deploy.workers")
+    limit = (os.cpu_count() or 1) * 4
+    for key, what in (("workers", "server processes"), ("predict_threads", "predict calls at once per process")):
+        value = cfg["deploy"].get(key, 1)
+        if not 1 <= value <= limit:
+            raise ConfigError(f"'deploy.{key}' must be between 1 and {limit} (4 x this machine's {os.cpu_count()} "
+                              f"CPUs); got {value}. Set deploy.{key}=N with N {what}", key=f"deploy.{key}")
 
 
 @register_check

@@ -149,6 +149,7 @@ class DeployConfig:
     serverless: bool = False  # SageMaker: serverless inference instead of instances
     health_timeout_s: float = 60.0  # how long a new server may take to report healthy
     workers: int = 1  # local target: server processes sharing the one port (a supervisor above 1)
+    predict_threads: int = 1  # local target: predict calls at once per process; above 1 a big request is split
     # which version `-m NAME` (no @) deploys with this profile: the one promoted to this stage or alias
     # (`tesla models promote NAME@V STAGE`); None: the newest
     model_stage: Optional[str] = None

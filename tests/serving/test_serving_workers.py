@@ -102,10 +102,27 @@ def test_a_bad_worker_count_is_one_line_and_exit_2(tmp_path: Path, flag: str) ->
     assert "got 0" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("workers", [0, 10_000])
-def test_deploy_workers_is_checked(workers: int) -> None:
+@pytest.mark.parametrize("key", ["workers", "predict_threads"])
+@pytest.mark.parametrize("count", [0, 10_000])
+def test_deploy_workers_is_checked(key: str, count: int) -> None:
     from tesla.config.checks import _deploy_workers
 
-    with pytest.raises(ConfigError, match=r"'deploy.workers' must be between 1 and \d+ .*got " + str(workers)) as e:
-        _deploy_workers({"deploy": {"workers": workers}})
-    assert e.value.key == "deploy.workers"
+    with pytest.raises(ConfigError, match=rf"'deploy.{key}' must be between 1 and \d+ .*got {count}\. Set deploy.{key}=N"
+                       ) as e:
+        _deploy_workers({"deploy": {key: count}})
+    assert e.value.key == f"deploy.{key}"
+
+
+def test_deploy_predict_threads_reaches_the_server(trained_project: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from tesla import api
+
+    root = Path(shutil.copytree(trained_project, tmp_path / "proj"))
+    result = api.deploy("bc_model", overrides=["deploy.predict_threads=3"], project_dir=root)
+    try:
+        pid = result.info["pid"]
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert argv[argv.index("--predict-threads") + 1] == "3"
+    finally:
+        api.stop_deployment("bc_model", project_dir=root)
