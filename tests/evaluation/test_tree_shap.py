@@ -107,3 +107,38 @@ def test_the_shap_plot_draws_one_bar_per_column() -> None:
     assert len(fig.axes[0].patches) == 3
     svg = plots.to_svg(fig)
     assert svg.startswith("<svg") and "mean |SHAP value|" in svg and "http" not in svg
+
+
+def test_permutation_importance_on_encoded_groups_equals_shuffling_the_raw_columns(tmp_path: Path) -> None:
+    """The report's importance shuffles each raw column's encoded columns together; on a mixed table (one-hot,
+    ordinal, boolean, date parts, text counts, missing values) that gives the very numbers of shuffling the raw
+    column and encoding again."""
+    from sklearn.ensemble import ExtraTreesClassifier
+    from sklearn.metrics import log_loss
+
+    from tesla.evaluation.evaluate import _importance
+    from tesla.models import load_bundle, save_bundle
+    from tesla.models.preprocess import Preprocessor
+    from tesla.testing.datasets import churn
+
+    frame = churn(400)
+    frame.loc[::7, "monthly_charges"] = np.nan
+    frame["note"] = np.where(frame["support_calls"] > 2, "wants a discount now", "ok")
+    kinds = {"customer_id": "categorical", "plan": "categorical", "region": "categorical", "tenure_months": "numeric",
+             "monthly_charges": "numeric", "support_calls": "numeric", "autopay": "boolean",
+             "signup_date": "datetime", "note": "text"}
+    X, y = frame[list(kinds)], (frame["churn"].astype(str) == "yes").astype(int).to_numpy()
+    prep = Preprocessor.fit(X, {c: {"type": k} for c, k in kinds.items()})
+    assert {f["encoding"] for f in prep.features if f["type"] == "categorical"} == {"onehot", "ordinal"}
+    model = ExtraTreesClassifier(n_estimators=30, random_state=0).fit(prep.transform(X), y)
+    bundle = load_bundle(save_bundle(tmp_path / "b", estimator=model, framework="scikit-learn", preprocessor=prep,
+                                     task="binary", classes=[0, 1], estimator_name="extra_tree", target="churn",
+                                     extra={"baseline": {"class_prior": [float((y == c).mean()) for c in (0, 1)]}}))
+
+    def raw_score(rows: pd.DataFrame) -> float:
+        return -float(log_loss(y, bundle.predict_proba_features(bundle.features(rows, unseen="unknown")),
+                               labels=[0, 1]))
+
+    expected = plots.permutation_importance(raw_score, X)
+    assert _importance(bundle, X, y, "binary") == expected
+    assert len(expected) == len(kinds) and max(m for m, _ in expected.values()) > 0
