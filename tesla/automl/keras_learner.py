@@ -40,6 +40,21 @@ def _deterministic_ops() -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+@functools.cache
+def _threads(n_jobs: int | None) -> None:
+    """Once per process: TensorFlow's CPU thread pools to ``n_jobs`` threads (None or < 1: TF's default, one
+    per core), as the torch learner and FLAML's tree learners use ``search.n_jobs``. TF fixes its pools when it
+    first runs an op, so the first fit's value holds for the process, and a process that ran TF before
+    keeps what it had."""
+    if n_jobs is None or n_jobs < 1:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n_jobs)
+        tf.config.threading.set_inter_op_parallelism_threads(n_jobs)
+    except RuntimeError:  # TensorFlow is already initialised in this process
+        pass
+
+
 @contextmanager
 def _seeded(seed: int) -> Iterator[None]:
     """Seed Keras/TF for one fit; Python's and numpy's global generators are put back after."""
@@ -125,7 +140,7 @@ def _train(model: keras.Model, classification: bool, params: MLPParams, train: t
 
 
 def fit_keras_mlp(X: Any, y: Any, *, classification: bool, params: MLPParams, sample_weight: Any = None,
-                  budget_s: float | None = None) -> KerasTabularModel:
+                  budget_s: float | None = None, n_jobs: int | None = 1) -> KerasTabularModel:
     """Train a Keras MLP on all-numeric ``X``; ``y`` holds class codes 0..k-1 or values.
 
     Args:
@@ -135,6 +150,7 @@ def fit_keras_mlp(X: Any, y: Any, *, classification: bool, params: MLPParams, sa
         params: the trial's hyperparameters.
         sample_weight: optional per-row weights.
         budget_s: stop after the epoch that crosses this many seconds (None: no limit).
+        n_jobs: TensorFlow's CPU threads (``_threads``: set once per process).
 
     Returns:
         The fitted model, ready to save with ``tesla.models.keras_format``.
@@ -145,6 +161,7 @@ def fit_keras_mlp(X: Any, y: Any, *, classification: bool, params: MLPParams, sa
     if keras.backend.backend() != "tensorflow":  # the training loop below is TensorFlow code
         raise DependencyError(f"keras_mlp trains with Keras' tensorflow backend, but KERAS_BACKEND is "
                               f"'{keras.backend.backend()}'; unset it or set KERAS_BACKEND=tensorflow")
+    _threads(n_jobs)
     deadline = None if budget_s is None else time.monotonic() + budget_s
     x, target, n_outputs = _neural.prepare(X, y, classification)
     weights = _neural.sample_weights(sample_weight, len(x))
@@ -173,5 +190,6 @@ class KerasMLPEstimator(SKLearnEstimator):
         started = time.time()
         self._model = fit_keras_mlp(X_train, y_train, classification=self._task.is_classification(),
                                     params=MLPParams.from_config(self.params),
-                                    sample_weight=kwargs.get("sample_weight"), budget_s=budget)
+                                    sample_weight=kwargs.get("sample_weight"), budget_s=budget,
+                                    n_jobs=self.params.get("n_jobs", 1))
         return time.time() - started
