@@ -180,7 +180,7 @@ def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray,
 
     The sample is encoded once; each raw column's encoded columns (``Preprocessor.column_sources``) are
     shuffled together, which is shuffling the raw column (the encoding is row by row) without encoding the
-    sample again for each of the columns x repeats rescorings.
+    sample again for each of the columns x repeats rescorings; the learner is called on the matrix.
     """
     from sklearn.metrics import log_loss, r2_score
 
@@ -193,9 +193,10 @@ def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray,
     groups = {raw: [X.columns[i] for i, s in enumerate(sources) if s == raw] for raw in columns}
 
     def score(encoded: pd.DataFrame) -> float:
+        matrix = encoded.to_numpy(dtype="float64")  # the fast path: no DataFrame conversion in the learner
         if task == "regression":
-            return float(r2_score(truth, np.asarray(bundle.estimator.predict(encoded), dtype="float64").reshape(-1)))
-        return -float(log_loss(truth, bundle.predict_proba_features(encoded), labels=labels))
+            return float(r2_score(truth, np.asarray(bundle.estimate(matrix), dtype="float64").reshape(-1)))
+        return -float(log_loss(truth, bundle.predict_proba_features(matrix), labels=labels))
 
     return plots.permutation_importance(score, X, groups=groups)
 

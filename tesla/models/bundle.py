@@ -272,14 +272,16 @@ class Bundle:
     def predict_proba_features(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         import numpy as np
 
-        proba = np.asarray(self._estimate(X), dtype="float64")
+        proba = np.asarray(self.estimate(X), dtype="float64")
         if proba.ndim == 1:  # some learners return P(class 1) only
             proba = np.column_stack([1 - proba, proba])
         # float32 learners (XGBoost) give rows summing to 1 +- 1e-7, which sklearn's log_loss warns about
         return proba / proba.sum(axis=1, keepdims=True)
 
-    def _estimate(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """The estimator's predict (regression) or predict_proba (classification) of features ``X``."""
+    def estimate(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The estimator's predict (regression) or predict_proba (classification) of features ``X``: a frame
+        of ``features``, or their float64 matrix, which goes through the fast path when the probe at load
+        found it gives the very same answers (``prepare_fast_path``)."""
         import numpy as np
         import pandas as pd
 
@@ -309,7 +311,7 @@ class Bundle:
         import numpy as np
 
         if self.task == "regression":
-            return [{"prediction": float(v)} for v in np.asarray(self._estimate(X), dtype="float64").reshape(-1)]
+            return [{"prediction": float(v)} for v in np.asarray(self.estimate(X), dtype="float64").reshape(-1)]
         proba = self.predict_proba_features(X)
         classes = self.classes or []
         names = list(map(str, classes))
