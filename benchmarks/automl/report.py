@@ -1,6 +1,6 @@
 """Paired bootstrap over the saved test predictions of ``suite.py``: per task win / tie / loss, geometric-mean ratio.
 
-    .venv/bin/python benchmarks/automl/report.py suite_30s [--against flaml] [--variants tesla tesla-norefit]
+    .venv/bin/python benchmarks/automl/report.py suite_30s [--against flaml] [--variants tesla tesla-norefit] [--skip digits]
 
 For each task and seed, each variant is compared with ``--against`` on the same test rows: the
 ratio is the other side's loss / the variant's loss (log loss, or RMSE), so > 1 means the variant is
@@ -52,7 +52,24 @@ def within_budget(wall_s: float, budget_s: float) -> bool:
     return wall_s <= budget_s + max(0.05 * budget_s, 2.0)
 
 
-def build(out: str, against: str, variants: list[str]) -> str:
+def _gmean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def _per_task(per_task: dict[str, list[tuple[dict[str, Any], float, bool]]], variant: str, against: str) -> list[str]:
+    """One line per task over its seeds: geometric-mean ratio, verdicts, worst wall time."""
+    out = [f"| task | seeds | {against} (mean) | {variant} (mean) | ratio (geo-mean) | win / tie / loss "
+           f"| {variant} wall s (max) | within budget |", "|" + "---|" * 8]
+    for task, runs in sorted(per_task.items()):
+        tally = {v: sum(c["verdict"] == v for c, _, _ in runs) for v in ("win", "tie", "loss")}
+        out.append(f"| {task} | {len(runs)} | {np.mean([c['theirs'] for c, _, _ in runs]):.4g} "
+                   f"| {np.mean([c['mine'] for c, _, _ in runs]):.4g} | {_gmean([c['ratio'] for c, _, _ in runs]):.3f} "
+                   f"| {tally['win']} / {tally['tie']} / {tally['loss']} | {max(w for _, w, _ in runs):.1f} "
+                   f"| {sum(ok for _, _, ok in runs)} of {len(runs)} |")
+    return out
+
+
+def build(out: str, against: str, variants: list[str], skip: tuple[str, ...] = ()) -> str:
     data = json.loads((HERE / f"{out}.json").read_text())
     rows = {(r["task"], r["seed"], r["variant"]): r for r in data["results"]}
     pred_root = HERE / f"{out}_pred"
@@ -62,9 +79,10 @@ def build(out: str, against: str, variants: list[str]) -> str:
                 f"| {against} wall s | FLAML budget in {variant} s | refit done | {variant} best | {against} best "
                 "| load before |")
         table, ratios, verdicts, walls = [head, "|" + "---|" * 14], [], {"win": 0, "tie": 0, "loss": 0}, []
+        per_task: dict[str, list[tuple[dict[str, Any], float, bool]]] = {}
         for (task, seed, name), mine in sorted(rows.items()):
             theirs = rows.get((task, seed, against))
-            if name != variant or theirs is None or "error" in mine or "error" in theirs:
+            if name != variant or theirs is None or "error" in mine or "error" in theirs or task in skip:
                 continue
             kind = mine["kind"]
             y = json.loads((pred_root / task / "y_test.json").read_text())
@@ -74,6 +92,7 @@ def build(out: str, against: str, variants: list[str]) -> str:
             ratios.append(c["ratio"])
             verdicts[c["verdict"]] += 1
             walls.append(within_budget(mine["wall_s"], mine["budget_s"]))
+            per_task.setdefault(task, []).append((c, mine["wall_s"], walls[-1]))
             table.append(f"| {task} | {kind} | {seed} | {c['theirs']:.4g} | {c['mine']:.4g} | {c['ratio']:.3f} "
                          f"({c['low']:.3f}-{c['high']:.3f}) | {c['verdict']} | {mine['wall_s']:.1f} "
                          f"| {theirs['wall_s']:.1f} | {(mine.get('budget') or {}).get('flaml_s', '-')} "
@@ -81,8 +100,8 @@ def build(out: str, against: str, variants: list[str]) -> str:
                          f"| {mine['load_avg_before'][0]:.1f} |")
         if not ratios:
             continue
-        gmean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-        lines += [f"### {variant} vs {against}", "", *table, "",
+        gmean = _gmean(ratios)
+        lines += [f"### {variant} vs {against}", "", *_per_task(per_task, variant, against), "", *table, "",
                   f"Geometric-mean ratio {gmean:.3f} over {len(ratios)} task-seeds; win / tie / loss "
                   f"{verdicts['win']} / {verdicts['tie']} / {verdicts['loss']}; {variant} within the budget rule "
                   f"on {sum(walls)} of {len(walls)}.", ""]
@@ -94,9 +113,11 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--against", default="flaml")
     ap.add_argument("--variants", nargs="*", default=["tesla"])
+    ap.add_argument("--skip", nargs="*", default=[], help="tasks left out (the file name says so)")
     args = ap.parse_args()
-    md = build(args.out, args.against, args.variants)
-    (HERE / f"{args.out}_{args.against}.md").write_text(md)
+    md = build(args.out, args.against, args.variants, tuple(args.skip))
+    suffix = "".join(f"_no-{t}" for t in args.skip)
+    (HERE / f"{args.out}_{args.against}{suffix}.md").write_text(md)
     print(md)
 
 
