@@ -99,7 +99,7 @@ def test_an_unhealthy_deploy_leaves_the_old_one_serving(project: Project) -> Non
 
 def test_stop_undeploys_through_the_role(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     project.deployments._deploy_version(_plain(), _mv(project, 1), compare=False)
-    monkeypatch.setattr(project, "config", lambda overrides=(): (None, _plain()))
+    monkeypatch.setattr(project, "plain_config", lambda overrides=(): _plain())
     stopped = project.deployments.stop("m")
     assert [d.ref for d in stopped] == ["m@1"] and Hosting.calls[-1] == ("undeploy", "ep-m-v1")
     assert [d.status for d in project.store.deployments()] == ["stopped"]
