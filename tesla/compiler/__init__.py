@@ -119,6 +119,8 @@ def compile_train(cfg: Mapping[str, Any], dataset: DatasetInput, *, model_name: 
         "source": test_file.label if test_file else "held-out split",
         "format": test_file.format if test_file else "parquet",
         **_evaluation_params(evaluation, choose_threshold=True),
+        # the run's budget bounds the report's importance too (only when set: other plans keep their fingerprints)
+        **({"time_budget_s": search["time_budget_s"]} if search.get("time_budget_s") is not None else {}),
     }, inputs={"model": ArtifactRef("model", step="search"), "test": test_ref},
         outputs=("metrics", "report"), upstream=steps))
     add(Step.create("register", "register", {

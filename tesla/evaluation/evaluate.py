@@ -112,7 +112,7 @@ def _decide(bundle: Bundle, y: np.ndarray, proba: np.ndarray,
 def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] = (),
                     title: str = "Evaluation", source: str = "", model: str = "",
                     threshold: Mapping[str, Any] | None = None, slices: Sequence[str] = (),
-                    importance: bool = True) -> Evaluation:
+                    importance: bool = True, importance_s: float | None = None) -> Evaluation:
     """Score ``bundle`` on ``df`` (which must hold the target column).
 
     Args:
@@ -126,6 +126,8 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
         slices: columns to compute metrics per value of (``evaluation.slices``).
         importance: compute permutation feature importance (one rescoring per column and repeat) and, for
             LightGBM and XGBoost models, mean |SHAP value| per column (their native TreeSHAP).
+        importance_s: the most seconds the permutation importance may take (a training run's budget left);
+            its repeats are cut to fit, and it is skipped, with a warning saying so, when one round would not.
     """
     target, task = bundle.manifest["target"], bundle.task
     df = labelled_rows(bundle, df, source)
@@ -146,7 +148,9 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
     shap: dict[str, float] = {}
     if importance:
         sample, truth = _importance_sample(df.drop(columns=[target]), y)
-        ranked, shap = _importance(bundle, sample, truth, task), _shap(bundle, sample)
+        ranked, skipped = _importance(bundle, sample, truth, task, seconds=importance_s)
+        shap = _shap(bundle, sample)
+        warnings += [skipped] if skipped else []
     facts = _facts(bundle, model, source, len(y), decision)
     report = _report(title, facts, scores, base, scored, task, decision, warnings, slice_rows, ranked, shap)
     return Evaluation(task=task, rows=len(y), metrics=scores, baseline=base, report_html=report,
@@ -174,18 +178,22 @@ def _importance_sample(rows: pd.DataFrame, y: np.ndarray) -> tuple[pd.DataFrame,
     return rows.iloc[index].reset_index(drop=True), y[index]
 
 
-def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray,
-                task: str) -> dict[str, tuple[float, float]]:
-    """Permutation importance of the raw columns on the sample: drop in r2 or rise in log loss.
+def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray, task: str, *,
+                seconds: float | None = None) -> tuple[dict[str, tuple[float, float]], str]:
+    """Permutation importance of the raw columns on the sample (drop in r2 or rise in log loss), and why it was
+    skipped ("" when it was not).
 
     The sample is encoded once; each raw column's encoded columns (``Preprocessor.column_sources``) are
     shuffled together, which is shuffling the raw column (the encoding is row by row) without encoding the
-    sample again for each of the columns x repeats rescorings; the learner is called on the matrix.
+    sample again for each of the columns x repeats rescorings; the learner is called on the matrix. With
+    ``seconds``, the repeats (3) are cut to what one timed rescoring says fits, and none fitting skips it.
     """
+    import time
+
     from sklearn.metrics import log_loss, r2_score
 
     if len(sample) < 10:
-        return {}
+        return {}, ""
     columns = [f["name"] for f in bundle.signature if f["name"] in sample.columns]
     labels = list(range(len(bundle.classes or [])))
     X = bundle.features(sample, unseen="unknown")
@@ -198,7 +206,16 @@ def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray,
             return float(r2_score(truth, np.asarray(bundle.estimate(matrix), dtype="float64").reshape(-1)))
         return -float(log_loss(truth, bundle.predict_proba_features(matrix), labels=labels))
 
-    return plots.permutation_importance(score, X, groups=groups)
+    repeats = 3
+    if seconds is not None:
+        started = time.perf_counter()
+        score(X)
+        one_round = (time.perf_counter() - started) * (len(groups) + 1)
+        repeats = min(repeats, int(seconds // max(one_round, 1e-9)))
+        if repeats < 1:
+            return {}, (f"permutation importance skipped: one round of {len(groups)} columns (~{one_round:.1f} s) "
+                        f"would end past search.time_budget_s; `tesla evaluate` computes it")
+    return plots.permutation_importance(score, X, groups=groups, repeats=repeats), ""
 
 
 def _shap(bundle: Bundle, sample: pd.DataFrame) -> dict[str, float]:

@@ -113,3 +113,14 @@ def test_a_refit_the_budget_has_no_room_for_is_skipped_and_said(bc_project: Path
     refit = bundle.manifest["refit"]
     assert refit["done"] is False and refit["reason"].startswith("search.time_budget_s: a refit on ")
     assert refit["rows"] == bundle.manifest["training_rows"] and "this model is that one" in refit["metrics"]
+
+
+def test_the_reports_importance_fits_the_budget_or_is_skipped_and_said(bc_project: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Budget, "left_s", lambda self: 0.0)  # the budget is spent when the evaluate step starts
+    result = api.train("spent", overrides=["search.time_budget_s=2"], project_dir=bc_project)
+    warnings = result.run.result("evaluate")["warnings"]
+    assert [w for w in warnings if w.startswith("permutation importance skipped: one round of 30 columns")]
+    assert result.run.plan.step("evaluate").params["time_budget_s"] == 2
+    unbudgeted = api.compile_plan("spent", max_iter=2, project_dir=bc_project)
+    assert "time_budget_s" not in unbudgeted.step("evaluate").params  # other plans keep their fingerprints

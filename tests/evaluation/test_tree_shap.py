@@ -140,5 +140,10 @@ def test_permutation_importance_on_encoded_groups_equals_shuffling_the_raw_colum
                                labels=[0, 1]))
 
     expected = plots.permutation_importance(raw_score, X)
-    assert _importance(bundle, X, y, "binary") == expected
+    assert _importance(bundle, X, y, "binary") == (expected, "")
     assert len(expected) == len(kinds) and max(m for m, _ in expected.values()) > 0
+    # a training run's budget: no time left skips it and says why; plenty leaves it whole
+    ranked, skipped = _importance(bundle, X, y, "binary", seconds=0.0)
+    assert ranked == {} and skipped.startswith("permutation importance skipped: one round of 9 columns (~")
+    assert "search.time_budget_s" in skipped
+    assert _importance(bundle, X, y, "binary", seconds=3600.0) == (expected, "")
