@@ -256,33 +256,6 @@ def _starting_points(points: Mapping[str, Any] | None, estimators: Sequence[str]
     return out or "static"
 
 
-def zero_shot_points(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str]) -> dict[str, Any]:
-    """``search.starting_points=data``: each estimator's starting config from FLAML's zero-shot portfolio
-    (``flaml.default``: configs learned offline on many tables, picked by this table's size and shape).
-
-    What FLAML's own ``starting_points="data"`` does, per estimator and forgivingly: an estimator without a
-    portfolio (the neural learners, ``lrl1``) starts from FLAML's static default, and a portfolio key its
-    search space lacks is dropped (FLAML 2.x's rf / extra-trees regression portfolios carry a classification
-    ``criterion``, which makes FLAML's own option raise). Deterministic: the table decides, not the clock.
-    """
-    from flaml.automl.task.factory import task_factory
-    from flaml.default import suggest_config
-
-    flaml_task = "regression" if task == "regression" else ("binary" if task == "binary" else "multiclass")
-    out: dict[str, Any] = {}
-    for name in estimators:
-        try:
-            configs = suggest_config(flaml_task, X, y, name, "", k=1)
-            flaml_task_obj = task_factory(flaml_task)
-            space = flaml_task_obj.estimator_class_from_str(name).search_space(data_size=X.shape, task=flaml_task_obj)
-        except (FileNotFoundError, ValueError, KeyError):
-            continue  # no portfolio for this learner (or not one FLAML knows): its static default
-        point = {k: v for k, v in configs[0]["hyperparameters"].items() if k in space}
-        if point:
-            out[name] = point
-    return out
-
-
 def choose_eval_method(eval_method: str, rows: int, columns: int, time_budget_s: float | None) -> str:
     """``eval_method`` with ``auto`` resolved as FLAML would on the raw (unencoded) table."""
     if eval_method != "auto":
@@ -436,7 +409,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
            max_iter: int | None, time_budget_s: float | None, eval_method: str, n_splits: int,
            ensemble: bool, seed: int, n_jobs: int, workdir: Path,
            search_space: Mapping[str, Any] | None = None,
-           starting_points: Mapping[str, Any] | str | None = None, learner_selector: str = "auto",
+           starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
            max_predict_ms_per_row: float | None = None, raw_columns: int | None = None,
            allows: Callable[[float], bool] | None = None,
            n_concurrent_trials: int = 1,
@@ -462,7 +435,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         n_jobs: threads per trial.
         workdir: where FLAML writes its trial log.
         search_space: ``search.search_space`` (see ``custom_hp``).
-        starting_points: estimator -> config to warm-start from, or ``"data"`` (``zero_shot_points``).
+        starting_points: estimator -> config to warm-start from.
         learner_selector: auto, roundrobin or cost (FLAML's time-weighted choice of the next estimator).
         max_predict_ms_per_row: the most milliseconds the winner may take to predict one row; the
             lowest-loss estimator within it wins (refitted on all of ``X``). None: no bound.
@@ -486,8 +459,6 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     if ensemble:
         _check_ensemble(estimators)
     eval_method = choose_eval_method(eval_method, len(X), raw_columns or X.shape[1], time_budget_s)
-    if starting_points == "data":
-        starting_points = zero_shot_points(X, y, task=task, estimators=estimators)
     automl = AutoML()
     _register_learners(automl, estimators)
     hp = custom_hp(search_space, task=task, data_size=X.shape) if search_space else None

@@ -54,8 +54,7 @@ def _search_params(search: Mapping[str, Any], warm_start: Mapping[str, Any] | No
     keys = ("framework", "estimators", "metric", "max_iter", "time_budget_s", "eval_method", "n_splits",
             "ensemble", "refit", "seed", "n_jobs", "search_space", "learner_selector")
     params = {k: search[k] for k in keys}
-    # "data": FLAML's zero-shot portfolio, chosen by the search step from the table it gets
-    params["starting_points"] = "data" if search.get("starting_points") == "data" else dict(warm_start or {})
+    params["starting_points"] = dict(warm_start or {})
     for key in ("max_predict_ms_per_row", "onehot_max_levels"):  # only when set: other plans keep their fingerprints
         if search.get(key) is not None:
             params[key] = search[key]

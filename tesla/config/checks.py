@@ -29,7 +29,7 @@ ALLOWED: dict[str, tuple[Any, ...]] = {
     "search.framework": ("scikit-learn", "pytorch", "tensorflow", "auto"),
     "search.metric": SEARCH_METRICS,
     "search.eval_method": ("auto", "holdout", "cv"),
-    "search.starting_points": ("none", "previous", "data"),
+    "search.starting_points": ("none", "previous"),
     "search.learner_selector": ("auto", "roundrobin", "cost"),
     "deploy.target": ("local", "sagemaker", "vertex"),
     "deploy.unseen_category": ("error", "unknown"),

@@ -92,7 +92,7 @@ class SearchConfig:
     # categoricals with at most this many categories are one-hot encoded, others ordinal-coded by
     # frequency; null: the preprocessor's default (15); 0: ordinal codes only
     onehot_max_levels: Optional[int] = None
-    starting_points: str = "none"  # none | previous: earlier versions' best configs | data: FLAML's zero-shot portfolio
+    starting_points: str = "none"  # none | previous: warm start from earlier versions' best configs
     search_space: dict[str, Any] = field(default_factory=dict)  # estimator -> {hp: {domain...}}
     seed: int = 0  # random seed of the search
     n_jobs: int = 1  # threads per trial; 1 keeps runs reproducible on shared machines

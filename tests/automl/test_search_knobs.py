@@ -207,33 +207,3 @@ def test_saving_a_bundle_does_not_import_torch(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", _SAVE_WITHOUT_TORCH, str(tmp_path)], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.split() == ["False", "1", "True"], out.stderr
-
-
-# -- search.starting_points=data: FLAML's zero-shot portfolio --------------------------------------------
-def test_zero_shot_points_come_from_flamls_portfolio_and_fit_each_search_space() -> None:
-    from sklearn.datasets import load_diabetes
-
-    from flaml.automl.task.factory import task_factory
-    from tesla.automl.adapter import zero_shot_points
-
-    X, y = load_diabetes(return_X_y=True, as_frame=True)
-    estimators = ["lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree", "torch_mlp"]
-    points = zero_shot_points(X, y, task="regression", estimators=estimators)
-    assert {"xgboost", "rf", "extra_tree"} <= set(points) and "torch_mlp" not in points  # no portfolio: static
-    task = task_factory("regression")
-    for name, point in points.items():  # FLAML's rf/extra-trees regression portfolios name a `criterion`
-        space = task.estimator_class_from_str(name).search_space(data_size=X.shape, task=task)
-        assert point and set(point) <= set(space), name
-    assert zero_shot_points(X, y, task="regression", estimators=estimators) == points  # the table decides
-
-
-def test_a_search_from_zero_shot_points_trains_and_its_plan_says_so(bc_project: Path) -> None:
-    plan = api.compile_plan("zs", max_iter=3, overrides=["search.starting_points=data"], project_dir=bc_project)
-    assert plan.step("search").params["starting_points"] == "data"
-    result = api.train("zs", max_iter=3, overrides=["search.starting_points=data"], project_dir=bc_project)
-    assert result.model.version == 1 and len(api.open_store(bc_project).trials(result.run.run_id)) == 3
-
-
-def test_an_unknown_starting_points_mode_is_one_line(project: Path) -> None:
-    with pytest.raises(ConfigError, match=r"search\.starting_points.*none, previous, data"):
-        api.compile_plan("m", overrides=["search.starting_points=zero"], project_dir=project)
