@@ -20,8 +20,7 @@ the same task (interleaved: tesla, flaml, tesla-norefit, ...), each in its own p
   AutoGluon's own virtualenv (``--autogluon-python``; see ``autogluon_baseline.py``);
 - ablations: ``tesla-norefit`` (``search.refit=false``), ``tesla-ens`` (``search.ensemble=true``),
   ``tesla-noxgbld`` (the portfolio without ``xgb_limitdepth``), ``tesla-ordinal`` / ``tesla-onehot4``
-  (``search.onehot_max_levels`` 0 / 4 instead of one-hot up to 15 levels), ``tesla-zs``
-  (``search.starting_points=data``: FLAML's zero-shot portfolio).
+  (``search.onehot_max_levels`` 0 / 4 instead of one-hot up to 15 levels).
 
 Metric: log loss (classification), RMSE (regression), both lower is better; the search optimises the
 same metric. Test predictions are saved (``<out>_pred/``); ``report.py`` does the paired bootstrap.
@@ -94,7 +93,6 @@ VARIANTS: dict[str, list[str]] = {
     "tesla": [], "tesla-norefit": ["search.refit=false"], "tesla-ens": ["search.ensemble=true"],
     "tesla-noxgbld": ["search.estimators=[lgbm,xgboost,rf,extra_tree,lrl1]"],
     "tesla-ordinal": ["search.onehot_max_levels=0"], "tesla-onehot4": ["search.onehot_max_levels=4"],
-    "tesla-zs": ["search.starting_points=data"],
 }
 
 
