@@ -235,15 +235,30 @@ class JobService:
             return jobs.transition(job.id, "interrupted", from_=running, error=_INTERRUPTED)
         except TeslaError as exc:
             print(f"Error: {exc}", flush=True)
+            if self._cancelled_mid_call(job.id):
+                return jobs.transition(job.id, "cancelled", from_=running)
             return jobs.transition(job.id, "failed", from_=running, error=error_body(exc)["error"])
         except Exception as exc:  # a bug, not a mistake: the job must still end, and the log shows where
             traceback.print_exc()
             sys.stdout.flush()
+            if self._cancelled_mid_call(job.id):
+                return jobs.transition(job.id, "cancelled", from_=running)
             return jobs.transition(job.id, "failed", from_=running, error={
                 "type": "InternalError", "key": "job", "message": f"unexpected {type(exc).__name__}: {exc}"})
 
-    def _settle_runs(self, job_id: str) -> None:
-        """The runs a stopped job started are ``interrupted``, not left ``running`` or called ``failed``."""
+    def _cancelled_mid_call(self, job_id: str) -> bool:
+        """Whether an error ending the call came from a cancel: SIGTERM arrived and cancel was asked. The
+        interrupt can land inside a library (a FLAML or LightGBM callback) that raises its own error for it, or
+        in a step the backend then reports failed; the job was still stopped by its cancel, not by a fault."""
+        if not (_stopping["asked"] and self._jobs.cancel_requested(job_id)):
+            return False
+        self._settle_runs(job_id, stopped=True)
+        print(f"job {job_id} cancelled (the stop surfaced as the error above)", flush=True)
+        return True
+
+    def _settle_runs(self, job_id: str, *, stopped: bool = False) -> None:
+        """The runs a stopped job started are ``interrupted``, not left ``running`` or called ``failed``
+        (``stopped``: the cancel surfaced as an error, so a run failed with a message was stopped too)."""
         from tesla.store.recovery import _settle_runs
 
         store = self.project.store
@@ -253,7 +268,7 @@ class JobService:
         for run_id in run_ids:
             run = store.run(run_id)
             # the backend records a run stopped by SIGTERM (KeyboardInterrupt) as failed with no message
-            if run.status == "running" or (run.status == "failed" and not run.error):
+            if run.status == "running" or (run.status == "failed" and (stopped or not run.error)):
                 store.finish_run(run_id, "interrupted", error="interrupted: its job was stopped; submit it again")
 
 

@@ -156,6 +156,29 @@ def test_cancel_stops_the_worker_and_leaves_no_run_running(client: TestClient, i
     assert again["status"] == "cancelled" and again["finished_at"] == cancelled.json()["finished_at"]
 
 
+def test_a_cancel_that_surfaces_as_a_librarys_error_still_ends_the_job_cancelled(
+        iris_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM can land in a C callback (FLAML, LightGBM) that raises its own error for it, or in a step the
+    backend reports failed: the job was stopped by its cancel, so it ends ``cancelled``, not ``failed``."""
+    from tesla import Project
+    from tesla.errors import StepFailedError
+    from tesla.services import jobs as job_module
+    from tesla.services.training import TrainingService
+
+    service = Project(iris_project).jobs
+    monkeypatch.setattr(type(service), "dispatch", lambda self: [])  # this test runs the job itself
+    job = service.submit(TRAIN["kind"], TRAIN["params"])
+
+    def stopped_inside_a_library(self: Any, *args: Any, **kwargs: Any) -> Any:
+        service._jobs.request_cancel(job.id)
+        job_module._stopping["asked"] = True  # what the SIGTERM handler records before it raises
+        raise StepFailedError("step 'search' (search) failed: LightGBMError: interrupted in a callback")
+
+    monkeypatch.setattr(TrainingService, "train", stopped_inside_a_library)
+    monkeypatch.setitem(job_module._stopping, "asked", False)
+    assert service.run(job.id).status == "cancelled"
+
+
 def test_a_queued_job_cancelled_never_starts(iris_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TESLA_JOB_WORKERS", "1")
     client = TestClient(create_app(iris_project))  # no keeper: only submit and finishing workers start jobs
