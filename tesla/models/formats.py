@@ -260,8 +260,10 @@ def _skops_check(directory: Path, facts: Mapping[str, Any]) -> None:
     (~2 s): the registration of a model reads the archive, so the ``tesla deploy`` after it does not. The
     process that builds the estimator (``_skops_load``) always asks skops itself.
     """
+    from tesla.store.artifacts import hash_path
+
     path = bundle_file(directory, facts, "file", _SKOPS_FILE)
-    entry = cache_root() / "skops-types" / _library_tag() / f"{_sha256(path)}.json"
+    entry = cache_root() / "skops-types" / _library_tag() / f"{hash_path(path)}.json"
     try:
         found = json.loads(entry.read_text())
     except (OSError, ValueError):
@@ -277,16 +279,6 @@ def _skops_check(directory: Path, facts: Mapping[str, Any]) -> None:
         tmp.replace(entry)  # atomic: a concurrent reader sees no file or the whole answer
     except OSError:
         pass  # a read-only home: the next check asks skops again
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _skops_load(directory: Path, facts: Mapping[str, Any]) -> Any:

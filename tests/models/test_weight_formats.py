@@ -237,7 +237,8 @@ def test_the_replayed_skops_answer_is_refused_again_and_never_stands_for_other_b
     from sklearn.linear_model import LinearRegression
 
     from tesla.models import check_bundle
-    from tesla.models.formats import _library_tag, _sha256
+    from tesla.models.formats import _library_tag
+    from tesla.store.artifacts import hash_path
 
     monkeypatch.setenv("TESLA_CACHE_DIR", str(tmp_path / "cache"))
     X, y = _frame("regression")
@@ -245,7 +246,7 @@ def test_the_replayed_skops_answer_is_refused_again_and_never_stands_for_other_b
     path = save_bundle(tmp_path / "sk", estimator=LinearRegression().fit(X, y), framework="scikit-learn",
                        preprocessor=pre, task="regression", classes=None, estimator_name="lr", target="y")
     check_bundle(path)
-    entry = tmp_path / "cache" / "skops-types" / _library_tag() / f"{_sha256(path / 'model.skops')}.json"
+    entry = tmp_path / "cache" / "skops-types" / _library_tag() / f"{hash_path(path / 'model.skops')}.json"
     assert json.loads(entry.read_text()) == []  # skops trusts every type of a linear model itself
     entry.write_text(json.dumps(["os.system"]))  # as if an older Tesla had trusted it: refused now
     with pytest.raises(BundleError, match=r"untrusted type\(s\) os\.system"):
