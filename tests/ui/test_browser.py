@@ -100,6 +100,25 @@ def test_navigation_reaches_each_view_and_the_details(watch: _Watch, ui_server: 
     _no_error_shown(watch)
 
 
+def test_a_view_whose_answer_comes_late_is_not_drawn_over_the_next_one(watch: _Watch, ui_server: str) -> None:
+    # CI saw this race: a click on the view already shown re-renders it, and when that answer arrived after
+    # the next click's, the old view replaced the new one (and marked itself loaded)
+    watch.open(f"{ui_server}/#/datasets")
+    held: list[object] = []
+    watch.page.route("**/training/runs?*", lambda route: route.continue_() if held else held.append(route))
+    watch.page.click('nav a[data-view="runs"]')
+    while not held:
+        watch.page.wait_for_timeout(20)
+    watch.page.click('nav a[data-view="models"]')
+    watch.wait_rendered("/models")
+    with watch.page.expect_response("**/training/runs?*"):
+        held[0].continue_()
+    watch.page.evaluate("() => new Promise((done) => setTimeout(done, 300))")  # the late render's turn
+    assert watch.page.locator("h1").inner_text() == "Models"
+    assert watch.page.get_attribute("#view", "data-loaded") == "#/models"
+    _no_error_shown(watch)
+
+
 def test_a_run_shows_its_leaderboard_search_progress_and_plan_graph(watch: _Watch, ui_server: str, tmp_path: Path) -> None:
     watch.open(f"{ui_server}/#/runs")
     run_id = watch.page.locator("#view td a").first.inner_text()

@@ -446,15 +446,17 @@ const ROUTES = [
 
 async function route() {
   clearTimeout(livePoll);
-  liveView += 1;
+  const mine = (liveView += 1); // a render that ends after a newer route() started is dropped, not shown over it
   const hash = location.hash || "#/runs";
   const [re, render, name] = ROUTES.find(([re]) => re.test(hash)) ?? ROUTES[1];
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
   try {
     const content = await render(hash.match(re) ?? []);
+    if (mine !== liveView) return;
     view.replaceChildren(...[content].flat().filter(Boolean));
     view.dataset.loaded = hash;
   } catch (err) {
+    if (mine !== liveView) return;
     if (err instanceof AuthNeeded) document.getElementById("login").hidden = false;
     view.replaceChildren(el("p", { class: "error" }, err.message));
     view.dataset.loaded = hash;
