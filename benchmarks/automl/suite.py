@@ -164,7 +164,9 @@ def _tesla(work: Path, train: Path, test: Path, target: str, task: str, budget: 
     return {"wall_s": wall, "classes": classes, "best_estimator": search["best_estimator"],
             "eval_method": search.get("eval_method"), "trials": search.get("trials"),
             "ensemble": search.get("ensemble", []), "refit": (search.get("refit") or {}).get("done"),
-            "budget": search.get("budget")}
+            "budget": search.get("budget"), "search_s": search.get("search_s"),
+            "refit_s": (search.get("refit") or {}).get("refit_s"),
+            "steps_s": {sid: s.seconds for sid, s in steps.items()}}  # where a run past the budget spent it
 
 
 def _baseline(python: str, script: str, train: Path, test: Path, target: str, task: str, budget: float, seed: int,

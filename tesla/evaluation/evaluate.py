@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as html_lib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["Evaluation", "evaluate_bundle", "figures", "labelled_rows", "score_rows"]
 
 _IMPORTANCE_ROWS = 1000  # permutation importance and SHAP values on at most this many rows (seeded sample)
+_SHAP_PROBE_ROWS = 50  # with a time limit, SHAP values are timed on this many rows first
 _SHAP_UNIT = {"binary": "log-odds of the positive class", "multiclass": "logit, averaged over classes",
               "regression": "target units"}
 _SLICE_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
@@ -126,8 +128,10 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
         slices: columns to compute metrics per value of (``evaluation.slices``).
         importance: compute permutation feature importance (one rescoring per column and repeat) and, for
             LightGBM and XGBoost models, mean |SHAP value| per column (their native TreeSHAP).
-        importance_s: the most seconds the permutation importance may take (a training run's budget left);
-            its repeats are cut to fit, and it is skipped, with a warning saying so, when one round would not.
+        importance_s: the most seconds the permutation importance and the SHAP values together may take (a
+            training run's budget left): the permutation's repeats are cut to fit (half of it when SHAP values
+            apply too), the SHAP values get what is left and are computed on as many sampled rows as a timed
+            probe says fit; each is skipped, or cut, with a warning saying so.
     """
     target, task = bundle.manifest["target"], bundle.task
     df = labelled_rows(bundle, df, source)
@@ -148,9 +152,12 @@ def evaluate_bundle(bundle: Bundle, df: pd.DataFrame, *, metrics: Sequence[str] 
     shap: dict[str, float] = {}
     if importance:
         sample, truth = _importance_sample(df.drop(columns=[target]), y)
-        ranked, skipped = _importance(bundle, sample, truth, task, seconds=importance_s)
-        shap = _shap(bundle, sample)
-        warnings += [skipped] if skipped else []
+        deadline = None if importance_s is None else time.monotonic() + importance_s
+        with_shap = bool(len(sample)) and tree_shap.supports_tree_shap(bundle.estimator)
+        share = None if importance_s is None else importance_s * (0.5 if with_shap else 1.0)
+        ranked, skipped = _importance(bundle, sample, truth, task, seconds=share)
+        shap, cut = _shap(bundle, sample, seconds=None if deadline is None else deadline - time.monotonic())
+        warnings += [w for w in (skipped, cut) if w]
     facts = _facts(bundle, model, source, len(y), decision)
     report = _report(title, facts, scores, base, scored, task, decision, warnings, slice_rows, ranked, shap)
     return Evaluation(task=task, rows=len(y), metrics=scores, baseline=base, report_html=report,
@@ -188,7 +195,6 @@ def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray, task: s
     sample again for each of the columns x repeats rescorings; the learner is called on the matrix. With
     ``seconds``, the repeats (3) are cut to what one timed rescoring says fits, and none fitting skips it.
     """
-    import time
 
     from sklearn.metrics import log_loss, r2_score
 
@@ -218,14 +224,38 @@ def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray, task: s
     return plots.permutation_importance(score, X, groups=groups, repeats=repeats), ""
 
 
-def _shap(bundle: Bundle, sample: pd.DataFrame) -> dict[str, float]:
-    """Mean |SHAP value| per raw column on the sample; empty for a model without native TreeSHAP."""
+def _shap(bundle: Bundle, sample: pd.DataFrame, *, seconds: float | None = None) -> tuple[dict[str, float], str]:
+    """Mean |SHAP value| per raw column on the sample (empty for a model without native TreeSHAP), and why it
+    was skipped or cut to fewer rows ("" when it was not).
+
+    TreeSHAP costs about leaves x depth times a prediction per row (10 s for 1,000 rows of a deep XGBoost
+    model), so with ``seconds`` it first runs on ``_SHAP_PROBE_ROWS`` rows of a seeded shuffle of the sample,
+    then on as many more as that timing says fit.
+    """
     if not len(sample) or not tree_shap.supports_tree_shap(bundle.estimator):
-        return {}  # checked before the features are built: most estimators stop here
-    contributions = tree_shap.tree_contributions(bundle.estimator, bundle.features(sample, unseen="unknown"))
+        return {}, ""  # checked before the features are built: most estimators stop here
+    if seconds is not None and seconds <= 0:
+        return {}, "SHAP values skipped: search.time_budget_s has no time left for them; `tesla evaluate` computes them"
+    X = bundle.features(sample, unseen="unknown")
+    note = ""
+    if seconds is None:
+        contributions = tree_shap.tree_contributions(bundle.estimator, X)
+    else:
+        X = X.iloc[np.random.default_rng(1).permutation(len(X))]
+        started = time.perf_counter()
+        probe = min(len(X), _SHAP_PROBE_ROWS)
+        parts = [tree_shap.tree_contributions(bundle.estimator, X.iloc[:probe])]
+        spent = time.perf_counter() - started
+        more = min(len(X) - probe, int(max(0.0, seconds - spent) / max(spent / probe, 1e-9)))
+        if more > 0:
+            parts.append(tree_shap.tree_contributions(bundle.estimator, X.iloc[probe:probe + more]))
+        contributions = None if parts[0] is None else np.concatenate(parts)
+        if probe + more < len(X):
+            note = (f"SHAP values on {probe + more} of {len(X)} sampled rows: that is what search.time_budget_s left "
+                    f"room for; `tesla evaluate` computes them on all")
     if contributions is None:
-        return {}
-    return tree_shap.mean_abs_shap(contributions, bundle.preprocessor.column_sources)
+        return {}, ""
+    return tree_shap.mean_abs_shap(contributions, bundle.preprocessor.column_sources), note
 
 
 def figures(s: _Scored, task: str, decision: Mapping[str, Any] | None,

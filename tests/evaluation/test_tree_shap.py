@@ -96,6 +96,37 @@ def test_the_feature_the_label_follows_ranks_first_over_its_one_hot_columns(tmp_
     assert values["plan"] > 3 * max(values["usage"], values["age"])
 
 
+def test_a_time_limit_cuts_the_shap_rows_to_what_a_timed_probe_says_fits(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from tesla.evaluation import evaluate as ev
+
+    frame = _plan_table()
+    bundle = _mixed_bundle(tmp_path / "b", frame, _learner("lightgbm", "binary"))
+    sample = frame.drop(columns=["churned"])
+    whole, note = ev._shap(bundle, sample)
+    assert note == "" and list(whole)[0] == "plan"
+    assert ev._shap(bundle, sample, seconds=0.0) == ({}, "SHAP values skipped: search.time_budget_s has no time left "
+                                                         "for them; `tesla evaluate` computes them")
+    rows: list[int] = []
+    real = tree_shap.tree_contributions
+    monkeypatch.setattr(tree_shap, "tree_contributions", lambda est, X: rows.append(len(X)) or real(est, X))
+
+    def clock(probe_s: float) -> None:  # the 50-row probe takes probe_s on the clock
+        ticks = [0.0, probe_s]
+        monkeypatch.setattr(ev.time, "perf_counter", lambda: ticks.pop(0) if len(ticks) > 1 else ticks[0])
+
+    clock(1.0)  # 20 ms a row: 5 s leave room for 200 more rows
+    cut, note = ev._shap(bundle, sample, seconds=5.0)
+    assert rows == [50, 200] and list(cut)[0] == "plan"
+    assert note == ("SHAP values on 250 of 600 sampled rows: that is what search.time_budget_s left room for; "
+                    "`tesla evaluate` computes them on all")
+    rows.clear()
+    clock(0.001)
+    full, note = ev._shap(bundle, sample, seconds=60.0)
+    assert rows == [50, 550] and note == ""  # every row, in another order: the same means
+    assert full == pytest.approx(whole, rel=1e-9)
+
+
 def test_other_estimators_get_no_shap_section(task_bundles: dict[str, Any]) -> None:
     bundle, test = task_bundles["binary"]  # a LogisticRegression
     assert tree_shap.tree_contributions(bundle.estimator, bundle.features(test.drop(columns=["target"]))) is None
