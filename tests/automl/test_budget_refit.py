@@ -15,6 +15,7 @@ from tesla.automl.adapter import choose_eval_method
 from tesla.automl.budget import POST_S, Budget, process_age_s
 from tesla.errors import BundleError
 from tesla.models import load_bundle, read_manifest
+from tests.conftest import run_tesla
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +125,15 @@ def test_the_reports_importance_fits_the_budget_or_is_skipped_and_said(bc_projec
     assert result.run.plan.step("evaluate").params["time_budget_s"] == 2
     unbudgeted = api.compile_plan("spent", max_iter=2, project_dir=bc_project)
     assert "time_budget_s" not in unbudgeted.step("evaluate").params  # other plans keep their fingerprints
+
+
+@pytest.mark.e2e
+def test_tesla_train_prints_what_the_evaluation_warns(bc_project: Path) -> None:
+    # a 1 s budget is spent before the evaluate step: its importance and SHAP values are skipped, and said
+    out = run_tesla("train", "-m", "warned", "-p", "2", "search.time_budget_s=1", "search.estimators=[lgbm]",
+                    cwd=bc_project)
+    lines = out.stdout.splitlines()
+    assert [ln for ln in lines if ln.startswith("warning: permutation importance skipped: one round of 30 columns")]
+    assert ("warning: SHAP values skipped: search.time_budget_s has no time left for them; `tesla evaluate` "
+            "computes them") in lines, out.stdout
+    assert lines[-1].startswith("run ")  # the run line stays last
