@@ -488,8 +488,7 @@ def train(overrides: Overrides = None,
     state = "registered" if result.created else "unchanged (the same bundle is already registered)"
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in mv.metrics.items())
     typer.echo(f"{mv.ref} {state}: {result.search['best_estimator']}; held-out {metrics}")
-    # what the held-out evaluation warns about (one class for every row, importance cut by the budget...)
-    for warning in result.run.steps.get("evaluate", {}).get("result", {}).get("warnings", []):
+    for warning in result.warnings:
         typer.echo(f"warning: {warning}")
     typer.echo(f"run {result.run.run_id} · dataset {mv.dataset}@{mv.dataset_version}")
 

@@ -195,7 +195,6 @@ def _importance(bundle: Bundle, sample: pd.DataFrame, truth: np.ndarray, task: s
     sample again for each of the columns x repeats rescorings; the learner is called on the matrix. With
     ``seconds``, the repeats (3) are cut to what one timed rescoring says fits, and none fitting skips it.
     """
-
     from sklearn.metrics import log_loss, r2_score
 
     if len(sample) < 10:

@@ -39,6 +39,11 @@ class TrainResult:
     leaderboard: dict[str, float]
     search: dict[str, Any]
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the held-out evaluation warns about: one class for every row, importance cut by the budget..."""
+        return list(self.run.steps.get("evaluate", {}).get("result", {}).get("warnings", []))
+
     def _repr_html_(self) -> str:
         from tesla.report.notebook import card_html, rows_html
 

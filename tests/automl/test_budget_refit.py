@@ -122,6 +122,7 @@ def test_the_reports_importance_fits_the_budget_or_is_skipped_and_said(bc_projec
     result = api.train("spent", overrides=["search.time_budget_s=2"], project_dir=bc_project)
     warnings = result.run.result("evaluate")["warnings"]
     assert [w for w in warnings if w.startswith("permutation importance skipped: one round of 30 columns")]
+    assert result.warnings == warnings  # what `tesla train` prints
     assert result.run.plan.step("evaluate").params["time_budget_s"] == 2
     unbudgeted = api.compile_plan("spent", max_iter=2, project_dir=bc_project)
     assert "time_budget_s" not in unbudgeted.step("evaluate").params  # other plans keep their fingerprints
