@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tesla.automl.budget import MIN_SEARCH_S
 from tesla.errors import ConfigError, DependencyError
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class SearchResult:
     ensemble_note: str = ""
     ensemble_weights: list[float] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict, repr=False)  # FLAML's fit settings (for ``refit``)
+    flaml_s: float | None = None  # the time budget FLAML was held to in the end (None: none)
 
 
 def _read_trials(log_path: Path) -> list[dict[str, Any]]:
@@ -127,16 +129,56 @@ def _read_trials(log_path: Path) -> list[dict[str, Any]]:
         best = min(best, loss) if loss is not None else best
         rows.append({"n": len(rows) + 1, "estimator": rec["learner"], "loss": loss, "best_loss": best,
                      "config": rec.get("config", {}), "wall_s": rec.get("wall_clock_time"),
-                     "trial_s": rec.get("trial_time")})
+                     "trial_s": rec.get("trial_time"), "sample_size": rec.get("sample_size")})
     return rows
 
 
-class _TrialWatcher(threading.Thread):
-    """Reads FLAML's trial log while it is written and reports progress."""
+def one_fit_s(trial: Mapping[str, Any], rows: int, eval_method: str, n_splits: int) -> float:
+    """Seconds one fit of ``trial``'s config on all ``rows`` takes, from the trial's own time.
 
-    def __init__(self, log_path: Path, total: int, report: Callable[[dict[str, Any]], None]) -> None:
+    A holdout trial is one fit on its ``sample_size`` rows; a cv trial ``n_splits`` fits on
+    ``(n_splits - 1) / n_splits`` of them. Fit time is taken as growing with the rows.
+    """
+    seconds, sample = float(trial.get("trial_s") or 0.0), int(trial.get("sample_size") or rows)
+    fitted = sample * (n_splits - 1) / n_splits if eval_method == "cv" else sample
+    fits = n_splits if eval_method == "cv" else 1
+    return seconds / fits * rows / max(1.0, fitted)
+
+
+class _Deadline:
+    """Shrinks a running FLAML search's time budget to keep ``hold(one fit of the best trial)`` after it.
+
+    FLAML reads ``AutoML._state.time_budget`` before every trial (its sequential search); the watcher
+    thread lowers it from the trial log. Never above the budget FLAML was started with; left alone once
+    FLAML has set it to -1 for its final retrain.
+    """
+
+    def __init__(self, automl: Any, most_s: float, hold: Callable[[float], float], rows: int,
+                 eval_method: str, n_splits: int) -> None:
+        self.automl, self.most_s, self.hold = automl, most_s, hold
+        self.rows, self.eval_method, self.n_splits = rows, eval_method, n_splits
+        self.flaml_s = most_s  # the budget FLAML is held to now
+
+    def update(self, trials: Sequence[Mapping[str, Any]]) -> None:
+        timed = [t for t in trials if t.get("loss") is not None and t.get("trial_s")]
+        if not timed:
+            return
+        best = min(timed, key=lambda t: t["loss"])
+        fit = one_fit_s(best, self.rows, self.eval_method, self.n_splits)
+        want = max(MIN_SEARCH_S, self.most_s - self.hold(fit))
+        state = getattr(self.automl, "_state", None)
+        current = getattr(state, "time_budget", None)
+        if isinstance(current, (int, float)) and current > 0 and want != current:
+            state.time_budget = self.flaml_s = want
+
+
+class _TrialWatcher(threading.Thread):
+    """Reads FLAML's trial log while it is written, reports progress and keeps the deadline."""
+
+    def __init__(self, log_path: Path, total: int, report: Callable[[dict[str, Any]], None],
+                 deadline: _Deadline | None = None) -> None:
         super().__init__(daemon=True)
-        self.log_path, self.total, self.report = log_path, total, report
+        self.log_path, self.total, self.report, self.deadline = log_path, total, report, deadline
         self.stop = threading.Event()
         self._seen = 0
 
@@ -149,6 +191,8 @@ class _TrialWatcher(threading.Thread):
         if len(trials) > self._seen:
             self._seen = len(trials)
             last = trials[-1]
+            if self.deadline is not None and not self.stop.is_set():
+                self.deadline.update(trials)
             self.report({"trials": len(trials), "total": self.total, "best_loss": last["best_loss"],
                          "estimator": last["estimator"]})
 
@@ -412,6 +456,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
            starting_points: Mapping[str, Any] | None = None, learner_selector: str = "auto",
            max_predict_ms_per_row: float | None = None, raw_columns: int | None = None,
            allows: Callable[[float], bool] | None = None,
+           hold_s: Callable[[float], float] | None = None,
            n_concurrent_trials: int = 1,
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
@@ -441,6 +486,9 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
             lowest-loss estimator within it wins (refitted on all of ``X``). None: no bound.
         raw_columns: the number of features before encoding (default: ``X``'s width).
         allows: whether a phase of that many seconds still fits the run's budget (the ensemble asks).
+        hold_s: with ``time_budget_s``: the seconds to keep after the trials when one fit of the best
+            config on all of ``X`` takes that many (``Budget.hold_s``); FLAML's budget shrinks by it as
+            trials are timed. Sequential trials only: ignored with an ensemble or concurrent trials.
         n_concurrent_trials: trials run at once on Ray Tune; > 1 is not reproducible (module docstring).
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
@@ -467,7 +515,10 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
                              time_budget_s=time_budget_s, eval_method=eval_method, n_splits=n_splits,
                              ensemble=ensemble, seed=seed, n_jobs=n_jobs, log_path=log_path, hp=hp,
                              starting_points=starting_points, learner_selector=learner_selector)
-    watcher = _TrialWatcher(log_path, settings["max_iter"], progress or (lambda _d: None))
+    deadline = None
+    if hold_s is not None and time_budget_s is not None and not ensemble and n_concurrent_trials <= 1:
+        deadline = _Deadline(automl, time_budget_s, hold_s, len(X), eval_method, n_splits)
+    watcher = _TrialWatcher(log_path, settings["max_iter"], progress or (lambda _d: None), deadline)
     watcher.start()
     started = time.perf_counter()
     try:
@@ -512,7 +563,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
         best_loss_per_estimator=finite, best_config_per_estimator=configs,
         eval_method=str(automl._state.eval_method), ensemble=stacked, predict_ms_per_row=costs,
         fit_s=float(automl.best_config_train_time or 0.0), ensemble_note=note, ensemble_weights=weights,
-        settings=settings,
+        settings=settings, flaml_s=deadline.flaml_s if deadline is not None else time_budget_s,
     )
 
 

@@ -3,9 +3,13 @@
 FLAML's ``time_budget`` bounds only its trials; its final retrain, its stacking and everything Tesla
 does after the search (the refit on every row, evaluation, the bundle) come on top. So the search
 step plans the budget: the time already spent in this process before the search (start-up, load,
-split) is taken off, a share is kept for what follows the search, and FLAML gets the rest. A later
-phase (the refit) asks ``Budget.allows`` and is skipped, and says so, when it would end past the
-deadline. Goal: the process ends within ``time_budget_s + max(5 %, 2 s)``.
+split) is taken off, ``post_s`` is kept for evaluating and writing, ``explain_s`` for the report's
+importance and SHAP values, and FLAML gets the rest less ``hold_s``: what its retrain and the refit
+on every row will take, about one fit of the winner each. That is known only once trials are timed,
+so the search shrinks FLAML's budget while it runs (``tesla.automl.adapter``); with
+``search.ensemble`` a share of the time left is kept instead (its out-of-fold fits are not one fit
+of the winner). A later phase (the refit) asks ``Budget.allows`` and is skipped, and says so, when it
+would end past the deadline. Goal: the process ends within ``time_budget_s + max(5 %, 2 s)``.
 
 Pure standard library: imported by the step before any ML library.
 """
@@ -20,8 +24,14 @@ __all__ = ["Budget", "process_age_s"]
 
 POST_S = 1.5  # evaluate, register and writing the bundles after the search, seconds
 POST_SHARE = 0.03  # plus this share of the budget (bigger data: slower evaluation and bundle writes)
-# share of the time left that follows FLAML's trials: its retrain on the training rows and the refit
-# on every row (each about one fit of the winner), plus its stacking when search.ensemble is set
+EXPLAIN_SHARE = 0.05  # share of the budget kept for the report's permutation importance and SHAP values
+# what follows FLAML's trials, in fits of the winner on the search's rows: FLAML's retrain (one), the
+# refit on every row (1.25 times the rows, REFIT_MARGIN 1.3 in tesla.steps.train) and the last trial's
+# overrun of FLAML's deadline (about one more)
+HOLD_FITS = 3.0
+HOLD_S = 0.5  # plus this: measuring each estimator's predict cost, the bundle of the searched model
+# where FLAML's budget cannot shrink while it runs (search.ensemble, concurrent trials on Ray Tune), this
+# share of the time left is kept for what follows the trials instead
 AFTER_SEARCH_SHARE = 0.2
 AFTER_SEARCH_SHARE_ENSEMBLE = 0.4
 MIN_SEARCH_S = 1.0  # FLAML is never given less than this
@@ -64,10 +74,28 @@ class Budget:
     def post_s(self) -> float:
         return POST_S + POST_SHARE * self.total_s
 
-    def search_s(self, *, ensemble: bool) -> float:
-        """FLAML's ``time_budget``: the time left less what follows the search."""
-        share = AFTER_SEARCH_SHARE_ENSEMBLE if ensemble else AFTER_SEARCH_SHARE
-        return max(MIN_SEARCH_S, (self.left_s() - self.post_s()) * (1 - share))
+    def explain_s(self) -> float:
+        return EXPLAIN_SHARE * self.total_s
+
+    def search_s(self, *, ensemble: bool, elastic: bool = True) -> float:
+        """FLAML's ``time_budget`` as the search starts: the time left less what follows the search.
+
+        ``elastic``: the search takes ``hold_s`` of the winner's measured fit off this as trials are
+        timed, so this is the most FLAML may take; otherwise (and always with ``ensemble``) a share of
+        the time left is kept back.
+        """
+        left = self.left_s() - self.post_s() - self.explain_s()
+        if ensemble:
+            left *= 1 - AFTER_SEARCH_SHARE_ENSEMBLE
+        elif not elastic:
+            left *= 1 - AFTER_SEARCH_SHARE
+        return max(MIN_SEARCH_S, left - HOLD_S)
+
+    @staticmethod
+    def hold_s(fit_s: float) -> float:
+        """Seconds to keep after FLAML's trials when one fit of the winner on the search's rows takes ``fit_s``
+        (on top of the ``HOLD_S`` that ``search_s`` already kept)."""
+        return HOLD_FITS * max(0.0, fit_s)
 
     def allows(self, seconds: float) -> bool:
         """Whether a phase of ``seconds`` still ends before the deadline, leaving the post-search share."""

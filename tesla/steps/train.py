@@ -75,7 +75,8 @@ def search(ctx: StepContext) -> dict[str, Any]:
     estimators = list(p["estimators"]) or default_estimators(p["framework"], task)
     result = automl_search(
         X, y, task=task, estimators=estimators, metric=p["metric"], max_iter=p["max_iter"],
-        time_budget_s=budget.search_s(ensemble=p["ensemble"]) if budget else None,
+        time_budget_s=budget.search_s(ensemble=p["ensemble"], elastic=p.get("n_concurrent_trials", 1) <= 1)
+        if budget else None,
         # cv or holdout for the user's budget and the raw table (FLAML's rule, before encoding widens it)
         eval_method=choose_eval_method(p["eval_method"], len(df), len(features), p["time_budget_s"]),
         n_splits=p["n_splits"],
@@ -83,7 +84,7 @@ def search(ctx: StepContext) -> dict[str, Any]:
         search_space=p.get("search_space") or None, starting_points=p.get("starting_points") or None,
         learner_selector=p.get("learner_selector", "auto"), raw_columns=len(features),
         max_predict_ms_per_row=p.get("max_predict_ms_per_row"), progress=ctx.progress,
-        allows=budget.allows if budget else None,
+        allows=budget.allows if budget else None, hold_s=budget.hold_s if budget else None,
         n_concurrent_trials=p.get("n_concurrent_trials", 1))
     best_config = _plain(result.best_config)
     # an ensemble is scikit-learn-family only (the adapter refuses neural members)
@@ -109,7 +110,8 @@ def search(ctx: StepContext) -> dict[str, Any]:
             "predict_ms_per_row": result.predict_ms_per_row,
             **({"ensemble_note": result.ensemble_note} if result.ensemble_note else {}),
             **({"refit": refitted} if refitted is not None else {}),
-            **({"budget": {"flaml_s": round(result.settings["time_budget"], 3), "left_s": round(budget.left_s(), 3)}}
+            **({"budget": {"flaml_s": round(result.flaml_s or 0.0, 3),
+                        "flaml_most_s": round(result.settings["time_budget"], 3), "left_s": round(budget.left_s(), 3)}}
                if budget else {})}
 
 

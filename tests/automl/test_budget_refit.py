@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from tesla import api
 from tesla.automl import adapter
 from tesla.automl.adapter import choose_eval_method
-from tesla.automl.budget import POST_S, Budget, process_age_s
+from tesla.automl.budget import MIN_SEARCH_S, POST_S, Budget, process_age_s
 from tesla.errors import BundleError
 from tesla.models import load_bundle, read_manifest
 from tests.conftest import run_tesla
@@ -47,7 +48,46 @@ def test_a_young_process_pays_its_start_up_from_the_budget_an_old_one_does_not()
     assert 29.0 < old.left_s() <= 30.0
     # FLAML gets the time left less what follows the search; an ensemble keeps more back
     assert young.search_s(ensemble=True) < young.search_s(ensemble=False) < young.left_s() - POST_S
+    # where FLAML's budget cannot shrink while it runs (concurrent trials), a share is kept back from the start
+    assert young.search_s(ensemble=False, elastic=False) < young.search_s(ensemble=False)
     assert young.allows(1.0) and not young.allows(young.left_s())
+
+
+def test_one_fit_of_the_winner_is_sized_from_its_trial() -> None:
+    # a holdout trial is one fit on its sample; a cv trial is n_splits fits on (n_splits - 1) / n_splits of it
+    assert adapter.one_fit_s({"trial_s": 2.0, "sample_size": 900}, 1000, "holdout", 5) == pytest.approx(2000 / 900)
+    assert adapter.one_fit_s({"trial_s": 5.0, "sample_size": 1000}, 1000, "cv", 5) == pytest.approx(1000 / 800)
+    assert adapter.one_fit_s({"trial_s": 1.0, "sample_size": 250}, 1000, "holdout", 5) == pytest.approx(4.0)
+
+
+def test_the_deadline_keeps_what_the_winners_fits_need_after_the_trials() -> None:
+    automl = SimpleNamespace(_state=SimpleNamespace(time_budget=20.0))
+    deadline = adapter._Deadline(automl, 20.0, Budget.hold_s, rows=1000, eval_method="holdout", n_splits=5)
+    deadline.update([{"loss": None, "trial_s": 3.0, "sample_size": 1000}])  # no finished trial yet
+    assert automl._state.time_budget == 20.0
+    trials = [{"loss": 0.5, "trial_s": 4.0, "sample_size": 1000}, {"loss": 0.4, "trial_s": 2.0, "sample_size": 1000}]
+    deadline.update(trials)  # the best trial's fit counts, not the slowest
+    assert automl._state.time_budget == deadline.flaml_s == pytest.approx(20.0 - Budget.hold_s(2.0))
+    deadline.update([*trials, {"loss": 0.3, "trial_s": 0.1, "sample_size": 1000}])  # a faster winner gives time back
+    assert automl._state.time_budget == pytest.approx(20.0 - Budget.hold_s(0.1))
+    deadline.update([*trials, {"loss": 0.1, "trial_s": 100.0, "sample_size": 1000}])
+    assert automl._state.time_budget == MIN_SEARCH_S
+    automl._state.time_budget = -1  # FLAML has started its final retrain: left alone
+    deadline.update([*trials, {"loss": 0.05, "trial_s": 0.01, "sample_size": 1000}])
+    assert automl._state.time_budget == -1
+
+
+def test_a_running_flaml_search_keeps_the_shrunk_deadline(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(400, 4)), columns=list("abcd"))
+    y = (X["a"] + rng.normal(size=400) > 0).astype(int).to_numpy()
+    result = adapter.search(X, y, task="binary", estimators=["lgbm"], metric="auto", max_iter=None,
+                            time_budget_s=120.0, eval_method="holdout", n_splits=3, ensemble=False, seed=0, n_jobs=1,
+                            workdir=tmp_path, hold_s=lambda _fit: 119.0)
+    assert result.flaml_s == MIN_SEARCH_S and result.settings["time_budget"] == 120.0
+    # FLAML read the budget the watcher lowered to 1 s: it stopped after about that, not after 120 s
+    # (a bound 60 times the expected time: it checks that the deadline took, not how fast anything is)
+    assert result.wall_s < 60.0 and len(result.trials) >= 1
 
 
 def test_process_age_is_read_on_linux() -> None:
