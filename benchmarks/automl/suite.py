@@ -20,7 +20,8 @@ the same task (interleaved: tesla, flaml, tesla-norefit, ...), each in its own p
   AutoGluon's own virtualenv (``--autogluon-python``; see ``autogluon_baseline.py``);
 - ablations: ``tesla-norefit`` (``search.refit=false``), ``tesla-ens`` (``search.ensemble=true``),
   ``tesla-noxgbld`` (the portfolio without ``xgb_limitdepth``), ``tesla-ordinal`` / ``tesla-onehot4``
-  (``search.onehot_max_levels`` 0 / 4 instead of one-hot up to 15 levels).
+  (``search.onehot_max_levels`` 0 / 4 instead of one-hot up to 15 levels), ``tesla-native``
+  (``search.categoricals=native``: category codes LightGBM splits on as categories).
 
 Metric: log loss (classification), RMSE (regression), both lower is better; the search optimises the
 same metric. Test predictions are saved (``<out>_pred/``); ``report.py`` does the paired bootstrap.
@@ -93,6 +94,7 @@ VARIANTS: dict[str, list[str]] = {
     "tesla": [], "tesla-norefit": ["search.refit=false"], "tesla-ens": ["search.ensemble=true"],
     "tesla-noxgbld": ["search.estimators=[lgbm,xgboost,rf,extra_tree,lrl1]"],
     "tesla-ordinal": ["search.onehot_max_levels=0"], "tesla-onehot4": ["search.onehot_max_levels=4"],
+    "tesla-native": ["search.categoricals=native"],
 }
 
 

@@ -434,17 +434,38 @@ def choose_within_cost(losses: Mapping[str, float], costs: Mapping[str, float], 
                       f"{measured}; raise search.max_predict_ms_per_row or unset it", key="search.max_predict_ms_per_row")
 
 
+@contextlib.contextmanager
+def _quiet_fits() -> Iterator[None]:
+    """Warnings of ordinary fits that their loss already reports or that say nothing to a user."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        # a trial whose solver stops short (lrl1 on unscaled data) is an ordinary search outcome
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # search.categoricals=native hands LightGBM its category columns as a parameter (it survives
+        # scikit-learn's clone, a fit argument would not); LightGBM warns it ignores it, and uses it
+        warnings.filterwarnings("ignore", message="categorical_feature keyword has been found")
+        yield
+
+
+def _native_hp(hp: dict[str, Any] | None, estimators: Sequence[str], columns: Sequence[int]) -> dict[str, Any] | None:
+    """``hp`` with LightGBM told which of ``columns`` are category codes (none: ``hp`` unchanged)."""
+    if not columns or "lgbm" not in estimators:
+        return hp
+    out = dict(hp or {})
+    out["lgbm"] = {**out.get("lgbm", {}), "categorical_feature": {"domain": ",".join(str(c) for c in columns)}}
+    return out
+
+
 def _refit(name: str, config: Mapping[str, Any], X: Any, y: Any, settings: Mapping[str, Any]) -> Any:
     """``name`` with ``config`` fitted on all of ``X`` (one FLAML trial: a plain refit, nothing evaluated)."""
     from flaml import AutoML  # lazy: flaml
-    from sklearn.exceptions import ConvergenceWarning
 
     automl = AutoML()
     _register_learners(automl, [name])
     refit = {**settings, "estimator_list": [name], "max_iter": 1, "log_file_name": "", "ensemble": False,
              "time_budget": -1, "model_history": False, "starting_points": _starting_points({name: config}, [name])}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # as in the search: its loss already told
+    with _quiet_fits():
         automl.fit(X_train=X, y_train=y, **refit)
     return automl.model.estimator
 
@@ -457,7 +478,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
            max_predict_ms_per_row: float | None = None, raw_columns: int | None = None,
            allows: Callable[[float], bool] | None = None,
            hold_s: Callable[[float], float] | None = None,
-           n_concurrent_trials: int = 1,
+           n_concurrent_trials: int = 1, categorical_columns: Sequence[int] = (),
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run FLAML's search over ``estimators`` and return the refitted winner.
 
@@ -490,6 +511,8 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
             config on all of ``X`` takes that many (``Budget.hold_s``); FLAML's budget shrinks by it as
             trials are timed. Sequential trials only: ignored with an ensemble or concurrent trials.
         n_concurrent_trials: trials run at once on Ray Tune; > 1 is not reproducible (module docstring).
+        categorical_columns: positions in ``X`` of category codes LightGBM splits on as categories
+            (``search.categoricals=native``); the other learners see the codes as numbers.
         progress: receives {"trials", "total", "best_loss", "estimator"} as trials finish.
 
     Returns:
@@ -500,7 +523,6 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
             estimator within ``max_predict_ms_per_row``.
     """
     from flaml import AutoML  # lazy: ~1-2 s of imports
-    from sklearn.exceptions import ConvergenceWarning
 
     if max_iter is not None and max_iter < 1:
         raise ConfigError(f"search.max_iter must be at least 1; got {max_iter}", key="search.max_iter")
@@ -509,7 +531,8 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     eval_method = choose_eval_method(eval_method, len(X), raw_columns or X.shape[1], time_budget_s)
     automl = AutoML()
     _register_learners(automl, estimators)
-    hp = custom_hp(search_space, task=task, data_size=X.shape) if search_space else None
+    hp = _native_hp(custom_hp(search_space, task=task, data_size=X.shape) if search_space else None,
+                    estimators, categorical_columns)
     log_path = workdir / "flaml.log"
     settings = _fit_settings(task=task, estimators=estimators, metric=metric, max_iter=max_iter,
                              time_budget_s=time_budget_s, eval_method=eval_method, n_splits=n_splits,
@@ -522,10 +545,7 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     watcher.start()
     started = time.perf_counter()
     try:
-        with warnings.catch_warnings():
-            # a trial whose solver stops short (lrl1 on unscaled data) is an ordinary search
-            # outcome that its validation loss already reports
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with _quiet_fits():
             with _concurrent_trials(n_concurrent_trials, workdir) as parallel:
                 automl.fit(X_train=X, y_train=y, **settings, **parallel)
     finally:
@@ -548,7 +568,8 @@ def search(X: pd.DataFrame, y: Any, *, task: str, estimators: Sequence[str], met
     else:
         model, stacked = automl.model.estimator, []
         if ensemble:
-            blended, stacked, weights, note = _blend(automl, task, finite, X, y, n_splits, seed, allows)
+            with _quiet_fits():
+                blended, stacked, weights, note = _blend(automl, task, finite, X, y, n_splits, seed, allows)
             model = blended if stacked else model
     if stacked and max_predict_ms_per_row is not None:
         stack_ms = predict_ms_per_row(model, X, proba=task != "regression")
@@ -590,10 +611,8 @@ def refit(result: SearchResult, X: pd.DataFrame, y: Any) -> Any:
     plain scikit-learn stack of native estimators, so a clone refits it the same way.
     """
     from sklearn.base import clone
-    from sklearn.exceptions import ConvergenceWarning
 
     if result.ensemble:  # a VotingClassifier / VotingRegressor: clone keeps members and weights
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with _quiet_fits():
             return clone(result.model).fit(X, y)
     return _refit(result.best_estimator, result.best_config, X, y, result.settings)

@@ -58,6 +58,8 @@ def _search_params(search: Mapping[str, Any], warm_start: Mapping[str, Any] | No
     for key in ("max_predict_ms_per_row", "onehot_max_levels"):  # only when set: other plans keep their fingerprints
         if search.get(key) is not None:
             params[key] = search[key]
+    if search.get("categoricals", "onehot") != "onehot":  # likewise
+        params["categoricals"] = search["categoricals"]
     if search.get("n_concurrent_trials", 1) > 1:  # likewise: sequential plans keep their fingerprints
         params["n_concurrent_trials"] = search["n_concurrent_trials"]
     return params

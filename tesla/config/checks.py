@@ -31,6 +31,7 @@ ALLOWED: dict[str, tuple[Any, ...]] = {
     "search.eval_method": ("auto", "holdout", "cv"),
     "search.starting_points": ("none", "previous"),
     "search.learner_selector": ("auto", "roundrobin", "cost"),
+    "search.categoricals": ("onehot", "native"),
     "deploy.target": ("local", "sagemaker", "vertex"),
     "deploy.unseen_category": ("error", "unknown"),
     "monitor.pvalue_correction": ("bonferroni", "none"),

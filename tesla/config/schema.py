@@ -92,6 +92,9 @@ class SearchConfig:
     # categoricals with at most this many categories are one-hot encoded, others ordinal-coded by
     # frequency; null: the preprocessor's default (15); 0: ordinal codes only
     onehot_max_levels: Optional[int] = None
+    # onehot: as onehot_max_levels says; native: every categorical one column of frequency codes, which
+    # LightGBM splits on as categories (the other learners see the codes as numbers)
+    categoricals: str = "onehot"
     starting_points: str = "none"  # none | previous: warm start from earlier versions' best configs
     search_space: dict[str, Any] = field(default_factory=dict)  # estimator -> {hp: {domain...}}
     seed: int = 0  # random seed of the search

@@ -2,7 +2,8 @@
 
 Raw rows (as a user, a CSV or a REST request gives them) become an all-numeric frame:
 numerics are imputed with the training median, booleans become 0/1, categoricals are
-one-hot encoded (few categories) or ordinal-coded by training frequency (many), datetimes
+one-hot encoded (few categories) or ordinal-coded by training frequency (many), or, with
+``native``, all coded by frequency for LightGBM to split on as categories, datetimes
 become calendar parts, text becomes its length and word count. Because the state is
 JSON, loading a bundle never executes code, and every framework shares the same
 transform, so ``predict``, ``evaluate`` and the server see identical features.
@@ -75,7 +76,8 @@ def _to_bool(series: pd.Series, fill: float) -> pd.Series:
     return out.fillna(fill)
 
 
-def _feature_state(name: str, col: pd.Series, kind: str, onehot_max: int = ONEHOT_MAX) -> dict[str, Any]:
+def _feature_state(name: str, col: pd.Series, kind: str, onehot_max: int = ONEHOT_MAX,
+                   native: bool = False) -> dict[str, Any]:
     import pandas as pd
 
     state: dict[str, Any] = {"name": name, "type": kind, "dtype": str(col.dtype),
@@ -94,7 +96,7 @@ def _feature_state(name: str, col: pd.Series, kind: str, onehot_max: int = ONEHO
         # order by frequency, then name: deterministic codes for ordinal encoding
         cats = sorted(counts.index.tolist(), key=lambda c: (-int(counts[c]), c))
         state["categories"] = cats
-        state["encoding"] = "onehot" if len(cats) <= onehot_max else "ordinal"
+        state["encoding"] = "native" if native else "onehot" if len(cats) <= onehot_max else "ordinal"
     elif kind == "datetime":
         when = parse_datetimes(col)
         has_time = bool((when.dropna() != when.dropna().dt.normalize()).any())
@@ -120,13 +122,16 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, df: pd.DataFrame, schema: Mapping[str, Mapping[str, Any]], *,
-            onehot_max: int = ONEHOT_MAX) -> Preprocessor:
+            onehot_max: int = ONEHOT_MAX, native: bool = False) -> Preprocessor:
         """Learn fills and category lists from training rows ``df`` (features only).
 
         ``onehot_max``: categoricals with at most this many categories are one-hot encoded, the others
         ordinal-coded by training frequency (0: ordinal codes only, the narrowest frame for trees).
+        ``native``: every categorical becomes one column of codes by training frequency, with missing and
+        unseen values as one more code (``len(categories)``, never negative: LightGBM reads a negative
+        category as missing and warns); ``native_columns`` names them for LightGBM (``onehot_max`` unused).
         """
-        return cls([_feature_state(name, df[name], schema[name]["type"], onehot_max) for name in df.columns])
+        return cls([_feature_state(name, df[name], schema[name]["type"], onehot_max, native) for name in df.columns])
 
     @property
     def input_columns(self) -> list[str]:
@@ -150,6 +155,16 @@ class Preprocessor:
         """The raw column each of ``model_columns`` comes from, in their order (a one-hot group, a date's
         parts or a text's counts name one raw column several times)."""
         return [f["name"] for f in self.features for _ in self._output_names(f)]
+
+    @property
+    def native_columns(self) -> list[int]:
+        """Positions in ``model_columns`` of the categoricals coded for a learner's own category splits."""
+        at, found = 0, []
+        for f in self.features:
+            if f["type"] == "categorical" and f["encoding"] == "native":
+                found.append(at)
+            at += len(self._output_names(f))
+        return found
 
     @staticmethod
     def _output_names(f: Mapping[str, Any]) -> list[str]:
@@ -230,7 +245,8 @@ class Preprocessor:
         if f["encoding"] == "onehot":
             return [(text == c).fillna(False).astype("float64").to_numpy() for c in cats]
         codes = {c: float(i) for i, c in enumerate(cats)}
-        return [np.array([codes.get(v, -1.0) if isinstance(v, str) else -1.0 for v in text.tolist()])]
+        absent = float(len(cats)) if f["encoding"] == "native" else -1.0
+        return [np.array([codes.get(v, absent) if isinstance(v, str) else absent for v in text.tolist()])]
 
     def compile(self) -> CompiledPreprocessor:
         """This transform for request records, without pandas (see ``CompiledPreprocessor``)."""
@@ -312,6 +328,7 @@ class CompiledPreprocessor:
 
     def _categorical(self, f: Mapping[str, Any], values: list[Any], out: Any, at: int, unseen: str) -> None:
         lookup, onehot = self._lookups[f["name"]], f["encoding"] == "onehot"
+        absent = float(len(lookup)) if f["encoding"] == "native" else -1.0
         for i, v in enumerate(values):
             if _missing(v):
                 code = None
@@ -323,7 +340,7 @@ class CompiledPreprocessor:
                 if code is not None:
                     out[i, at + code] = 1.0
             else:
-                out[i, at] = -1.0 if code is None else float(code)
+                out[i, at] = absent if code is None else float(code)
 
     def _boolean(self, f: Mapping[str, Any], values: list[Any], out: Any, at: int, unseen: str) -> None:
         for i, v in enumerate(values):

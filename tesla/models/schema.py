@@ -23,7 +23,7 @@ PREPROCESS = "preprocess.json"
 BUNDLE_FORMAT = 1
 TASKS = ("binary", "multiclass", "regression")
 FEATURE_TYPES = ("numeric", "boolean", "categorical", "datetime", "text")
-ENCODINGS = ("onehot", "ordinal")
+ENCODINGS = ("onehot", "ordinal", "native")
 DATE_PARTS = ("days", "year", "month", "day", "day_of_week", "hour")  # every part a Tesla version wrote
 
 # JSON type names -> the Python types json.loads gives for them (bool is not a number here)

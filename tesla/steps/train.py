@@ -68,7 +68,9 @@ def search(ctx: StepContext) -> dict[str, Any]:
     meta = json.loads(ctx.input_file("schema").read_text())
     df = pd.read_parquet(ctx.input_file("train"))
     task, target, features = meta["task"], meta["target"], meta["features"]
-    onehot = {"onehot_max": p["onehot_max_levels"]} if p.get("onehot_max_levels") is not None else {}
+    onehot: dict[str, Any] = {"onehot_max": p["onehot_max_levels"]} if p.get("onehot_max_levels") is not None else {}
+    if p.get("categoricals", "onehot") == "native":
+        onehot["native"] = True
     pre = Preprocessor.fit(df[features], meta["schema"], **onehot)
     X = pre.transform(df[features], unseen="unknown")
     y, classes, baseline = encode_target(df[target], task)
@@ -85,7 +87,7 @@ def search(ctx: StepContext) -> dict[str, Any]:
         learner_selector=p.get("learner_selector", "auto"), raw_columns=len(features),
         max_predict_ms_per_row=p.get("max_predict_ms_per_row"), progress=ctx.progress,
         allows=budget.allows if budget else None, hold_s=budget.hold_s if budget else None,
-        n_concurrent_trials=p.get("n_concurrent_trials", 1))
+        n_concurrent_trials=p.get("n_concurrent_trials", 1), categorical_columns=pre.native_columns)
     best_config = _plain(result.best_config)
     # an ensemble is scikit-learn-family only (the adapter refuses neural members)
     name = f"ensemble({'+'.join(result.ensemble)})" if result.ensemble else result.best_estimator
@@ -120,7 +122,7 @@ REFIT_MARGIN = 1.3  # a refit on more rows takes longer than the fit it is sized
 
 def _write_final(ctx: StepContext, result: SearchResult, train: pd.DataFrame, meta: Mapping[str, Any],
                  budget: Budget | None, bundle: Mapping[str, Any], extra: Mapping[str, Any],
-                 onehot: Mapping[str, int]) -> dict[str, Any]:
+                 onehot: Mapping[str, Any]) -> dict[str, Any]:
     """Write ``final``: the winner refit on the training and held-out rows, or ``model`` as it is when the
     budget has no room for the refit. Returns what the manifest's ``refit`` entry says."""
     import pandas as pd
