@@ -87,7 +87,7 @@ def score_rows(bundle: Bundle, df: pd.DataFrame) -> _Scored:
     X = bundle.features(df.drop(columns=[target]), unseen="unknown")
     if bundle.task == "regression":
         y = df[target].astype("float64").to_numpy()
-        return _Scored(y, np.asarray(bundle.estimator.predict(X), dtype="float64").reshape(-1), None, [])
+        return _Scored(y, np.asarray(bundle.estimate(X), dtype="float64").reshape(-1), None, [])
     proba = bundle.predict_proba_features(X)
     return _Scored(_encode_labels(bundle, df[target]), bundle.decide(proba), proba, list(bundle.classes or []))
 

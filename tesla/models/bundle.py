@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from tesla._version import __version__
 from tesla.errors import BundleError, DataError
+from tesla.models import boosters
 from tesla.models.formats import check_weights, load_weights, save_weights
 from tesla.models.preprocess import CompiledPreprocessor, Fallback, Preprocessor
 from tesla.models.schema import (
@@ -122,7 +123,7 @@ def _check_layout(directory: Path, label: str) -> None:
                 raise BundleError(f"{label}: '{rel}' is not a plain file; {_FIX}", key=rel)
 
 
-def check_bundle(directory: str | os.PathLike[str], *, label: str | None = None) -> dict[str, Any]:
+def check_bundle(directory: str | os.PathLike[str], *, label: str | None = None, lean: bool = False) -> dict[str, Any]:
     """Check a bundle without building its estimator: layout (no links), both JSON files against their
     schemas, that they agree, and the weights as far as they can be read safely (file names; the types
     a skops archive holds).
@@ -130,6 +131,8 @@ def check_bundle(directory: str | os.PathLike[str], *, label: str | None = None)
     Args:
         directory: the bundle.
         label: how messages name the bundle (default: ``model bundle '<directory>'``).
+        lean: for a model server that will read a booster alone (``load_bundle(lean=True)``): the
+            wrapper's archive beside it is not read (it stays a plain file inside the bundle).
 
     Returns:
         The manifest.
@@ -145,7 +148,9 @@ def check_bundle(directory: str | os.PathLike[str], *, label: str | None = None)
     preprocess = _read_json(directory, PREPROCESS, label)
     features = _checked(label, lambda: check_preprocess(preprocess))
     _checked(label, lambda: check_agreement(manifest, features))
-    _checked(label, lambda: check_weights(manifest["framework"], directory, manifest["weights"]), fix="")
+    facts = manifest["weights"]
+    _checked(label, lambda: check_weights(manifest["framework"], directory, facts,
+                                          archive=not (lean and "booster" in facts)), fix="")
     return manifest
 
 
@@ -175,6 +180,8 @@ def save_bundle(directory: str | os.PathLike[str], *, estimator: Any, framework:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = save_weights(framework, estimator, directory)
+    if framework == "scikit-learn" and boosters.library_of(estimator) is not None:
+        weights.update(_save_booster(estimator, directory, task, preprocessor))
     (directory / PREPROCESS).write_text(json.dumps(preprocessor.to_dict(), sort_keys=True, indent=2,
                                                    default=_json_safe) + "\n")
     signature = [{k: f[k] for k in ("name", "type", "dtype", "nullable", "categories") if k in f}
@@ -187,6 +194,23 @@ def save_bundle(directory: str | os.PathLike[str], *, estimator: Any, framework:
     }
     write_manifest(directory, manifest)
     return directory
+
+
+def _save_booster(estimator: Any, directory: Path, task: str, preprocessor: Preprocessor) -> dict[str, Any]:
+    """``boosters.save`` checked on the probe rows' features and on random rows with missing values."""
+    import numpy as np
+    import pandas as pd
+
+    columns = preprocessor.model_columns
+    signature = [{"name": f["name"], "type": f["type"]} for f in preprocessor.features]
+    probe = preprocessor.transform(records_frame(_probe_rows(preprocessor.features), signature), unseen="unknown")
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 3.0, (64, len(columns)))
+    noise[rng.random(noise.shape) < 0.1] = np.nan
+    X = np.vstack([probe.to_numpy(dtype="float64"), noise, np.zeros((1, len(columns)))])
+    frame = pd.DataFrame(X, columns=columns)
+    expected = estimator.predict(frame) if task == "regression" else estimator.predict_proba(frame)
+    return boosters.save(estimator, directory, task, X, expected)
 
 
 def records_frame(rows: Sequence[Mapping[str, Any]], signature: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -211,6 +235,9 @@ def records_frame(rows: Sequence[Mapping[str, Any]], signature: Sequence[Mapping
 class Bundle:
     """A loaded model: manifest, preprocessing and estimator.
 
+    ``estimator`` is built on first use (``load_estimator``): where the bundle keeps its booster in the
+    library's own format (``tesla.models.boosters``), ``booster`` answers every prediction and the
+    scikit-learn wrapper (skops, scikit-learn) is loaded only for what needs it (tree SHAP).
     ``load_bundle`` also sets the served fast path (``prepare_fast_path``): ``compiled``, the preprocessing
     for request records without pandas, and ``on_arrays``, the estimator called on a numpy matrix; each is
     kept only where it gave the pandas path's answers on probe rows at load.
@@ -219,9 +246,15 @@ class Bundle:
     path: Path
     manifest: dict[str, Any]
     preprocessor: Preprocessor
-    estimator: Any
+    load_estimator: Callable[[], Any] = field(repr=False)
+    booster: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     compiled: CompiledPreprocessor | None = field(default=None, repr=False)
     on_arrays: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def estimator(self) -> Any:
+        """The fitted estimator the bundle's weights hold."""
+        return self.load_estimator()
 
     @property
     def task(self) -> str:
@@ -259,7 +292,7 @@ class Bundle:
 
         X = self.features(rows, unseen=unseen)
         if self.task == "regression":
-            return np.asarray(self.estimator.predict(X), dtype="float64").reshape(-1)
+            return np.asarray(self.estimate(X), dtype="float64").reshape(-1)
         proba = self.predict_proba_features(X)
         return np.asarray(self.classes, dtype=object)[self.decide(proba)]
 
@@ -283,6 +316,9 @@ class Bundle:
         of ``features``, or their float64 matrix, which goes through the fast path when the probe at load
         found it gives the very same answers (``prepare_fast_path``)."""
         import numpy as np
+
+        if self.booster is not None:
+            return self.booster(X if isinstance(X, np.ndarray) else X.to_numpy(dtype="float64"))
         import pandas as pd
 
         if isinstance(X, np.ndarray):
@@ -336,6 +372,8 @@ class Bundle:
             log.warning("%s: compiled preprocessing differs from pandas on the probe rows; serving uses pandas",
                         self.path)
         self.compiled = compiled if same else None
+        if self.booster is not None:
+            return  # the booster takes the matrix itself, on every path
         candidate = _array_estimator(self.estimator, self.task)
         if candidate is not None:
             expected = self.records_of(X)
@@ -389,18 +427,33 @@ def _probe_rows(features: Sequence[Mapping[str, Any]], n: int = 8) -> list[dict[
     return rows
 
 
-def load_bundle(directory: str | os.PathLike[str], *, label: str | None = None) -> Bundle:
+def load_bundle(directory: str | os.PathLike[str], *, label: str | None = None, lean: bool = False) -> Bundle:
     """Load a bundle without executing untrusted code (``check_bundle`` first, then the weights).
 
     Args:
         directory: the bundle; a registered one should come from ``verified_bundle_dir``.
         label: how messages name the bundle (default: ``model bundle '<directory>'``).
+        lean: a model server's load: a bundle's booster is read without scikit-learn and predicts on
+            one thread, and its scikit-learn wrapper is never built in this process.
     """
     directory = Path(directory)
     label = _label(directory, label)
-    manifest = check_bundle(directory, label=label)
+    manifest = check_bundle(directory, label=label, lean=lean)
     preprocessor = Preprocessor.from_dict(_read_json(directory, PREPROCESS, label))
-    estimator = _checked(label, lambda: load_weights(manifest["framework"], directory, manifest["weights"]), fix="")
-    bundle = Bundle(path=directory, manifest=manifest, preprocessor=preprocessor, estimator=estimator)
+    framework, facts = manifest["framework"], manifest["weights"]
+    booster = None
+    if "booster" in facts:
+        booster = _checked(label, lambda: boosters.load(directory, facts, manifest["task"], lean=lean), fix="")
+
+    def load_estimator() -> Any:
+        if booster is not None and lean:
+            raise BundleError(f"{label}: this model server loaded the booster alone (without scikit-learn); "
+                              "build the estimator in another process", key=MANIFEST)
+        return _checked(label, lambda: load_weights(framework, directory, facts), fix="")
+
+    bundle = Bundle(path=directory, manifest=manifest, preprocessor=preprocessor, load_estimator=load_estimator,
+                    booster=booster)
+    if booster is None:
+        bundle.estimator  # noqa: B018 - built now: a damaged archive is refused at load, not at the first request
     bundle.prepare_fast_path()
     return bundle

@@ -331,17 +331,17 @@ def save_weights(framework: str, estimator: Any, directory: Path) -> dict[str, A
 
 # framework -> a check that reads no more than it must (no estimator built, no heavy framework import)
 _CHECKS: dict[str, Callable[[Path, Mapping[str, Any]], None]] = {"scikit-learn": _skops_check}
-_FILE_FACTS = ("file", "architecture")
+_FILE_FACTS = ("file", "architecture", "booster")
 
 
-def check_weights(framework: str, directory: Path, facts: Mapping[str, Any]) -> None:
+def check_weights(framework: str, directory: Path, facts: Mapping[str, Any], *, archive: bool = True) -> None:
     """Refuse weights that would not load safely, without loading them: every file the facts name is a
-    plain file inside ``directory``, and a skops archive holds trusted types only."""
+    plain file inside ``directory``, and (``archive``) a skops archive holds trusted types only."""
     for key in _FILE_FACTS:
         if key in facts:
             bundle_file(directory, facts, key, "")
     check = _CHECKS.get(framework)
-    if check is not None:
+    if check is not None and archive:
         check(directory, facts)
 
 

@@ -48,12 +48,15 @@ MANIFEST_FIELDS: Fields = {
 }
 # framework -> the facts its weight format writes (tesla.models.formats); "file"-like facts name files
 WEIGHTS_FIELDS: dict[str, Fields] = {
-    "scikit-learn": {"file": ("string", True)},
+    # a booster's own model file beside the wrapper (tesla.models.boosters): what a model server reads
+    "scikit-learn": {"file": ("string", True), "booster": ("string", False), "booster_library": ("string", False),
+                     "booster_iterations": ("array", False)},
     "pytorch": {"file": ("string", True), "architecture": ("string", True), "torch_version": ("string", False)},
     "tensorflow": {"file": ("string", True), "task": ("string", True), "n_outputs": ("integer", True),
                    "keras_version": ("string", False)},
 }
-FILE_FACTS = ("file", "architecture")
+FILE_FACTS = ("file", "architecture", "booster")
+BOOSTER_LIBRARIES = ("lightgbm", "xgboost")
 SIGNATURE_FIELDS: Fields = {"name": ("string", True), "type": ("string", True), "dtype": ("string", False),
                             "nullable": ("boolean", False), "categories": ("array", False)}
 FEATURE_FIELDS: Fields = {"name": ("string", True), "type": ("string", True), "dtype": ("string", True),
@@ -141,7 +144,27 @@ def check_manifest(manifest: Any) -> dict[str, Any]:
     for key in FILE_FACTS:
         if key in weights:
             check_file_name(weights[key], MANIFEST, f"weights.{key}")
+    _check_booster(weights)
     return manifest
+
+
+def _check_booster(weights: Mapping[str, Any]) -> None:
+    """The booster facts come together: a file, its library, and (XGBoost) two iteration bounds."""
+    named = [k for k in ("booster", "booster_library") if k in weights]
+    if len(named) == 1:
+        other = "booster_library" if named == ["booster"] else "booster"
+        raise _refuse(MANIFEST, f"weights.{other}", f"is missing; it comes with weights.{named[0]}")
+    if not named:
+        if "booster_iterations" in weights:
+            raise _refuse(MANIFEST, "weights.booster_iterations", "is set without weights.booster")
+        return
+    _one_of(weights["booster_library"], BOOSTER_LIBRARIES, MANIFEST, "weights.booster_library")
+    span = weights.get("booster_iterations")
+    if weights["booster_library"] == "xgboost" and span is None:
+        raise _refuse(MANIFEST, "weights.booster_iterations", "is missing; an XGBoost booster needs it")
+    if span is not None and not (len(span) == 2 and all(_is(v, "integer") and v >= 0 for v in span)):
+        raise _refuse(MANIFEST, "weights.booster_iterations", f"is {span!r}; expected [start, end], "
+                      "two non-negative integers")
 
 
 def check_preprocess(data: Any) -> list[dict[str, Any]]:

@@ -133,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvicorn
 
+        from tesla.models import load_bundle
         from tesla.serving.app import ServingSettings, create_app
 
-        app = create_app(args.bundle, ServingSettings(
+        # lean: this process only serves, so a booster is read without scikit-learn (boosters.load)
+        app = create_app(load_bundle(Path(args.bundle), lean=True), ServingSettings(
             model_ref=args.model_ref, unseen_category=args.unseen_category, max_body_bytes=args.max_body_bytes,
             auth_token=token, capture_dir=args.capture_dir, max_batch_size=args.max_batch_size,
             max_latency_ms=args.max_latency_ms, predict_threads=args.predict_threads, server_pid=args.server_pid))

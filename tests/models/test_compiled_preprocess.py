@@ -88,7 +88,7 @@ def test_served_predictions_equal_pandas_path(tmp_path: Path, learner: str) -> N
 
         estimator = RandomForestClassifier(n_estimators=10, random_state=0)
     bundle = _tree_bundle(tmp_path / "b", estimator)
-    assert bundle.compiled is not None and bundle.on_arrays is not None
+    assert bundle.compiled is not None and (bundle.on_arrays or bundle.booster) is not None
     rows = _rows(_table(200, seed=2))
     expected = bundle.predict_records(records_frame(rows, bundle.signature), unseen="unknown")
     assert bundle.predict_request(rows, unseen="unknown") == expected
