@@ -6,6 +6,8 @@ Layout::
                       dataset version, plan fingerprint, tesla version, weights facts
     preprocess.json   the fitted Preprocessor (plain JSON)
     model.*           weights in the framework's safe format (see tesla.models.formats)
+    model.lgb.txt     (LightGBM / XGBoost: model.xgb.json) the booster in its library's own format,
+                      where it answers exactly as the wrapper (see tesla.models.boosters)
 
 ``load_bundle`` gives a ``Bundle`` whose ``predict`` takes raw rows (a DataFrame with the
 training columns), so every caller (batch predict, evaluate, the server) shares one path.
